@@ -1,0 +1,47 @@
+/**
+ * Lambda entry: the `accounts/balances` view, one item per account:
+ * `{ accountId, owner, balanceCents, version }`.
+ */
+
+import { requireEnv } from "../../shared/env.ts";
+import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
+import { envNames } from "../../shared/plan.ts";
+import type { AccountEvent } from "./decider.ts";
+
+export interface BalanceItem {
+  readonly id: string;
+  readonly accountId: string;
+  readonly owner: string;
+  readonly balanceCents: number;
+  readonly version: number;
+}
+
+/** Folds one account event into its balance item (pure; the runtime makes it idempotent). */
+export function evolveBalance(item: BalanceItem | undefined, event: AccountEvent, version: number): BalanceItem {
+  const base = item ?? {
+    id: event.data.accountId,
+    accountId: event.data.accountId,
+    owner: "",
+    balanceCents: 0,
+    version,
+  };
+  switch (event.type) {
+    case "AccountOpened":
+      return { ...base, owner: event.data.owner, version };
+    case "FundsDeposited":
+      return { ...base, balanceCents: base.balanceCents + event.data.amountCents, version };
+    case "FundsWithdrawn":
+      return { ...base, balanceCents: base.balanceCents - event.data.amountCents, version };
+  }
+}
+
+export const handler = projectionHandler({
+  name: "accounts.balances",
+  async apply(event) {
+    const table = requireEnv(envNames.table);
+    const accountEvent = { type: event.type, data: event.data } as AccountEvent;
+    await applyToAggregateItem<BalanceItem>(table, event.subject, event, (item) =>
+      evolveBalance(item, accountEvent, event.aggregateversion),
+    );
+  },
+});

@@ -1,0 +1,5 @@
+/** Lambda entry: the accounts aggregate state, folded from the bus for the command handler. */
+import { stateProjectionHandler } from "../../shared/handlers/aggregate-state.ts";
+import { accountDecider } from "./decider.ts";
+
+export const handler = stateProjectionHandler(accountDecider);

@@ -1,0 +1,7 @@
+/** Every service's command contract, by service name: what the API validates against. */
+import type { CommandSpecs } from "../../shared/domain/commands.ts";
+import { accountCommands } from "../accounts/commands.ts";
+
+export const contracts: Record<string, CommandSpecs> = {
+  accounts: accountCommands,
+};

@@ -1,0 +1,60 @@
+/**
+ * Arbitration: Kinesis has no conditional append, so concurrent commits for the same
+ * aggregate version are decided by stream order. The first commit at a version wins;
+ * later ones are conflicts. This one pure function decides it for the relay, for replay
+ * and for tests, so every reader agrees on the one history of each aggregate.
+ */
+import type { Commit } from "./envelope.ts";
+
+/** What the arbiter remembers of an aggregate: its accepted version and the commit that made it. */
+export interface AggregateHead {
+  readonly version: number;
+  readonly lastCommitId: string;
+}
+
+export type Verdict =
+  /** Extends the history: the new head follows. */
+  | { readonly verdict: "accepted"; readonly head: AggregateHead }
+  /** The commit that made the current head, seen again (a retry or redelivery): publish again, change nothing. */
+  | { readonly verdict: "duplicate" }
+  /** Decided against a stale version: never reaches downstream consumers. */
+  | { readonly verdict: "conflict"; readonly currentVersion: number }
+  /** A rejection is recorded on the bus but is not part of the aggregate's history. */
+  | { readonly verdict: "unversioned" };
+
+/** Decides one commit against the aggregate's head (undefined: the aggregate has no history yet). */
+export function arbitrate(head: AggregateHead | undefined, commit: Commit): Verdict {
+  if (commit.kind === "rejection") return { verdict: "unversioned" };
+  const current = head?.version ?? 0;
+  if (head !== undefined && head.lastCommitId === commit.commitId) return { verdict: "duplicate" };
+  if (commit.expectedVersion !== current) return { verdict: "conflict", currentVersion: current };
+  return {
+    verdict: "accepted",
+    head: { version: current + commit.events.length, lastCommitId: commit.commitId },
+  };
+}
+
+/** Key under which the arbiter keeps an aggregate's head. */
+export function aggregateKey(commit: Pick<Commit, "aggregateType" | "aggregateId">): string {
+  return `${commit.aggregateType}#${commit.aggregateId}`;
+}
+
+/**
+ * Folds commits in stream order into the accepted ones (duplicates dropped), as every
+ * reader of the log must: the relay, a replay from the archive, a test's oracle.
+ */
+export function acceptedHistory(commits: Iterable<Commit>): Commit[] {
+  const heads = new Map<string, AggregateHead>();
+  const accepted: Commit[] = [];
+  for (const commit of commits) {
+    const key = aggregateKey(commit);
+    const result = arbitrate(heads.get(key), commit);
+    if (result.verdict === "accepted") {
+      heads.set(key, result.head);
+      accepted.push(commit);
+    } else if (result.verdict === "unversioned") {
+      accepted.push(commit);
+    }
+  }
+  return accepted;
+}

@@ -1,0 +1,67 @@
+/**
+ * The aggregate state table of a service: the fold of each aggregate's accepted events,
+ * kept by the service's own state projection from the bus (law D), and read by its command
+ * handler. It also marks each accepted commit, so the handler learns whether its commit won.
+ */
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { SQSHandler } from "aws-lambda";
+import { dynamoClient } from "../aws/clients.ts";
+import type { Decider } from "../domain/decider.ts";
+import { requireEnv } from "../env.ts";
+import { envNames } from "../plan.ts";
+import { applyToAggregateItem, projectionHandler } from "./projection.ts";
+
+export interface StateItem<State> {
+  readonly id: string;
+  readonly version: number;
+  readonly state: State;
+}
+
+export interface CommitMarker {
+  readonly id: string;
+  readonly version: number;
+}
+
+export const stateKey = (aggregateId: string) => `a#${aggregateId}`;
+export const commitMarkerKey = (commitId: string) => `c#${commitId}`;
+
+/** Reads an aggregate's state; a missing item is the decider's initial state at version 0. */
+export async function readState<State>(table: string, aggregateId: string, initial: State): Promise<StateItem<State>> {
+  const result = await dynamoClient().send(
+    new GetCommand({ TableName: table, Key: { id: stateKey(aggregateId) }, ConsistentRead: true }),
+  );
+  return (result.Item as StateItem<State> | undefined) ?? { id: stateKey(aggregateId), version: 0, state: initial };
+}
+
+/** Whether a commit was accepted into its aggregate's history (its marker exists). */
+export async function isCommitAccepted(table: string, commitId: string): Promise<boolean> {
+  const result = await dynamoClient().send(
+    new GetCommand({ TableName: table, Key: { id: commitMarkerKey(commitId) }, ConsistentRead: true }),
+  );
+  return result.Item !== undefined;
+}
+
+/**
+ * The Lambda handler of a service's state projection: folds each event with the decider's
+ * `evolve`. The commit marker is written before the state, so a reader that sees the state
+ * past a version and no marker knows that commit lost.
+ */
+export function stateProjectionHandler<State>(decider: Decider<{ type: string }, State>): SQSHandler {
+  return projectionHandler({
+    name: "state",
+    async apply(event) {
+      const table = requireEnv(envNames.table);
+      await dynamoClient().send(
+        new PutCommand({
+          TableName: table,
+          Item: { id: commitMarkerKey(event.commitid), version: event.aggregateversion } satisfies CommitMarker,
+        }),
+      );
+      await applyToAggregateItem<StateItem<State>>(table, stateKey(event.subject), event, (item) => ({
+        id: stateKey(event.subject),
+        version: event.aggregateversion,
+        state: decider.evolve(item?.state ?? decider.initialState, { type: event.type, data: event.data }),
+      }));
+    },
+  });
+}

@@ -1,0 +1,247 @@
+/**
+ * The command handler runtime. For each command (in order per aggregate, from a FIFO queue):
+ * read the aggregate's state from the service's own state table, decide, append one commit
+ * to the bus stream, and wait until the service's own projection shows whether the commit
+ * won arbitration (read-your-writes). Conflicts are retried against fresh state, with a bound.
+ * Every command ends with an outcome; a command id seen before returns its first outcome.
+ */
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { PutRecordCommand } from "@aws-sdk/client-kinesis";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { SQSHandler, SQSRecord } from "aws-lambda";
+import { dynamoClient, kinesisClient } from "../aws/clients.ts";
+import { type CommandMessage, commandMessageSchema } from "../domain/command-message.ts";
+import { type Decider, isRejection } from "../domain/decider.ts";
+import { requireEnv } from "../env.ts";
+import { buildCommit, type Commit, MalformedMessageError, maxInlineEventBytes } from "../events/envelope.ts";
+import { envNames } from "../plan.ts";
+import { isCommitAccepted, readState } from "./aggregate-state.ts";
+import { type Outcome, outcomeEvents } from "./outcomes.ts";
+
+const logger = new Logger({ serviceName: "canon-command-handler" });
+
+export interface CommandHandlerOptions {
+  /** Decisions tried before a command is reported `conflicted`. @default 3 */
+  readonly maxAttempts?: number;
+  /** How long to wait for the service's own state to show a commit. @default 10000 */
+  readonly commitWaitMs?: number;
+}
+
+/** Thrown when the commit's fate is not visible yet: the message is retried and resumes. */
+export class CommitPendingError extends Error {
+  override name = "CommitPendingError";
+}
+
+interface Config {
+  readonly service: string;
+  readonly bus: string;
+  readonly aggregateType: string;
+  readonly streamName: string;
+  readonly stateTable: string;
+  readonly outcomesTable: string;
+}
+
+function readConfig(): Config {
+  return {
+    service: requireEnv(envNames.service),
+    bus: requireEnv(envNames.bus),
+    aggregateType: requireEnv(envNames.aggregateType),
+    streamName: requireEnv(envNames.streamName),
+    stateTable: requireEnv(envNames.stateTable),
+    outcomesTable: requireEnv(envNames.outcomesTable),
+  };
+}
+
+/** Builds a service's command handler (an SQS FIFO Lambda handler) around its decider. */
+export function commandHandler<State>(
+  decider: Decider<{ type: string }, State>,
+  options: CommandHandlerOptions = {},
+): SQSHandler {
+  let config: Config | undefined;
+  const recordHandler = async (record: SQSRecord) => {
+    config ??= readConfig();
+    await handleCommand(config, decider, options, record);
+  };
+  return async (event, context) => {
+    const processor = new SqsFifoPartialProcessorAsync();
+    return processPartialResponse(event, recordHandler, processor, { context, skipGroupOnError: true });
+  };
+}
+
+async function handleCommand<State>(
+  config: Config,
+  decider: Decider<{ type: string }, State>,
+  options: CommandHandlerOptions,
+  record: SQSRecord,
+): Promise<void> {
+  const message = parseCommandMessage(record.body);
+  if (message === undefined) {
+    logger.error("malformed command message: no command id; leaving it to the dead-letter queue", {
+      messageId: record.messageId,
+    });
+    throw new MalformedMessageError(`message ${record.messageId} is not a command`);
+  }
+  if ("invalid" in message) {
+    await writeOutcome(config, {
+      id: message.commandId,
+      status: "rejected",
+      command: "unknown",
+      aggregateId: "unknown",
+      attempt: 0,
+      reason: `malformed command message: ${message.invalid}`,
+      updatedAt: new Date().toISOString(),
+    });
+    return;
+  }
+  const maxAttempts = options.maxAttempts ?? 3;
+  const waitMs = options.commitWaitMs ?? 10_000;
+  const previous = await readOutcome(config, message.commandId);
+  if (previous !== undefined && previous.status !== "pending") return; // the first outcome stands
+  let attempt = previous?.attempt ?? 1;
+  let pending = previous?.commit;
+
+  for (;;) {
+    if (pending === undefined) {
+      pending = await decideCommit(config, decider, message, attempt);
+      await writeOutcome(config, baseOutcome(message, attempt, "pending", { commit: pending }));
+    }
+    await appendCommit(config, pending);
+    if (pending.kind === "rejection") {
+      const reason = String(pending.events[0]?.data.reason ?? "rejected");
+      await writeOutcome(config, baseOutcome(message, attempt, "rejected", { reason }));
+      return;
+    }
+    const fate = await awaitCommit(config, pending, waitMs);
+    if (fate === "accepted") {
+      await writeOutcome(config, baseOutcome(message, attempt, "accepted", { events: outcomeEvents(pending) }));
+      return;
+    }
+    if (fate === "pending") throw new CommitPendingError(`commit ${pending.commitId} not visible after ${waitMs} ms`);
+    logger.info("commit lost arbitration", { commitId: pending.commitId, attempt });
+    if (attempt >= maxAttempts) {
+      const reason = `version conflict: still conflicting after ${attempt} attempts`;
+      await writeOutcome(config, baseOutcome(message, attempt, "conflicted", { reason }));
+      return;
+    }
+    attempt += 1;
+    pending = undefined;
+    await sleep(backoffMs(attempt));
+  }
+}
+
+type ParsedMessage = CommandMessage | { commandId: string; invalid: string } | undefined;
+
+function parseCommandMessage(body: string): ParsedMessage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const result = commandMessageSchema.safeParse(json);
+  if (result.success) return result.data;
+  const commandId = (json as { commandId?: unknown } | null)?.commandId;
+  if (typeof commandId !== "string" || commandId.length === 0 || commandId.length > 200) return undefined;
+  const issue = result.error.issues[0];
+  return { commandId, invalid: `${issue?.path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}` };
+}
+
+async function decideCommit<State>(
+  config: Config,
+  decider: Decider<{ type: string }, State>,
+  message: CommandMessage,
+  attempt: number,
+): Promise<Commit> {
+  const current = await readState(config.stateTable, message.aggregateId, decider.initialState);
+  const receivedAt = new Date(message.receivedAt);
+  const decision = decider.decide(message.command, current.state, { commandId: message.commandId, receivedAt });
+  const meta = {
+    commandId: message.commandId,
+    attempt,
+    service: config.service,
+    bus: config.bus,
+    aggregateType: config.aggregateType,
+    aggregateId: message.aggregateId,
+    expectedVersion: current.version,
+    correlationId: message.correlationId,
+    causationId: message.causationId,
+    now: receivedAt,
+  };
+  const rejection = (reason: string) =>
+    buildCommit("rejection", meta, [{ type: "CommandRejected", data: { command: message.command.type, reason } }]);
+  if (isRejection(decision)) return rejection(decision.reason);
+  const commit = buildCommit("events", meta, decision);
+  // Until large events travel by claim check, refuse them here rather than fail a later hop.
+  const tooLarge = commit.events.find((e) => Buffer.byteLength(JSON.stringify(e)) > maxInlineEventBytes);
+  if (tooLarge !== undefined) return rejection(`event ${tooLarge.type} is larger than ${maxInlineEventBytes} bytes`);
+  return commit;
+}
+
+async function appendCommit(config: Config, commit: Commit): Promise<void> {
+  await kinesisClient().send(
+    new PutRecordCommand({
+      StreamName: config.streamName,
+      PartitionKey: commit.aggregateId,
+      Data: Buffer.from(JSON.stringify(commit)),
+    }),
+  );
+}
+
+/** Polls the service's own state until it shows the commit won, lost, or time runs out. */
+async function awaitCommit(
+  config: Config,
+  commit: Commit,
+  waitMs: number,
+): Promise<"accepted" | "conflict" | "pending"> {
+  const deadline = Date.now() + waitMs;
+  const finalVersion = commit.expectedVersion + commit.events.length;
+  let delay = 10;
+  while (Date.now() < deadline) {
+    const state = await readState(config.stateTable, commit.aggregateId, null);
+    if (state.version >= finalVersion && (await isCommitAccepted(config.stateTable, commit.commitId)))
+      return "accepted";
+    if (state.version > commit.expectedVersion && !(await isCommitAccepted(config.stateTable, commit.commitId))) {
+      return "conflict"; // the next version was taken by another commit (markers precede state)
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 200);
+  }
+  return "pending";
+}
+
+function baseOutcome(
+  message: CommandMessage,
+  attempt: number,
+  status: Outcome["status"],
+  rest: Partial<Pick<Outcome, "commit" | "events" | "reason">>,
+): Outcome {
+  return {
+    id: message.commandId,
+    status,
+    command: message.command.type,
+    aggregateId: message.aggregateId,
+    attempt,
+    ...rest,
+    updatedAt: new Date().toISOString(),
+  };
+}
+
+async function readOutcome(config: Config, commandId: string): Promise<Outcome | undefined> {
+  const result = await dynamoClient().send(
+    new GetCommand({ TableName: config.outcomesTable, Key: { id: commandId }, ConsistentRead: true }),
+  );
+  return result.Item as Outcome | undefined;
+}
+
+async function writeOutcome(config: Config, outcome: Outcome): Promise<void> {
+  await dynamoClient().send(new PutCommand({ TableName: config.outcomesTable, Item: outcome }));
+}
+
+function backoffMs(attempt: number): number {
+  return Math.round(25 * 2 ** attempt * (0.5 + Math.random()));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,127 @@
+/**
+ * The embedded local cloud: Kinesis (kinesis-local), DynamoDB (dynalite), SNS + SQS + S3
+ * (fauxqs, S3 objects as files) — npm emulators that speak the AWS wire protocols, each in its
+ * own child process on a free loopback port, with its data under one folder so the stream,
+ * tables, queues and archive survive a restart.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { freePort } from "./ports.ts";
+
+export type EmulatorKind = "kinesis" | "dynamodb" | "sqs-sns-s3";
+
+const emulatorKinds: readonly EmulatorKind[] = ["kinesis", "dynamodb", "sqs-sns-s3"];
+const hostScript = fileURLToPath(new URL("./emulator-host.ts", import.meta.url));
+
+export interface LocalCloud {
+  /** Standard AWS SDK settings that point every client at the emulators. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly dataDir: string;
+  /** Stops and starts one emulator on the same port and data (fault injection, tests). */
+  restart(kind: EmulatorKind): Promise<void>;
+  /** Stops every emulator; resolves when all processes have exited. */
+  stop(): Promise<void>;
+}
+
+interface Running {
+  process: ChildProcess;
+  readonly port: number;
+}
+
+/** Starts the emulators (in parallel) and resolves when all of them serve. */
+export async function startLocalCloud(options: { readonly dataDir: string }): Promise<LocalCloud> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const running = new Map<EmulatorKind, Running>();
+  const start = async (kind: EmulatorKind, port: number) => {
+    const child = await launch(kind, port, join(options.dataDir, kind));
+    running.set(kind, { process: child, port });
+  };
+  try {
+    const ports = await Promise.all(emulatorKinds.map(() => freePort()));
+    await Promise.all(emulatorKinds.map((kind, i) => start(kind, ports[i] as number)));
+  } catch (error) {
+    await Promise.all([...running.values()].map((r) => terminate(r.process)));
+    throw error;
+  }
+  const url = (kind: EmulatorKind) => `http://127.0.0.1:${running.get(kind)?.port}`;
+  const env = {
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_ENDPOINT_URL_KINESIS: url("kinesis"),
+    AWS_ENDPOINT_URL_DYNAMODB: url("dynamodb"),
+    AWS_ENDPOINT_URL_SNS: url("sqs-sns-s3"),
+    AWS_ENDPOINT_URL_SQS: url("sqs-sns-s3"),
+    AWS_ENDPOINT_URL_S3: url("sqs-sns-s3"),
+  };
+  return {
+    env,
+    dataDir: options.dataDir,
+    async restart(kind) {
+      const current = running.get(kind);
+      if (current === undefined) throw new Error(`emulator ${kind} is not running`);
+      await terminate(current.process);
+      await start(kind, current.port);
+    },
+    async stop() {
+      await Promise.all([...running.values()].map((r) => terminate(r.process)));
+      running.clear();
+    },
+  };
+}
+
+/** Spawns one emulator host on Node 24 (this process's binary) and waits for its ready line. */
+function launch(kind: EmulatorKind, port: number, dataDir: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [hostScript, kind, String(port), dataDir], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, NODE_OPTIONS: "" },
+    });
+    const stderr: string[] = [];
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr.push(chunk.toString());
+      if (stderr.length > 50) stderr.shift();
+      if (process.env.CANON_DEBUG_EMULATORS) process.stderr.write(`[${kind}] ${chunk}`);
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`emulator ${kind} did not start within 60 s:\n${stderr.join("")}`));
+    }, 60_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`emulator ${kind} exited with code ${code}:\n${stderr.join("")}`));
+    });
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on("line", (line) => {
+      if (line.includes('"ready":true')) {
+        clearTimeout(timer);
+        resolve(child);
+      } else if (process.env.CANON_DEBUG_EMULATORS) {
+        process.stderr.write(`[${kind}] ${line}\n`);
+      }
+    });
+  });
+}
+
+/**
+ * Stops a child gracefully by closing its stdin (it flushes its data, then exits), then
+ * SIGTERM and SIGKILL after `graceMs`; resolves on exit. kinesis-mock, once it has served
+ * traffic, ignores both the pipe and SIGTERM; it persists every 250 ms, so by the time the
+ * runner has stopped writing, 2 s of grace leaves its file complete.
+ */
+function terminate(child: ChildProcess, graceMs = 2_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const term = setTimeout(() => child.kill("SIGTERM"), graceMs);
+    const kill = setTimeout(() => child.kill("SIGKILL"), graceMs + 1_000);
+    child.once("exit", () => {
+      clearTimeout(term);
+      clearTimeout(kill);
+      resolve();
+    });
+    child.stdin?.end();
+  });
+}

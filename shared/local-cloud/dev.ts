@@ -1,0 +1,73 @@
+/**
+ * `canon dev` / `npm start`: the whole system on this machine. Starts the embedded local
+ * cloud, creates the app's resources from its plan, starts every function under the local
+ * runner, and serves the HTTP API. `stop()` stops everything it started.
+ */
+import { type ServerType, serve } from "@hono/node-server";
+import { createApi } from "../api/app.ts";
+import type { CommandSpecs } from "../domain/commands.ts";
+import { planApp } from "../plan.ts";
+import { type Runner, startRunner } from "../runner/runner.ts";
+import type { AppDefinition } from "../topology.ts";
+import { type LocalCloud, startLocalCloud } from "./cloud.ts";
+import { provision, resolveEnv } from "./provision.ts";
+
+export interface DevOptions {
+  readonly app: AppDefinition;
+  readonly contracts: Readonly<Record<string, CommandSpecs>>;
+  readonly repoRoot: string;
+  readonly dataDir: string;
+  readonly port: number;
+  readonly host?: string;
+  /** Seconds before a failed queue message is retried locally. @default 1 */
+  readonly retryDelaySeconds?: number;
+  /** Use endpoints already in the environment (LocalStack) instead of starting emulators. */
+  readonly external?: boolean;
+}
+
+export interface DevSystem {
+  readonly url: string;
+  readonly cloud: LocalCloud | undefined;
+  readonly runner: Runner;
+  stop(): Promise<void>;
+}
+
+/** Starts the local system; resolves when the API answers /health with 200. */
+export async function startDev(options: DevOptions): Promise<DevSystem> {
+  let ready = false;
+  const cloud = options.external ? undefined : await startLocalCloud({ dataDir: options.dataDir });
+  let runner: Runner | undefined;
+  let server: ServerType | undefined;
+  const stop = async () => {
+    ready = false;
+    if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await runner?.stop();
+    await cloud?.stop();
+  };
+  try {
+    if (cloud) Object.assign(process.env, cloud.env);
+    const plan = planApp(options.app);
+    const resources = await provision(plan);
+    runner = await startRunner({
+      plan,
+      resources,
+      baseEnv: cloud?.env ?? {},
+      repoRoot: options.repoRoot,
+      retryDelaySeconds: options.retryDelaySeconds,
+    });
+    const apiFunction = plan.functions.find((fn) => fn.role === "api");
+    if (apiFunction) Object.assign(process.env, resolveEnv(apiFunction, resources));
+    const api = createApi({ app: options.app, contracts: options.contracts, isReady: () => ready });
+    const host = options.host ?? "127.0.0.1";
+    const port = await new Promise<number>((resolve, reject) => {
+      server = serve({ fetch: api.fetch, hostname: host, port: options.port }, (info) => resolve(info.port));
+      server.once("error", reject);
+    });
+    ready = true;
+    const started = runner;
+    return { url: `http://${host}:${port}`, cloud, runner: started, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Creates the plan's resources in the local cloud (or LocalStack), idempotently: streams,
+ * FIFO topics, FIFO queues with their dead-letter queues, subscriptions with filter policies,
+ * tables, and each bus's archive bucket. Returns the physical names and addresses.
+ */
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  IncreaseStreamRetentionPeriodCommand,
+} from "@aws-sdk/client-kinesis";
+import { CreateBucketCommand, PutBucketVersioningCommand } from "@aws-sdk/client-s3";
+import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
+import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { kinesisClient, s3Client, snsClient, sqsClient } from "../aws/clients.ts";
+import type { AppPlan, PlannedFunction, ResourceRef } from "../plan.ts";
+
+export interface ProvisionedResources {
+  readonly streamNames: ReadonlyMap<string, string>;
+  readonly streamArns: ReadonlyMap<string, string>;
+  readonly topicArns: ReadonlyMap<string, string>;
+  readonly queueUrls: ReadonlyMap<string, string>;
+  readonly deadLetterQueueUrls: ReadonlyMap<string, string>;
+  readonly tableNames: ReadonlyMap<string, string>;
+  readonly archiveBuckets: ReadonlyMap<string, string>;
+}
+
+/** The archive bucket's name for a bus. */
+export const archiveBucketName = (prefix: string, bus: string) => `${prefix}-${bus}-archive`;
+
+export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
+  const streamNames = new Map<string, string>();
+  const streamArns = new Map<string, string>();
+  const topicArns = new Map<string, string>();
+  const queueUrls = new Map<string, string>();
+  const deadLetterQueueUrls = new Map<string, string>();
+  const tableNames = new Map<string, string>();
+  const archiveBuckets = new Map<string, string>();
+  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
+
+  await Promise.all([
+    ...plan.streams.map(async (stream) => {
+      await ignoreExists(() =>
+        kinesisClient().send(new CreateStreamCommand({ StreamName: stream.name, ShardCount: stream.shards })),
+      );
+      const arn = await waitActive(stream.name);
+      if (stream.retentionHours > 24) {
+        await ignoreExists(
+          () =>
+            kinesisClient().send(
+              new IncreaseStreamRetentionPeriodCommand({
+                StreamName: stream.name,
+                RetentionPeriodHours: stream.retentionHours,
+              }),
+            ),
+          ["InvalidArgumentException"], // already at that retention
+        );
+      }
+      streamNames.set(stream.bus, stream.name);
+      streamArns.set(stream.bus, arn);
+    }),
+    ...plan.tables.map(async (table) => {
+      await ignoreExists(() =>
+        dynamo.send(
+          new CreateTableCommand({
+            TableName: table.name,
+            BillingMode: "PAY_PER_REQUEST",
+            AttributeDefinitions: [{ AttributeName: table.partitionKey, AttributeType: "S" }],
+            KeySchema: [{ AttributeName: table.partitionKey, KeyType: "HASH" }],
+          }),
+        ),
+      );
+      tableNames.set(table.id, table.name);
+    }),
+    ...plan.streams.map(async (stream) => {
+      const bucket = archiveBucketName(plan.prefix, stream.bus);
+      await ignoreExists(() => s3Client().send(new CreateBucketCommand({ Bucket: bucket })));
+      await s3Client().send(
+        new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }),
+      );
+      archiveBuckets.set(stream.bus, bucket);
+    }),
+  ]);
+
+  for (const topic of plan.topics) {
+    const created = await snsClient().send(
+      new CreateTopicCommand({
+        Name: topic.name,
+        Attributes: { FifoTopic: "true", ContentBasedDeduplication: "false" },
+      }),
+    );
+    topicArns.set(topic.bus, required(created.TopicArn, `topic ${topic.name}`));
+  }
+
+  const queueArns = new Map<string, string>();
+  await Promise.all(
+    plan.queues.map(async (queue) => {
+      const dlq = await createQueue(queue.deadLetterQueueName, queue.fifo, {});
+      const main = await createQueue(queue.name, queue.fifo, {
+        VisibilityTimeout: String(queue.visibilityTimeoutSeconds),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: String(queue.maxReceiveCount) }),
+      });
+      queueUrls.set(queue.id, main.url);
+      queueArns.set(queue.id, main.arn);
+      deadLetterQueueUrls.set(queue.id, dlq.url);
+    }),
+  );
+
+  for (const subscription of plan.subscriptions) {
+    const topicArn = required(topicArns.get(subscription.bus), `topic of bus ${subscription.bus}`);
+    const queueArn = required(queueArns.get(subscription.queueId), `queue ${subscription.queueId}`);
+    const existing = await snsClient().send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn }));
+    if (existing.Subscriptions?.some((s) => s.Endpoint === queueArn)) continue;
+    await snsClient().send(
+      new SubscribeCommand({
+        TopicArn: topicArn,
+        Protocol: "sqs",
+        Endpoint: queueArn,
+        Attributes: {
+          RawMessageDelivery: "true",
+          FilterPolicyScope: "MessageAttributes",
+          FilterPolicy: JSON.stringify({ type: [...subscription.eventTypes] }),
+        },
+      }),
+    );
+  }
+
+  return { streamNames, streamArns, topicArns, queueUrls, deadLetterQueueUrls, tableNames, archiveBuckets };
+}
+
+/** A function's environment with every resource reference resolved to a local name or address. */
+export function resolveEnv(fn: PlannedFunction, resources: ProvisionedResources): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(fn.env)) env[name] = resolveRef(ref, resources);
+  return env;
+}
+
+function resolveRef(ref: ResourceRef, r: ProvisionedResources): string {
+  switch (ref.kind) {
+    case "value":
+      return ref.value;
+    case "table":
+      return required(r.tableNames.get(ref.id), `table ${ref.id}`);
+    case "queue":
+      return required(r.queueUrls.get(ref.id), `queue ${ref.id}`);
+    case "stream":
+      return required(r.streamNames.get(ref.bus), `stream of bus ${ref.bus}`);
+    case "topic":
+      return required(r.topicArns.get(ref.bus), `topic of bus ${ref.bus}`);
+  }
+}
+
+async function createQueue(
+  name: string,
+  fifo: boolean,
+  attributes: Record<string, string>,
+): Promise<{ url: string; arn: string }> {
+  const created = await sqsClient().send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: { ...(fifo ? { FifoQueue: "true", ContentBasedDeduplication: "false" } : {}), ...attributes },
+    }),
+  );
+  const url = required(created.QueueUrl, `queue ${name}`);
+  const attrs = await sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  return { url, arn: required(attrs.Attributes?.QueueArn, `arn of queue ${name}`) };
+}
+
+async function waitActive(streamName: string): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const summary = await kinesisClient().send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
+    const description = summary.StreamDescriptionSummary;
+    if (description?.StreamStatus === "ACTIVE") return required(description.StreamARN, "stream arn");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`stream ${streamName} did not become ACTIVE`);
+}
+
+const alreadyExists = ["ResourceInUseException", "BucketAlreadyOwnedByYou", "BucketAlreadyExists"];
+
+/** Runs a create call, treating "it is already there" (the names given) as success. */
+async function ignoreExists(create: () => Promise<unknown>, names: readonly string[] = alreadyExists): Promise<void> {
+  try {
+    await create();
+  } catch (error) {
+    if (!(error instanceof Error && names.includes(error.name))) throw error;
+  }
+}
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`provisioning: no ${what}`);
+  return value;
+}

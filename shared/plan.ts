@@ -1,0 +1,353 @@
+/**
+ * Derives every resource of an application from its declaration (shared/topology.ts).
+ * Pure: no SDK, no CDK. The CDK stacks and the local cloud both consume this plan, and
+ * a test holds the synthesized templates against it.
+ */
+import type { AppDefinition, BusDefinition, QueueMappingOptions, ServiceDefinition } from "./topology.ts";
+
+/** Who owns a resource: one bus, one service, or the API. Law C is checked against it. */
+export type Owner = { kind: "bus"; name: string } | { kind: "service"; name: string } | { kind: "api" };
+
+export interface PlannedStream {
+  readonly bus: string;
+  readonly name: string;
+  readonly shards: number;
+  readonly retentionHours: number;
+}
+
+export interface PlannedTopic {
+  readonly bus: string;
+  /** Always a FIFO topic: ordering per aggregate (message group = aggregate id). */
+  readonly name: string;
+}
+
+export interface PlannedQueue {
+  readonly id: string;
+  readonly name: string;
+  /** FIFO for everything fed by the FIFO topic or grouped by aggregate; standard where AWS requires it. */
+  readonly fifo: boolean;
+  readonly owner: Owner;
+  readonly visibilityTimeoutSeconds: number;
+  /** The dead-letter queue's name; every queue has one. */
+  readonly deadLetterQueueName: string;
+  readonly maxReceiveCount: number;
+}
+
+export interface PlannedTable {
+  readonly id: string;
+  readonly name: string;
+  /** Every table is keyed by one string attribute. */
+  readonly partitionKey: string;
+  readonly owner: Owner;
+}
+
+export interface PlannedSubscription {
+  readonly bus: string;
+  readonly queueId: string;
+  /** SNS filter policy on the `type` message attribute. */
+  readonly eventTypes: readonly string[];
+}
+
+export type FunctionRole = "api" | "command-handler" | "projection" | "reactor" | "relay" | "archiver" | "replayer";
+
+export type EventSource =
+  | {
+      readonly kind: "sqs";
+      readonly queueId: string;
+      readonly batchSize: number;
+    }
+  | {
+      readonly kind: "kinesis";
+      readonly bus: string;
+      readonly batchSize: number;
+      readonly batchWindowSeconds: number;
+      readonly startingPosition: "TRIM_HORIZON";
+      readonly bisectBatchOnError: boolean;
+      /** -1: retry until the record expires (the stream must never be skipped). */
+      readonly maxRetryAttempts: number;
+      /** Queue (by id) that receives the description of a batch given up on. */
+      readonly onFailureQueueId: string;
+    }
+  | { readonly kind: "http" };
+
+/** What a function's environment variable points at, and what the function may do with it. */
+export type ResourceRef =
+  | { readonly kind: "table"; readonly id: string; readonly access: "read" | "readWrite" }
+  | { readonly kind: "queue"; readonly id: string; readonly access: "send" }
+  | { readonly kind: "stream"; readonly bus: string; readonly access: "write" }
+  | { readonly kind: "topic"; readonly bus: string; readonly access: "publish" }
+  | { readonly kind: "value"; readonly value: string };
+
+export interface PlannedFunction {
+  readonly id: string;
+  readonly role: FunctionRole;
+  readonly owner: Owner;
+  /** Module path from the repo root; its `handler` export is called. */
+  readonly handler: string;
+  readonly source: EventSource;
+  /** Environment variable name → what it refers to. The grants follow from it. */
+  readonly env: Readonly<Record<string, ResourceRef>>;
+}
+
+export interface AppPlan {
+  readonly prefix: string;
+  readonly streams: readonly PlannedStream[];
+  readonly topics: readonly PlannedTopic[];
+  readonly queues: readonly PlannedQueue[];
+  readonly tables: readonly PlannedTable[];
+  readonly subscriptions: readonly PlannedSubscription[];
+  readonly functions: readonly PlannedFunction[];
+}
+
+/** Environment variable names the framework reads; one place, so writer and reader agree. */
+export const envNames = {
+  service: "CANON_SERVICE",
+  bus: "CANON_BUS",
+  aggregateType: "CANON_AGGREGATE_TYPE",
+  streamName: "CANON_STREAM_NAME",
+  topicArn: "CANON_TOPIC_ARN",
+  table: "CANON_TABLE",
+  stateTable: "CANON_STATE_TABLE",
+  outcomesTable: "CANON_OUTCOMES_TABLE",
+  arbitrationTable: "CANON_ARBITRATION_TABLE",
+  deadLetterQueueUrl: "CANON_DEAD_LETTER_QUEUE_URL",
+  apiCommandsTable: "CANON_API_COMMANDS_TABLE",
+  /** Per service: the command queue the API and reactors send to. */
+  commandQueueUrl: (service: string) => `CANON_COMMAND_QUEUE_URL_${envSuffix(service)}`,
+  /** Per service: its outcomes table, read by the API. */
+  serviceOutcomesTable: (service: string) => `CANON_OUTCOMES_TABLE_${envSuffix(service)}`,
+  /** Per queryable projection: its table, read by the API. */
+  viewTable: (service: string, view: string) => `CANON_VIEW_TABLE_${envSuffix(service)}_${envSuffix(view)}`,
+} as const;
+
+function envSuffix(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+}
+
+const defaultMapping: Required<QueueMappingOptions> = {
+  batchSize: 10,
+  batchWindowSeconds: 0,
+  maxReceiveCount: 5,
+  visibilityTimeoutSeconds: 30,
+};
+
+/** Logical ids, shared by the plan's consumers. */
+export const ids = {
+  commandQueue: (service: string) => `${service}-commands`,
+  stateQueue: (service: string) => `${service}-state`,
+  stateTable: (service: string) => `${service}-state`,
+  outcomesTable: (service: string) => `${service}-outcomes`,
+  projectionQueue: (service: string, projection: string) => `${service}-${projection}`,
+  projectionTable: (service: string, projection: string) => `${service}-${projection}`,
+  reactorQueue: (service: string, reactor: string) => `${service}-${reactor}`,
+  arbitrationTable: (bus: string) => `${bus}-arbitration`,
+  relayDeadLetterQueue: (bus: string) => `${bus}-relay-failures`,
+  apiCommandsTable: () => "api-commands",
+} as const;
+
+/** Builds the full resource plan of an application. Throws on an inconsistent declaration. */
+export function planApp(app: AppDefinition): AppPlan {
+  validateApp(app);
+  const name = (id: string) => `${app.prefix}-${id}`;
+  const queues: PlannedQueue[] = [];
+  const tables: PlannedTable[] = [];
+  const subscriptions: PlannedSubscription[] = [];
+  const functions: PlannedFunction[] = [];
+
+  const queue = (id: string, owner: Owner, options: QueueMappingOptions | undefined, fifo = true): PlannedQueue => {
+    const merged = { ...defaultMapping, ...options };
+    const suffix = fifo ? ".fifo" : "";
+    const planned: PlannedQueue = {
+      id,
+      name: `${name(id)}${suffix}`,
+      fifo,
+      owner,
+      visibilityTimeoutSeconds: merged.visibilityTimeoutSeconds,
+      deadLetterQueueName: `${name(id)}-dlq${suffix}`,
+      maxReceiveCount: merged.maxReceiveCount,
+    };
+    queues.push(planned);
+    return planned;
+  };
+  const table = (id: string, owner: Owner, partitionKey = "id"): PlannedTable => {
+    const planned = { id, name: name(id), partitionKey, owner };
+    tables.push(planned);
+    return planned;
+  };
+  const sqsSource = (queueId: string, options: QueueMappingOptions | undefined): EventSource => ({
+    kind: "sqs",
+    queueId,
+    batchSize: Math.min(options?.batchSize ?? defaultMapping.batchSize, 10),
+  });
+
+  const streams = app.buses.map(
+    (bus): PlannedStream => ({
+      bus: bus.name,
+      name: name(bus.name),
+      shards: bus.shards ?? 2,
+      retentionHours: bus.retentionHours ?? 24,
+    }),
+  );
+  const topics = app.buses.map((bus): PlannedTopic => ({ bus: bus.name, name: `${name(bus.name)}.fifo` }));
+
+  for (const bus of app.buses) {
+    const owner: Owner = { kind: "bus", name: bus.name };
+    const arbitration = table(ids.arbitrationTable(bus.name), owner);
+    // Standard: Lambda's on-failure destination for a stream cannot be a FIFO queue.
+    const failures = queue(ids.relayDeadLetterQueue(bus.name), owner, undefined, false);
+    functions.push({
+      id: `${bus.name}-relay`,
+      role: "relay",
+      owner,
+      handler: app.relayHandler,
+      source: {
+        kind: "kinesis",
+        bus: bus.name,
+        batchSize: 100,
+        batchWindowSeconds: 0,
+        startingPosition: "TRIM_HORIZON",
+        bisectBatchOnError: true,
+        maxRetryAttempts: -1,
+        onFailureQueueId: failures.id,
+      },
+      env: {
+        [envNames.bus]: { kind: "value", value: bus.name },
+        [envNames.topicArn]: { kind: "topic", bus: bus.name, access: "publish" },
+        [envNames.arbitrationTable]: { kind: "table", id: arbitration.id, access: "readWrite" },
+        [envNames.deadLetterQueueUrl]: { kind: "queue", id: failures.id, access: "send" },
+      },
+    });
+  }
+
+  for (const service of app.services) {
+    const owner: Owner = { kind: "service", name: service.name };
+    const commands = queue(ids.commandQueue(service.name), owner, service.commandMapping);
+    const stateTable = table(ids.stateTable(service.name), owner);
+    const outcomes = table(ids.outcomesTable(service.name), owner);
+    const stateQueue = queue(ids.stateQueue(service.name), owner, undefined);
+    subscriptions.push({ bus: service.bus, queueId: stateQueue.id, eventTypes: service.events });
+
+    functions.push({
+      id: `${service.name}-command-handler`,
+      role: "command-handler",
+      owner,
+      handler: service.commandHandler,
+      source: sqsSource(commands.id, service.commandMapping),
+      env: {
+        [envNames.service]: { kind: "value", value: service.name },
+        [envNames.bus]: { kind: "value", value: service.bus },
+        [envNames.aggregateType]: { kind: "value", value: service.aggregateType },
+        [envNames.streamName]: { kind: "stream", bus: service.bus, access: "write" },
+        [envNames.stateTable]: { kind: "table", id: stateTable.id, access: "read" },
+        [envNames.outcomesTable]: { kind: "table", id: outcomes.id, access: "readWrite" },
+      },
+    });
+    functions.push({
+      id: `${service.name}-state`,
+      role: "projection",
+      owner,
+      handler: service.stateProjection,
+      source: sqsSource(stateQueue.id, undefined),
+      env: { [envNames.table]: { kind: "table", id: stateTable.id, access: "readWrite" } },
+    });
+
+    for (const projection of service.projections) {
+      const q = queue(ids.projectionQueue(service.name, projection.name), owner, projection.mapping);
+      const t = table(ids.projectionTable(service.name, projection.name), owner);
+      subscriptions.push({ bus: service.bus, queueId: q.id, eventTypes: projection.events });
+      functions.push({
+        id: `${service.name}-${projection.name}`,
+        role: "projection",
+        owner,
+        handler: projection.handler,
+        source: sqsSource(q.id, projection.mapping),
+        env: { [envNames.table]: { kind: "table", id: t.id, access: "readWrite" } },
+      });
+    }
+
+    for (const reactor of service.reactors) {
+      const q = queue(ids.reactorQueue(service.name, reactor.name), owner, reactor.mapping);
+      subscriptions.push({ bus: service.bus, queueId: q.id, eventTypes: reactor.events });
+      const sends: Record<string, ResourceRef> = {};
+      for (const target of reactor.sendsTo) {
+        sends[envNames.commandQueueUrl(target)] = { kind: "queue", id: ids.commandQueue(target), access: "send" };
+      }
+      functions.push({
+        id: `${service.name}-${reactor.name}`,
+        role: "reactor",
+        owner,
+        handler: reactor.handler,
+        source: sqsSource(q.id, reactor.mapping),
+        env: { [envNames.service]: { kind: "value", value: service.name }, ...sends },
+      });
+    }
+  }
+
+  const apiCommands = table(ids.apiCommandsTable(), { kind: "api" });
+  const apiEnv: Record<string, ResourceRef> = {
+    [envNames.apiCommandsTable]: { kind: "table", id: apiCommands.id, access: "readWrite" },
+  };
+  for (const service of app.services) {
+    apiEnv[envNames.commandQueueUrl(service.name)] = {
+      kind: "queue",
+      id: ids.commandQueue(service.name),
+      access: "send",
+    };
+    apiEnv[envNames.serviceOutcomesTable(service.name)] = {
+      kind: "table",
+      id: ids.outcomesTable(service.name),
+      access: "read",
+    };
+    for (const projection of service.projections) {
+      if (projection.queryable === false) continue;
+      apiEnv[envNames.viewTable(service.name, projection.name)] = {
+        kind: "table",
+        id: ids.projectionTable(service.name, projection.name),
+        access: "read",
+      };
+    }
+  }
+  functions.push({
+    id: "api",
+    role: "api",
+    owner: { kind: "api" },
+    handler: app.apiHandler,
+    source: { kind: "http" },
+    env: apiEnv,
+  });
+
+  return { prefix: app.prefix, streams, topics, queues, tables, subscriptions, functions };
+}
+
+const namePattern = /^[a-z][a-z0-9-]{0,30}$/;
+
+function validateApp(app: AppDefinition): void {
+  const problems: string[] = [];
+  if (!namePattern.test(app.prefix)) problems.push(`prefix "${app.prefix}" must match ${namePattern}`);
+  const busNames = new Set(app.buses.map((b: BusDefinition) => b.name));
+  const serviceNames = new Set<string>();
+  for (const bus of app.buses)
+    if (!namePattern.test(bus.name)) problems.push(`bus "${bus.name}" must match ${namePattern}`);
+  for (const service of app.services as readonly ServiceDefinition[]) {
+    if (!namePattern.test(service.name)) problems.push(`service "${service.name}" must match ${namePattern}`);
+    if (serviceNames.has(service.name)) problems.push(`service "${service.name}" is declared twice`);
+    serviceNames.add(service.name);
+    if (!busNames.has(service.bus)) problems.push(`service "${service.name}" is on unknown bus "${service.bus}"`);
+    const local = new Set<string>(["commands", "state", "outcomes"]);
+    for (const part of [...service.projections, ...service.reactors]) {
+      if (!namePattern.test(part.name)) problems.push(`${service.name}.${part.name}: name must match ${namePattern}`);
+      if (local.has(part.name)) problems.push(`${service.name}.${part.name}: name is taken`);
+      local.add(part.name);
+      if (part.events.length === 0) problems.push(`${service.name}.${part.name}: subscribes to no event type`);
+    }
+  }
+  for (const service of app.services) {
+    for (const reactor of service.reactors) {
+      for (const target of reactor.sendsTo) {
+        if (!serviceNames.has(target))
+          problems.push(`${service.name}.${reactor.name} sends to unknown service "${target}"`);
+      }
+    }
+  }
+  if (problems.length > 0) throw new Error(`invalid application declaration:\n- ${problems.join("\n- ")}`);
+}

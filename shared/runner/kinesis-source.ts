@@ -1,0 +1,259 @@
+/**
+ * Plays a Kinesis event source mapping locally: one poller per shard, in order; parents are
+ * read to their end before their children (resharding); batches go to the handler as a real
+ * `KinesisStreamEvent`. Partial failures restart from the first failed record; an error
+ * bisects the batch; after `maxRetryAttempts` (-1: never) the batch's description goes to the
+ * on-failure queue and the shard moves on. Checkpoints live in a local table, so a restart
+ * resumes where it stopped, as the AWS mapping does.
+ */
+
+import {
+  type _Record,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  type Shard,
+} from "@aws-sdk/client-kinesis";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda";
+import { dynamoClient, kinesisClient, sqsClient } from "../aws/clients.ts";
+import { localContext } from "./lambda-context.ts";
+
+export interface KinesisSourceOptions {
+  readonly functionName: string;
+  readonly streamName: string;
+  readonly streamArn: string;
+  readonly batchSize: number;
+  readonly bisectBatchOnError: boolean;
+  readonly maxRetryAttempts: number;
+  readonly onFailureQueueUrl: string;
+  readonly checkpointTable: string;
+  /** Idle poll interval per shard (AWS polls about once a second). */
+  readonly pollIntervalMs: number;
+  readonly isStopping: () => boolean;
+}
+
+export type KinesisLambda = (
+  event: KinesisStreamEvent,
+  context: ReturnType<typeof localContext>,
+) => Promise<KinesisStreamBatchResponse | undefined>;
+
+const shardEnd = "SHARD_END";
+
+/** Runs until `isStopping()`: discovers shards, starts each when its parents are done. */
+export async function runKinesisSource(options: KinesisSourceOptions, handler: KinesisLambda): Promise<void> {
+  const running = new Map<string, Promise<void>>();
+  const finished = new Set<string>();
+  while (!options.isStopping()) {
+    let shards: Shard[] = [];
+    try {
+      shards = await listShards(options.streamName);
+    } catch (error) {
+      console.error(`[${options.functionName}] list shards failed:`, (error as Error).message);
+    }
+    for (const shard of shards) {
+      const id = shard.ShardId ?? "";
+      if (running.has(id) || finished.has(id)) continue;
+      const parents = [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => Boolean(p));
+      const known = new Set(shards.map((s) => s.ShardId));
+      // A parent that aged out of the stream no longer gates its children.
+      if (!parents.every((p) => finished.has(p) || !known.has(p))) continue;
+      running.set(
+        id,
+        runShard(options, id, handler).then((ended) => {
+          running.delete(id);
+          if (ended) finished.add(id);
+        }),
+      );
+    }
+    await sleep(2_000, options.isStopping);
+  }
+  await Promise.all(running.values());
+}
+
+async function listShards(streamName: string): Promise<Shard[]> {
+  const shards: Shard[] = [];
+  let token: string | undefined;
+  do {
+    const page = await kinesisClient().send(
+      new ListShardsCommand(token ? { NextToken: token } : { StreamName: streamName }),
+    );
+    shards.push(...(page.Shards ?? []));
+    token = page.NextToken;
+  } while (token);
+  return shards;
+}
+
+/** Reads one shard to its end (true) or until stopping (false). */
+async function runShard(options: KinesisSourceOptions, shardId: string, handler: KinesisLambda): Promise<boolean> {
+  const checkpointKey = `${options.functionName}#${shardId}`;
+  const checkpoint = await readCheckpoint(options.checkpointTable, checkpointKey);
+  if (checkpoint === shardEnd) return true;
+  let iterator = await shardIterator(options.streamName, shardId, checkpoint);
+  while (!options.isStopping()) {
+    if (iterator === undefined) {
+      await writeCheckpoint(options.checkpointTable, checkpointKey, shardEnd);
+      return true;
+    }
+    let records: _Record[];
+    let next: string | undefined;
+    try {
+      const page = await kinesisClient().send(
+        new GetRecordsCommand({ ShardIterator: iterator, Limit: options.batchSize }),
+      );
+      records = page.Records ?? [];
+      next = page.NextShardIterator;
+    } catch (error) {
+      console.error(`[${options.functionName}] ${shardId} read failed:`, (error as Error).message);
+      await sleep(options.pollIntervalMs, options.isStopping);
+      // The iterator may have expired: take a new one from the checkpoint.
+      iterator = await shardIterator(
+        options.streamName,
+        shardId,
+        await readCheckpoint(options.checkpointTable, checkpointKey),
+      );
+      continue;
+    }
+    if (records.length > 0) {
+      const events = records.map((r) => toRecord(r, shardId, options.streamArn));
+      const completed = await deliver(options, shardId, events, handler);
+      if (!completed) return false;
+      await writeCheckpoint(options.checkpointTable, checkpointKey, events.at(-1)?.kinesis.sequenceNumber ?? "");
+    } else {
+      await sleep(options.pollIntervalMs, options.isStopping);
+    }
+    iterator = next;
+  }
+  return false;
+}
+
+/**
+ * Delivers a batch until every record is handled or given up on. Returns false only when
+ * stopping interrupted it (the checkpoint then stays before the undelivered records).
+ */
+async function deliver(
+  options: KinesisSourceOptions,
+  shardId: string,
+  batch: readonly KinesisStreamRecord[],
+  handler: KinesisLambda,
+): Promise<boolean> {
+  let pending = batch;
+  let retries = 0;
+  while (pending.length > 0) {
+    if (options.isStopping()) return false;
+    let failedAt: number;
+    let reason: string;
+    try {
+      const response = await handler({ Records: [...pending] }, localContext(options.functionName, 60_000));
+      const failures = (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier);
+      if (failures.length === 0) return true;
+      failedAt = Math.min(
+        ...failures.map((id) => pending.findIndex((r) => r.kinesis.sequenceNumber === id)).filter((i) => i >= 0),
+      );
+      if (!Number.isFinite(failedAt)) failedAt = 0; // an unknown identifier fails the whole batch, as on AWS
+      reason = "partial batch failure";
+    } catch (error) {
+      reason = (error as Error).message;
+      if (options.bisectBatchOnError && pending.length > 1) {
+        const half = Math.ceil(pending.length / 2);
+        return (
+          (await deliver(options, shardId, pending.slice(0, half), handler)) &&
+          (await deliver(options, shardId, pending.slice(half), handler))
+        );
+      }
+      failedAt = 0;
+    }
+    pending = pending.slice(failedAt);
+    retries += 1;
+    if (options.maxRetryAttempts >= 0 && retries > options.maxRetryAttempts) {
+      await sendToOnFailure(options, shardId, pending, reason);
+      return true;
+    }
+    await sleep(Math.min(100 * 2 ** Math.min(retries, 6), 5_000), options.isStopping);
+  }
+  return true;
+}
+
+async function sendToOnFailure(
+  options: KinesisSourceOptions,
+  shardId: string,
+  records: readonly KinesisStreamRecord[],
+  reason: string,
+): Promise<void> {
+  const first = records[0]?.kinesis.sequenceNumber ?? "";
+  const last = records.at(-1)?.kinesis.sequenceNumber ?? "";
+  // The same shape AWS sends to an on-failure destination: where the batch is, not its bytes.
+  await sqsClient().send(
+    new SendMessageCommand({
+      QueueUrl: options.onFailureQueueUrl,
+      MessageBody: JSON.stringify({
+        requestContext: { functionArn: options.functionName, condition: "RetryAttemptsExhausted", reason },
+        KinesisBatchInfo: {
+          shardId,
+          startSequenceNumber: first,
+          endSequenceNumber: last,
+          batchSize: records.length,
+          streamArn: options.streamArn,
+        },
+      }),
+    }),
+  );
+}
+
+async function shardIterator(
+  streamName: string,
+  shardId: string,
+  after: string | undefined,
+): Promise<string | undefined> {
+  const result = await kinesisClient().send(
+    new GetShardIteratorCommand(
+      after
+        ? {
+            StreamName: streamName,
+            ShardId: shardId,
+            ShardIteratorType: "AFTER_SEQUENCE_NUMBER",
+            StartingSequenceNumber: after,
+          }
+        : { StreamName: streamName, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" },
+    ),
+  );
+  return result.ShardIterator;
+}
+
+async function readCheckpoint(table: string, id: string): Promise<string | undefined> {
+  const result = await dynamoClient().send(new GetCommand({ TableName: table, Key: { id }, ConsistentRead: true }));
+  return result.Item?.sequenceNumber as string | undefined;
+}
+
+async function writeCheckpoint(table: string, id: string, sequenceNumber: string): Promise<void> {
+  await dynamoClient().send(new PutCommand({ TableName: table, Item: { id, sequenceNumber } }));
+}
+
+function toRecord(record: _Record, shardId: string, streamArn: string): KinesisStreamRecord {
+  const sequenceNumber = record.SequenceNumber ?? "";
+  return {
+    kinesis: {
+      kinesisSchemaVersion: "1.0",
+      partitionKey: record.PartitionKey ?? "",
+      sequenceNumber,
+      data: Buffer.from(record.Data ?? new Uint8Array()).toString("base64"),
+      approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) / 1000,
+    },
+    eventSource: "aws:kinesis",
+    eventVersion: "1.0",
+    eventID: `${shardId}:${sequenceNumber}`,
+    eventName: "aws:kinesis:record",
+    invokeIdentityArn: "arn:aws:iam::000000000000:role/local",
+    awsRegion: streamArn.split(":")[3] ?? "us-east-1",
+    eventSourceARN: streamArn,
+  };
+}
+
+/** Sleeps, waking early when stopping. */
+async function sleep(ms: number, isStopping: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && !isStopping()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(50, end - Date.now())));
+  }
+}

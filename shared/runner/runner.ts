@@ -1,0 +1,153 @@
+/**
+ * The local function runner: plays, for every planned function, the event source mapping
+ * declared for AWS, each function in its own worker thread with its own environment.
+ */
+
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { ProvisionedResources } from "../local-cloud/provision.ts";
+import { resolveEnv } from "../local-cloud/provision.ts";
+import type { AppPlan, PlannedFunction } from "../plan.ts";
+
+export type WorkerSource =
+  | {
+      readonly kind: "sqs";
+      readonly queueUrl: string;
+      readonly queueArn: string;
+      readonly batchSize: number;
+      readonly retryDelaySeconds: number;
+    }
+  | {
+      readonly kind: "kinesis";
+      readonly streamName: string;
+      readonly streamArn: string;
+      readonly batchSize: number;
+      readonly bisectBatchOnError: boolean;
+      readonly maxRetryAttempts: number;
+      readonly onFailureQueueUrl: string;
+      readonly checkpointTable: string;
+      readonly pollIntervalMs: number;
+    };
+
+export interface RunnerOptions {
+  readonly plan: AppPlan;
+  readonly resources: ProvisionedResources;
+  /** Environment every function gets (the local cloud's endpoints and credentials). */
+  readonly baseEnv: Readonly<Record<string, string>>;
+  readonly repoRoot: string;
+  /** Seconds before a failed SQS message is retried (AWS: the visibility timeout). @default 1 */
+  readonly retryDelaySeconds?: number;
+  /** Idle poll interval per Kinesis shard. @default 100 */
+  readonly kinesisPollIntervalMs?: number;
+}
+
+export interface Runner {
+  readonly functions: readonly string[];
+  stop(): Promise<void>;
+}
+
+/** Starts every non-HTTP function of the plan; resolves once each has loaded its handler. */
+export async function startRunner(options: RunnerOptions): Promise<Runner> {
+  const checkpointTable = `${options.plan.prefix}-local-runner-checkpoints`;
+  await createCheckpointTable(checkpointTable);
+  const workers: { name: string; worker: Worker; exited: Promise<void> }[] = [];
+  const functions = options.plan.functions.filter((fn) => fn.source.kind !== "http");
+  try {
+    for (const fn of functions) {
+      const source = workerSource(fn, options, checkpointTable);
+      const worker = new Worker(new URL("./function-worker.ts", import.meta.url), {
+        env: {
+          ...process.env,
+          ...options.baseEnv,
+          ...resolveEnv(fn, options.resources),
+          POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? "WARN",
+        },
+        workerData: { functionName: fn.id, handlerPath: join(options.repoRoot, fn.handler), source },
+      });
+      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      workers.push({ name: fn.id, worker, exited });
+      await new Promise<void>((resolve, reject) => {
+        worker.once("error", (error) => reject(new Error(`function ${fn.id} failed to start: ${error.message}`)));
+        worker.once("message", (message) => (message === "ready" ? resolve() : undefined));
+      });
+      worker.on("error", (error) => console.error(`[${fn.id}] crashed:`, error));
+    }
+  } catch (error) {
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+    throw error;
+  }
+  return {
+    functions: workers.map((w) => w.name),
+    async stop() {
+      for (const w of workers) w.worker.postMessage("stop");
+      await Promise.all(
+        workers.map((w) =>
+          Promise.race([w.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]).then(() =>
+            w.worker.terminate(),
+          ),
+        ),
+      );
+    },
+  };
+}
+
+function workerSource(fn: PlannedFunction, options: RunnerOptions, checkpointTable: string): WorkerSource {
+  const r = options.resources;
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`function ${fn.id}: no ${what}`);
+    return value;
+  };
+  const source = fn.source;
+  switch (source.kind) {
+    case "sqs": {
+      const queueUrl = need(r.queueUrls.get(source.queueId), `queue ${source.queueId}`);
+      return {
+        kind: "sqs",
+        queueUrl,
+        queueArn: queueArnFromUrl(queueUrl),
+        batchSize: source.batchSize,
+        retryDelaySeconds: options.retryDelaySeconds ?? 1,
+      };
+    }
+    case "kinesis":
+      return {
+        kind: "kinesis",
+        streamName: need(r.streamNames.get(source.bus), `stream of bus ${source.bus}`),
+        streamArn: need(r.streamArns.get(source.bus), `stream arn of bus ${source.bus}`),
+        batchSize: source.batchSize,
+        bisectBatchOnError: source.bisectBatchOnError,
+        maxRetryAttempts: source.maxRetryAttempts,
+        onFailureQueueUrl: need(r.queueUrls.get(source.onFailureQueueId), `queue ${source.onFailureQueueId}`),
+        checkpointTable,
+        pollIntervalMs: options.kinesisPollIntervalMs ?? 100,
+      };
+    case "http":
+      throw new Error(`function ${fn.id} is served over HTTP, not run by the runner`);
+  }
+}
+
+/** arn:aws:sqs:<region>:<account>:<name> from a queue URL (…/<account>/<name>). */
+function queueArnFromUrl(url: string): string {
+  const parts = new URL(url).pathname.split("/").filter(Boolean);
+  const [account, name] = parts.slice(-2);
+  return `arn:aws:sqs:${process.env.AWS_REGION ?? "us-east-1"}:${account}:${name}`;
+}
+
+async function createCheckpointTable(name: string): Promise<void> {
+  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
+  try {
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof Error && error.name === "ResourceInUseException")) throw error;
+  } finally {
+    dynamo.destroy();
+  }
+}

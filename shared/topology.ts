@@ -1,0 +1,82 @@
+/**
+ * The one declaration a service is made of. Both the CDK stacks (infra/) and the
+ * embedded local cloud (shared/local-cloud, shared/runner) are built from these
+ * types through `planApp` (shared/plan.ts), so local and cloud cannot drift.
+ */
+
+/** A bus: one Kinesis stream (the hot log), one SNS FIFO topic, one S3 archive. */
+export interface BusDefinition {
+  readonly name: string;
+  /** @default 2 */
+  readonly shards?: number;
+  /** Stream retention; the archive keeps everything for ever. @default 24 */
+  readonly retentionHours?: number;
+}
+
+/** How a Lambda reads an SQS queue (an event source mapping). */
+export interface QueueMappingOptions {
+  /** At most 10 for FIFO queues. @default 10 */
+  readonly batchSize?: number;
+  /** Standard queues only (FIFO queues do not batch by window). @default 0 */
+  readonly batchWindowSeconds?: number;
+  /** Receives before SQS moves a message to the dead-letter queue. @default 5 */
+  readonly maxReceiveCount?: number;
+  /** @default 30 */
+  readonly visibilityTimeoutSeconds?: number;
+}
+
+/** A projection: events from the bus, filtered by type, into the service's own table. */
+export interface ProjectionDefinition {
+  /** Unique within the service; the view is `/views/{service}/{name}/{key}`. */
+  readonly name: string;
+  /** Module (path from the repo root) whose `handler` export is the Lambda handler. */
+  readonly handler: string;
+  /** Event types the projection subscribes to (the SNS filter policy). */
+  readonly events: readonly string[];
+  /** Attribute of the table item that the view is keyed on. */
+  readonly key: string;
+  /** Whether the API may read it under `/views`. @default true */
+  readonly queryable?: boolean;
+  readonly mapping?: QueueMappingOptions;
+}
+
+/** A reactor (process manager): consumes events from a queue and may issue commands. */
+export interface ReactorDefinition {
+  readonly name: string;
+  readonly handler: string;
+  readonly events: readonly string[];
+  /** Services whose command queues this reactor may send to. */
+  readonly sendsTo: readonly string[];
+  readonly mapping?: QueueMappingOptions;
+}
+
+/** One service: its commands, its aggregate, its projections and reactors, on one bus. */
+export interface ServiceDefinition {
+  readonly name: string;
+  readonly bus: string;
+  /** The aggregate type its command handler decides for (e.g. "Account"). */
+  readonly aggregateType: string;
+  /** Module whose `handler` export takes the service's commands (SQS FIFO). */
+  readonly commandHandler: string;
+  /** Command names the API accepts for this service (each has a schema in the module). */
+  readonly commands: readonly string[];
+  /** Event types this service's aggregate emits (its own state projection reads them). */
+  readonly events: readonly string[];
+  /** Module whose `handler` keeps the aggregate state the command handler decides on. */
+  readonly stateProjection: string;
+  readonly projections: readonly ProjectionDefinition[];
+  readonly reactors: readonly ReactorDefinition[];
+  readonly commandMapping?: QueueMappingOptions;
+}
+
+/** The whole application: its buses, services and the API. */
+export interface AppDefinition {
+  /** Prefix of every physical name, so two apps can share an account. */
+  readonly prefix: string;
+  readonly buses: readonly BusDefinition[];
+  readonly services: readonly ServiceDefinition[];
+  /** Module exporting the Hono app's Lambda handler. */
+  readonly apiHandler: string;
+  /** Module of the relay (bus stream → bus topic) handler. */
+  readonly relayHandler: string;
+}
