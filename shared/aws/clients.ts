@@ -1,7 +1,8 @@
 /**
  * AWS SDK v3 clients, created once per module (Lambda reuses them across invocations).
  * Endpoints come from the SDK's standard settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>),
- * so the same code talks to AWS, LocalStack or the embedded local cloud.
+ * so the same code talks to AWS, LocalStack or the embedded local cloud. A client is made
+ * anew only if those settings change (a restarted local cloud listens on new ports).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { KinesisClient } from "@aws-sdk/client-kinesis";
@@ -11,46 +12,56 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 
-const common = () => ({
-  region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
-  maxAttempts: 5,
-});
+const region = () => process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
+const endpointOverride = (service: string) =>
+  process.env[`AWS_ENDPOINT_URL_${service}`] ?? process.env.AWS_ENDPOINT_URL;
 
-let kinesis: KinesisClient | undefined;
-let dynamo: DynamoDBDocumentClient | undefined;
-let sns: SNSClient | undefined;
-let sqs: SQSClient | undefined;
-let s3: S3Client | undefined;
+const destroyers: (() => void)[] = [];
+
+/** Closes every client's connections (kinesis-mock will not stop while a client keeps one open). */
+export function destroyClients(): void {
+  for (const destroy of destroyers) destroy();
+}
+
+/** Caches one client per service, keyed on the settings it was built with. */
+function cached<T extends { destroy(): void }>(service: string, build: (overridden: boolean) => T): () => T {
+  let client: T | undefined;
+  let builtFor: string | undefined;
+  destroyers.push(() => {
+    client?.destroy();
+    client = undefined;
+  });
+  return () => {
+    const key = `${region()}|${endpointOverride(service) ?? ""}`;
+    if (client === undefined || builtFor !== key) {
+      client?.destroy();
+      client = build(endpointOverride(service) !== undefined);
+      builtFor = key;
+    }
+    return client;
+  };
+}
+
+const common = () => ({ region: region(), maxAttempts: 5 });
 
 /** Kinesis over HTTP/1.1: the SDK's HTTP/2 default is only needed for SubscribeToShard. */
-export function kinesisClient(): KinesisClient {
-  kinesis ??= new KinesisClient({ ...common(), requestHandler: new NodeHttpHandler({ connectionTimeout: 5000 }) });
-  return kinesis;
-}
+export const kinesisClient = cached(
+  "KINESIS",
+  () => new KinesisClient({ ...common(), requestHandler: new NodeHttpHandler({ connectionTimeout: 5000 }) }),
+);
 
 /** DynamoDB document client: plain JS values in and out, undefined attributes dropped. */
-export function dynamoClient(): DynamoDBDocumentClient {
-  dynamo ??= DynamoDBDocumentClient.from(new DynamoDBClient(common()), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
-  return dynamo;
-}
+export const dynamoClient = cached("DYNAMODB", () =>
+  DynamoDBDocumentClient.from(new DynamoDBClient(common()), { marshallOptions: { removeUndefinedValues: true } }),
+);
 
-export function snsClient(): SNSClient {
-  sns ??= new SNSClient(common());
-  return sns;
-}
+export const snsClient = cached("SNS", () => new SNSClient(common()));
 
 /** With an endpoint override, requests go to that endpoint whatever host a local queue URL names. */
-export function sqsClient(): SQSClient {
-  const overridden = Boolean(process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL);
-  sqs ??= new SQSClient({ ...common(), useQueueUrlAsEndpoint: !overridden });
-  return sqs;
-}
+export const sqsClient = cached(
+  "SQS",
+  (overridden) => new SQSClient({ ...common(), useQueueUrlAsEndpoint: !overridden }),
+);
 
 /** S3 with path-style addressing when an endpoint is overridden (local emulators have no DNS per bucket). */
-export function s3Client(): S3Client {
-  const overridden = Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
-  s3 ??= new S3Client({ ...common(), forcePathStyle: overridden });
-  return s3;
-}
+export const s3Client = cached("S3", (overridden) => new S3Client({ ...common(), forcePathStyle: overridden }));

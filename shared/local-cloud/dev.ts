@@ -5,6 +5,7 @@
  */
 import { type ServerType, serve } from "@hono/node-server";
 import { createApi } from "../api/app.ts";
+import { destroyClients } from "../aws/clients.ts";
 import type { CommandSpecs } from "../domain/commands.ts";
 import { planApp } from "../plan.ts";
 import { type Runner, startRunner } from "../runner/runner.ts";
@@ -42,6 +43,7 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     ready = false;
     if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
     await runner?.stop();
+    destroyClients();
     await cloud?.stop();
   };
   try {

@@ -125,6 +125,7 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
     );
   }
 
+  dynamo.destroy();
   return { streamNames, streamArns, topicArns, queueUrls, deadLetterQueueUrls, tableNames, archiveBuckets };
 }
 
