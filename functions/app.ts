@@ -1,11 +1,13 @@
 import type { AppDefinition } from "../shared/topology.ts";
 import { accountsService } from "./accounts/service.ts";
+import { statementsService } from "./statements/service.ts";
+import { transfersService } from "./transfers/service.ts";
 
 /** The example bank: every bus and service, declared once for CDK and the local cloud. */
 export const app: AppDefinition = {
   prefix: "canon",
   buses: [{ name: "core", shards: 2, retentionHours: 24 }],
-  services: [accountsService],
+  services: [accountsService, transfersService, statementsService],
   apiHandler: "functions/api/handler.ts",
   relayHandler: "functions/bus/relay.ts",
 };

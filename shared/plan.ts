@@ -219,24 +219,23 @@ export function planApp(app: AppDefinition): AppPlan {
     });
   }
 
-  for (const service of app.services) {
-    const owner: Owner = { kind: "service", name: service.name };
+  /** A service's write side: its command queue and handler, its state table and projection, its outcomes. */
+  const planCommandSide = (service: ServiceDefinition, owner: Owner) => {
     const commands = queue(ids.commandQueue(service.name), owner, service.commandMapping);
     const stateTable = table(ids.stateTable(service.name), owner);
     const outcomes = table(ids.outcomesTable(service.name), owner);
     const stateQueue = queue(ids.stateQueue(service.name), owner, undefined);
-    subscriptions.push({ bus: service.bus, queueId: stateQueue.id, eventTypes: service.events });
-
+    subscriptions.push({ bus: service.bus, queueId: stateQueue.id, eventTypes: service.events ?? [] });
     functions.push({
       id: `${service.name}-command-handler`,
       role: "command-handler",
       owner,
-      handler: service.commandHandler,
+      handler: service.commandHandler as string,
       source: sqsSource(commands.id, service.commandMapping),
       env: {
         [envNames.service]: { kind: "value", value: service.name },
         [envNames.bus]: { kind: "value", value: service.bus },
-        [envNames.aggregateType]: { kind: "value", value: service.aggregateType },
+        [envNames.aggregateType]: { kind: "value", value: service.aggregateType as string },
         [envNames.streamName]: { kind: "stream", bus: service.bus, access: "write" },
         [envNames.stateTable]: { kind: "table", id: stateTable.id, access: "read" },
         [envNames.outcomesTable]: { kind: "table", id: outcomes.id, access: "readWrite" },
@@ -246,10 +245,15 @@ export function planApp(app: AppDefinition): AppPlan {
       id: `${service.name}-state`,
       role: "projection",
       owner,
-      handler: service.stateProjection,
+      handler: service.stateProjection as string,
       source: sqsSource(stateQueue.id, undefined),
       env: { [envNames.table]: { kind: "table", id: stateTable.id, access: "readWrite" } },
     });
+  };
+
+  for (const service of app.services) {
+    const owner: Owner = { kind: "service", name: service.name };
+    if (service.commandHandler !== undefined) planCommandSide(service, owner);
 
     for (const projection of service.projections) {
       const q = queue(ids.projectionQueue(service.name, projection.name), owner, projection.mapping);
@@ -288,16 +292,18 @@ export function planApp(app: AppDefinition): AppPlan {
     [envNames.apiCommandsTable]: { kind: "table", id: apiCommands.id, access: "readWrite" },
   };
   for (const service of app.services) {
-    apiEnv[envNames.commandQueueUrl(service.name)] = {
-      kind: "queue",
-      id: ids.commandQueue(service.name),
-      access: "send",
-    };
-    apiEnv[envNames.serviceOutcomesTable(service.name)] = {
-      kind: "table",
-      id: ids.outcomesTable(service.name),
-      access: "read",
-    };
+    if (service.commandHandler !== undefined) {
+      apiEnv[envNames.commandQueueUrl(service.name)] = {
+        kind: "queue",
+        id: ids.commandQueue(service.name),
+        access: "send",
+      };
+      apiEnv[envNames.serviceOutcomesTable(service.name)] = {
+        kind: "table",
+        id: ids.outcomesTable(service.name),
+        access: "read",
+      };
+    }
     for (const projection of service.projections) {
       if (projection.queryable === false) continue;
       apiEnv[envNames.viewTable(service.name, projection.name)] = {
@@ -333,6 +339,13 @@ function validateApp(app: AppDefinition): void {
     if (serviceNames.has(service.name)) problems.push(`service "${service.name}" is declared twice`);
     serviceNames.add(service.name);
     if (!busNames.has(service.bus)) problems.push(`service "${service.name}" is on unknown bus "${service.bus}"`);
+    const commandSide = [service.commandHandler, service.stateProjection, service.aggregateType];
+    if (commandSide.some((v) => v !== undefined) && commandSide.some((v) => v === undefined)) {
+      problems.push(`service "${service.name}": commandHandler, stateProjection and aggregateType go together`);
+    }
+    if (service.commandHandler === undefined && (service.commands?.length ?? 0) > 0) {
+      problems.push(`service "${service.name}" declares commands but no commandHandler`);
+    }
     const local = new Set<string>(["commands", "state", "outcomes"]);
     for (const part of [...service.projections, ...service.reactors]) {
       if (!namePattern.test(part.name)) problems.push(`${service.name}.${part.name}: name must match ${namePattern}`);
@@ -344,8 +357,12 @@ function validateApp(app: AppDefinition): void {
   for (const service of app.services) {
     for (const reactor of service.reactors) {
       for (const target of reactor.sendsTo) {
-        if (!serviceNames.has(target))
+        const targetService = app.services.find((s) => s.name === target);
+        if (targetService === undefined)
           problems.push(`${service.name}.${reactor.name} sends to unknown service "${target}"`);
+        else if (targetService.commandHandler === undefined) {
+          problems.push(`${service.name}.${reactor.name} sends to "${target}", which takes no commands`);
+        }
       }
     }
   }

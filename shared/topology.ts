@@ -50,20 +50,23 @@ export interface ReactorDefinition {
   readonly mapping?: QueueMappingOptions;
 }
 
-/** One service: its commands, its aggregate, its projections and reactors, on one bus. */
+/**
+ * One service: its commands, its aggregate, its projections and reactors, on one bus.
+ * A service without `commandHandler` is projection-only (it owns views, takes no commands).
+ */
 export interface ServiceDefinition {
   readonly name: string;
   readonly bus: string;
   /** The aggregate type its command handler decides for (e.g. "Account"). */
-  readonly aggregateType: string;
+  readonly aggregateType?: string;
   /** Module whose `handler` export takes the service's commands (SQS FIFO). */
-  readonly commandHandler: string;
-  /** Command names the API accepts for this service (each has a schema in the module). */
-  readonly commands: readonly string[];
-  /** Event types this service's aggregate emits (its own state projection reads them). */
-  readonly events: readonly string[];
+  readonly commandHandler?: string;
+  /** Command names the API accepts for this service (each has a schema in the module). @default none */
+  readonly commands?: readonly string[];
+  /** Event types this service's aggregate emits (its own state projection reads them). @default none */
+  readonly events?: readonly string[];
   /** Module whose `handler` keeps the aggregate state the command handler decides on. */
-  readonly stateProjection: string;
+  readonly stateProjection?: string;
   readonly projections: readonly ProjectionDefinition[];
   readonly reactors: readonly ReactorDefinition[];
   readonly commandMapping?: QueueMappingOptions;

@@ -2,11 +2,10 @@
  * Lambda entry: the `accounts/balances` view, one item per account:
  * `{ accountId, owner, balanceCents, version }`.
  */
-
 import { requireEnv } from "../../shared/env.ts";
 import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
 import { envNames } from "../../shared/plan.ts";
-import type { AccountEvent } from "./decider.ts";
+import { type AccountEvent, balanceDelta } from "./decider.ts";
 
 export interface BalanceItem {
   readonly id: string;
@@ -25,14 +24,8 @@ export function evolveBalance(item: BalanceItem | undefined, event: AccountEvent
     balanceCents: 0,
     version,
   };
-  switch (event.type) {
-    case "AccountOpened":
-      return { ...base, owner: event.data.owner, version };
-    case "FundsDeposited":
-      return { ...base, balanceCents: base.balanceCents + event.data.amountCents, version };
-    case "FundsWithdrawn":
-      return { ...base, balanceCents: base.balanceCents - event.data.amountCents, version };
-  }
+  if (event.type === "AccountOpened") return { ...base, owner: event.data.owner, version };
+  return { ...base, balanceCents: base.balanceCents + balanceDelta(event), version };
 }
 
 export const handler = projectionHandler({

@@ -1,8 +1,8 @@
 /**
- * The Account aggregate: open it, deposit into it, withdraw from it (never below zero).
+ * The Account aggregate: open it, deposit into it, withdraw from it (never below zero), and
+ * the legs of a transfer: debit the source, credit the target, refund the source.
  * Pure functions only; the framework brings state, time and the bus.
  */
-
 import type { CommandOf } from "../../shared/domain/commands.ts";
 import type { Decider, Decision } from "../../shared/domain/decider.ts";
 import { reject } from "../../shared/domain/decider.ts";
@@ -10,6 +10,7 @@ import type { NewEvent } from "../../shared/events/envelope.ts";
 import type { accountCommands } from "./commands.ts";
 
 export type AccountCommand = CommandOf<typeof accountCommands>;
+type Command<T extends AccountCommand["type"]> = Extract<AccountCommand, { type: T }>;
 
 export type AccountState =
   | { readonly status: "none" }
@@ -18,56 +19,109 @@ export type AccountState =
 export type AccountEvent =
   | { type: "AccountOpened"; data: { accountId: string; owner: string } }
   | { type: "FundsDeposited"; data: { accountId: string; amountCents: number } }
-  | { type: "FundsWithdrawn"; data: { accountId: string; amountCents: number } };
+  | { type: "FundsWithdrawn"; data: { accountId: string; amountCents: number } }
+  | {
+      type: "FundsDebitedForTransfer";
+      data: { accountId: string; transferId: string; amountCents: number; toAccountId: string };
+    }
+  | {
+      type: "FundsCreditedForTransfer";
+      data: { accountId: string; transferId: string; amountCents: number; fromAccountId: string };
+    }
+  | {
+      type: "FundsRefundedForTransfer";
+      data: { accountId: string; transferId: string; amountCents: number; reason: string };
+    };
 
-function openAccount(command: Extract<AccountCommand, { type: "OpenAccount" }>, state: AccountState): Decision {
+/** Every event type of the Account aggregate (its state projection subscribes to all of them). */
+export const accountEventTypes: readonly AccountEvent["type"][] = [
+  "AccountOpened",
+  "FundsDeposited",
+  "FundsWithdrawn",
+  "FundsDebitedForTransfer",
+  "FundsCreditedForTransfer",
+  "FundsRefundedForTransfer",
+];
+
+/** How an event moves an account's balance, in cents (0 for events that move no money). */
+export function balanceDelta(event: AccountEvent): number {
+  switch (event.type) {
+    case "FundsDeposited":
+    case "FundsCreditedForTransfer":
+    case "FundsRefundedForTransfer":
+      return event.data.amountCents;
+    case "FundsWithdrawn":
+    case "FundsDebitedForTransfer":
+      return -event.data.amountCents;
+    case "AccountOpened":
+      return 0;
+  }
+}
+
+const missing = (accountId: string) => reject(`account ${accountId} does not exist`);
+
+function openAccount(command: Command<"OpenAccount">, state: AccountState): Decision {
   if (state.status !== "none") return reject(`account ${command.accountId} is already open`);
   return [{ type: "AccountOpened", data: { accountId: command.accountId, owner: command.owner } }];
 }
 
-function deposit(command: Extract<AccountCommand, { type: "Deposit" }>, state: AccountState): Decision {
-  if (state.status !== "open") return reject(`account ${command.accountId} does not exist`);
-  if (state.balanceCents + command.amountCents > Number.MAX_SAFE_INTEGER) return reject("balance would overflow");
-  return [{ type: "FundsDeposited", data: { accountId: command.accountId, amountCents: command.amountCents } }];
+function credit(state: AccountState, accountId: string, amountCents: number, event: NewEvent): Decision {
+  if (state.status !== "open") return missing(accountId);
+  if (state.balanceCents + amountCents > Number.MAX_SAFE_INTEGER) return reject("balance would overflow");
+  return [event];
 }
 
-function withdraw(command: Extract<AccountCommand, { type: "Withdraw" }>, state: AccountState): Decision {
-  if (state.status !== "open") return reject(`account ${command.accountId} does not exist`);
-  if (command.amountCents > state.balanceCents) {
-    return reject(`insufficient funds: balance ${state.balanceCents}, requested ${command.amountCents}`);
+function debit(state: AccountState, accountId: string, amountCents: number, event: NewEvent): Decision {
+  if (state.status !== "open") return missing(accountId);
+  if (amountCents > state.balanceCents) {
+    return reject(`insufficient funds: balance ${state.balanceCents}, requested ${amountCents}`);
   }
-  return [{ type: "FundsWithdrawn", data: { accountId: command.accountId, amountCents: command.amountCents } }];
+  return [event];
+}
+
+function decide(command: AccountCommand, state: AccountState): Decision {
+  switch (command.type) {
+    case "OpenAccount":
+      return openAccount(command, state);
+    case "Deposit": {
+      const { accountId, amountCents } = command;
+      return credit(state, accountId, amountCents, { type: "FundsDeposited", data: { accountId, amountCents } });
+    }
+    case "Withdraw": {
+      const { accountId, amountCents } = command;
+      return debit(state, accountId, amountCents, { type: "FundsWithdrawn", data: { accountId, amountCents } });
+    }
+    case "DebitForTransfer": {
+      const { accountId, transferId, amountCents, toAccountId } = command;
+      const data = { accountId, transferId, amountCents, toAccountId };
+      return debit(state, accountId, amountCents, { type: "FundsDebitedForTransfer", data });
+    }
+    case "CreditForTransfer": {
+      const { accountId, transferId, amountCents, fromAccountId } = command;
+      const data = { accountId, transferId, amountCents, fromAccountId };
+      return credit(state, accountId, amountCents, { type: "FundsCreditedForTransfer", data });
+    }
+    case "RefundTransfer": {
+      const { accountId, transferId, amountCents, reason } = command;
+      const data = { accountId, transferId, amountCents, reason };
+      return credit(state, accountId, amountCents, { type: "FundsRefundedForTransfer", data });
+    }
+    default: {
+      const unknown: never = command;
+      throw new Error(`unhandled command ${JSON.stringify(unknown)}`);
+    }
+  }
 }
 
 function evolve(state: AccountState, event: NewEvent): AccountState {
   const e = event as AccountEvent;
-  switch (e.type) {
-    case "AccountOpened":
-      return { status: "open", owner: e.data.owner, balanceCents: 0 };
-    case "FundsDeposited":
-      return state.status === "open" ? { ...state, balanceCents: state.balanceCents + e.data.amountCents } : state;
-    case "FundsWithdrawn":
-      return state.status === "open" ? { ...state, balanceCents: state.balanceCents - e.data.amountCents } : state;
-    default:
-      return state;
-  }
+  if (e.type === "AccountOpened") return { status: "open", owner: e.data.owner, balanceCents: 0 };
+  if (state.status !== "open") return state;
+  return { ...state, balanceCents: state.balanceCents + balanceDelta(e) };
 }
 
 export const accountDecider: Decider<AccountCommand, AccountState> = {
   initialState: { status: "none" },
-  decide(command, state) {
-    switch (command.type) {
-      case "OpenAccount":
-        return openAccount(command, state);
-      case "Deposit":
-        return deposit(command, state);
-      case "Withdraw":
-        return withdraw(command, state);
-      default: {
-        const unknown: never = command;
-        throw new Error(`unhandled command ${JSON.stringify(unknown)}`);
-      }
-    }
-  },
+  decide,
   evolve,
 };

@@ -16,6 +16,7 @@ import { dynamoClient, sqsClient } from "../aws/clients.ts";
 import { isConditionalCheckFailed } from "../aws/errors.ts";
 import type { CommandMessage } from "../domain/command-message.ts";
 import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
+import { deterministicId } from "../domain/ids.ts";
 import { requireEnv } from "../env.ts";
 import type { Outcome } from "../handlers/outcomes.ts";
 import { publicOutcome } from "../handlers/outcomes.ts";
@@ -74,7 +75,7 @@ export function createApi(options: ApiOptions): Hono {
       if (service === undefined || contract === undefined) {
         return c.json({ error: `unknown service "${serviceName}"` }, 404);
       }
-      if (!service.commands.includes(commandName)) {
+      if (!(service.commands ?? []).includes(commandName)) {
         return c.json({ error: `unknown command "${commandName}" for service "${serviceName}"` }, 404);
       }
       const key = c.req.header("Idempotency-Key");
@@ -92,7 +93,7 @@ export function createApi(options: ApiOptions): Hono {
       if (!validation.ok) return c.json({ error: validation.error }, validation.status);
 
       const requestHash = sha256(`${serviceName}\n${commandName}\n${JSON.stringify(validation.command)}`);
-      const commandId = key === undefined ? randomUUID() : uuidFromHash(sha256(`${serviceName}\n${key}`));
+      const commandId = key === undefined ? randomUUID() : deterministicId("idempotency-key", serviceName, key);
       const receivedAt = new Date().toISOString();
       const record: ApiCommandRecord = {
         id: commandId,
@@ -183,9 +184,4 @@ async function recordCommand(record: ApiCommandRecord): Promise<ApiCommandRecord
 
 function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
-}
-
-/** A UUID-shaped id from a hash, so a repeated Idempotency-Key maps to the same command id. */
-function uuidFromHash(hex: string): string {
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -103,7 +103,13 @@ async function handleCommand<State>(
 
   for (;;) {
     if (pending === undefined) {
-      pending = await decideCommit(config, decider, message, attempt);
+      const decided = await decideCommit(config, decider, message, attempt);
+      if (decided === "nothing") {
+        // Nothing to record (e.g. a step already taken): accepted, with no events.
+        await writeOutcome(config, baseOutcome(message, attempt, "accepted", { events: [] }));
+        return;
+      }
+      pending = decided;
       await writeOutcome(config, baseOutcome(message, attempt, "pending", { commit: pending }));
     }
     await appendCommit(config, pending);
@@ -152,7 +158,7 @@ async function decideCommit<State>(
   decider: Decider<{ type: string }, State>,
   message: CommandMessage,
   attempt: number,
-): Promise<Commit> {
+): Promise<Commit | "nothing"> {
   const current = await readState(config.stateTable, message.aggregateId, decider.initialState);
   const receivedAt = new Date(message.receivedAt);
   const decision = decider.decide(message.command, current.state, { commandId: message.commandId, receivedAt });
@@ -169,8 +175,11 @@ async function decideCommit<State>(
     now: receivedAt,
   };
   const rejection = (reason: string) =>
-    buildCommit("rejection", meta, [{ type: "CommandRejected", data: { command: message.command.type, reason } }]);
+    buildCommit("rejection", meta, [
+      { type: "CommandRejected", data: { command: message.command.type, reason, payload: message.command } },
+    ]);
   if (isRejection(decision)) return rejection(decision.reason);
+  if (decision.length === 0) return "nothing";
   const commit = buildCommit("events", meta, decision);
   // Until large events travel by claim check, refuse them here rather than fail a later hop.
   const tooLarge = commit.events.find((e) => Buffer.byteLength(JSON.stringify(e)) > maxInlineEventBytes);

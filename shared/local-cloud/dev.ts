@@ -7,11 +7,11 @@ import { type ServerType, serve } from "@hono/node-server";
 import { createApi } from "../api/app.ts";
 import { destroyClients } from "../aws/clients.ts";
 import type { CommandSpecs } from "../domain/commands.ts";
-import { planApp } from "../plan.ts";
+import { type AppPlan, planApp } from "../plan.ts";
 import { type Runner, startRunner } from "../runner/runner.ts";
 import type { AppDefinition } from "../topology.ts";
 import { type LocalCloud, startLocalCloud } from "./cloud.ts";
-import { provision, resolveEnv } from "./provision.ts";
+import { type ProvisionedResources, provision, resolveEnv } from "./provision.ts";
 
 export interface DevOptions {
   readonly app: AppDefinition;
@@ -29,6 +29,8 @@ export interface DevOptions {
 export interface DevSystem {
   readonly url: string;
   readonly cloud: LocalCloud | undefined;
+  readonly plan: AppPlan;
+  readonly resources: ProvisionedResources;
   readonly runner: Runner;
   stop(): Promise<void>;
 }
@@ -67,7 +69,7 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     });
     ready = true;
     const started = runner;
-    return { url: `http://${host}:${port}`, cloud, runner: started, stop };
+    return { url: `http://${host}:${port}`, cloud, plan, resources, runner: started, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,0 +1,88 @@
+/**
+ * The Transfer aggregate: a request to move money between two accounts, and where it stands:
+ * REQUESTED → DEBITED → COMPLETED, or FAILED (debit refused, or credit refused and refunded).
+ * The saga (saga-reactor.ts) drives it; steps that arrive twice or late change nothing.
+ */
+import type { CommandOf } from "../../shared/domain/commands.ts";
+import type { Decider, Decision } from "../../shared/domain/decider.ts";
+import { reject } from "../../shared/domain/decider.ts";
+import type { NewEvent } from "../../shared/events/envelope.ts";
+import type { transferCommands } from "./commands.ts";
+
+export type TransferCommand = CommandOf<typeof transferCommands>;
+
+export type TransferStatus = "REQUESTED" | "DEBITED" | "COMPLETED" | "FAILED";
+
+export type TransferState =
+  | { readonly status: "NONE" }
+  | {
+      readonly status: TransferStatus;
+      readonly fromAccountId: string;
+      readonly toAccountId: string;
+      readonly amountCents: number;
+    };
+
+export type TransferEvent =
+  | {
+      type: "TransferRequested";
+      data: { transferId: string; fromAccountId: string; toAccountId: string; amountCents: number };
+    }
+  | { type: "TransferDebited"; data: { transferId: string } }
+  | { type: "TransferCompleted"; data: { transferId: string } }
+  | { type: "TransferFailed"; data: { transferId: string; reason: string } };
+
+export const transferEventTypes: readonly TransferEvent["type"][] = [
+  "TransferRequested",
+  "TransferDebited",
+  "TransferCompleted",
+  "TransferFailed",
+];
+
+const finished = (state: TransferState) => state.status === "COMPLETED" || state.status === "FAILED";
+
+function decide(command: TransferCommand, state: TransferState): Decision {
+  const transferId = command.transferId;
+  if (command.type === "RequestTransfer") {
+    if (state.status !== "NONE") return reject(`transfer ${transferId} already exists`);
+    const { fromAccountId, toAccountId, amountCents } = command;
+    return [{ type: "TransferRequested", data: { transferId, fromAccountId, toAccountId, amountCents } }];
+  }
+  if (state.status === "NONE") return reject(`transfer ${transferId} does not exist`);
+  switch (command.type) {
+    case "MarkTransferDebited":
+      return state.status === "REQUESTED" ? [{ type: "TransferDebited", data: { transferId } }] : [];
+    case "CompleteTransfer":
+      if (state.status === "FAILED") return reject(`transfer ${transferId} already failed`);
+      return finished(state) ? [] : [{ type: "TransferCompleted", data: { transferId } }];
+    case "FailTransfer":
+      if (state.status === "COMPLETED") return reject(`transfer ${transferId} already completed`);
+      return finished(state) ? [] : [{ type: "TransferFailed", data: { transferId, reason: command.reason } }];
+    default: {
+      const unknown: never = command;
+      throw new Error(`unhandled command ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+function evolve(state: TransferState, event: NewEvent): TransferState {
+  const e = event as TransferEvent;
+  if (e.type === "TransferRequested") {
+    const { fromAccountId, toAccountId, amountCents } = e.data;
+    return { status: "REQUESTED", fromAccountId, toAccountId, amountCents };
+  }
+  if (state.status === "NONE") return state;
+  switch (e.type) {
+    case "TransferDebited":
+      return { ...state, status: "DEBITED" };
+    case "TransferCompleted":
+      return { ...state, status: "COMPLETED" };
+    case "TransferFailed":
+      return { ...state, status: "FAILED" };
+  }
+}
+
+export const transferDecider: Decider<TransferCommand, TransferState> = {
+  initialState: { status: "NONE" },
+  decide,
+  evolve,
+};

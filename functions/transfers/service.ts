@@ -1,0 +1,38 @@
+import type { ServiceDefinition } from "../../shared/topology.ts";
+import { transferEventTypes } from "./decider.ts";
+
+/**
+ * The transfers service: moves money between accounts with a saga. Clients send
+ * RequestTransfer; the saga reactor sends the legs to accounts and the steps back here.
+ */
+export const transfersService: ServiceDefinition = {
+  name: "transfers",
+  bus: "core",
+  aggregateType: "Transfer",
+  commandHandler: "functions/transfers/command-handler.ts",
+  commands: ["RequestTransfer"],
+  events: transferEventTypes,
+  stateProjection: "functions/transfers/state-projection.ts",
+  projections: [
+    {
+      name: "transfers",
+      handler: "functions/transfers/transfers-projection.ts",
+      events: transferEventTypes,
+      key: "transferId",
+    },
+  ],
+  reactors: [
+    {
+      name: "saga",
+      handler: "functions/transfers/saga-reactor.ts",
+      events: [
+        "TransferRequested",
+        "FundsDebitedForTransfer",
+        "FundsCreditedForTransfer",
+        "FundsRefundedForTransfer",
+        "CommandRejected",
+      ],
+      sendsTo: ["accounts", "transfers"],
+    },
+  ],
+};

@@ -1,0 +1,5 @@
+/** Lambda entry: the transfers aggregate state, folded from the bus for the command handler. */
+import { stateProjectionHandler } from "../../shared/handlers/aggregate-state.ts";
+import { transferDecider } from "./decider.ts";
+
+export const handler = stateProjectionHandler(transferDecider);

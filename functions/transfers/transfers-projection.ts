@@ -1,0 +1,54 @@
+/**
+ * Lambda entry: the `transfers/transfers` view, one item per transfer:
+ * `{ transferId, status, fromAccountId, toAccountId, amountCents, reason?, version }`.
+ */
+import { requireEnv } from "../../shared/env.ts";
+import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
+import { envNames } from "../../shared/plan.ts";
+import type { TransferEvent, TransferStatus } from "./decider.ts";
+
+export interface TransferItem {
+  readonly id: string;
+  readonly transferId: string;
+  readonly status: TransferStatus;
+  readonly fromAccountId: string;
+  readonly toAccountId: string;
+  readonly amountCents: number;
+  readonly reason?: string;
+  readonly version: number;
+}
+
+/** Folds one transfer event into its view item (pure). */
+export function evolveTransfer(item: TransferItem | undefined, event: TransferEvent, version: number): TransferItem {
+  if (event.type === "TransferRequested") {
+    return { id: event.data.transferId, ...event.data, status: "REQUESTED", version };
+  }
+  const base = item ?? {
+    id: event.data.transferId,
+    transferId: event.data.transferId,
+    status: "REQUESTED" as const,
+    fromAccountId: "",
+    toAccountId: "",
+    amountCents: 0,
+    version,
+  };
+  switch (event.type) {
+    case "TransferDebited":
+      return { ...base, status: "DEBITED", version };
+    case "TransferCompleted":
+      return { ...base, status: "COMPLETED", version };
+    case "TransferFailed":
+      return { ...base, status: "FAILED", reason: event.data.reason, version };
+  }
+}
+
+export const handler = projectionHandler({
+  name: "transfers.transfers",
+  async apply(event) {
+    const table = requireEnv(envNames.table);
+    const transferEvent = { type: event.type, data: event.data } as TransferEvent;
+    await applyToAggregateItem<TransferItem>(table, event.subject, event, (item) =>
+      evolveTransfer(item, transferEvent, event.aggregateversion),
+    );
+  },
+});
