@@ -40,21 +40,32 @@ export function aggregateKey(commit: Pick<Commit, "aggregateType" | "aggregateId
 }
 
 /**
- * Folds commits in stream order into the accepted ones (duplicates dropped), as every
- * reader of the log must: the relay, a replay from the archive, a test's oracle.
+ * Arbitrates a run of commits in stream order from the given heads (which it does not
+ * change): each commit's verdict, and the heads after the run. The relay runs each batch
+ * through this; replay and tests run whole histories through it.
  */
-export function acceptedHistory(commits: Iterable<Commit>): Commit[] {
-  const heads = new Map<string, AggregateHead>();
-  const accepted: Commit[] = [];
-  for (const commit of commits) {
+export function arbitrateRun(
+  heads: ReadonlyMap<string, AggregateHead>,
+  commits: readonly Commit[],
+): { verdicts: Verdict[]; heads: Map<string, AggregateHead> } {
+  const next = new Map(heads);
+  const verdicts = commits.map((commit) => {
     const key = aggregateKey(commit);
-    const result = arbitrate(heads.get(key), commit);
-    if (result.verdict === "accepted") {
-      heads.set(key, result.head);
-      accepted.push(commit);
-    } else if (result.verdict === "unversioned") {
-      accepted.push(commit);
-    }
-  }
-  return accepted;
+    const verdict = arbitrate(next.get(key), commit);
+    if (verdict.verdict === "accepted") next.set(key, verdict.head);
+    return verdict;
+  });
+  return { verdicts, heads: next };
+}
+
+/**
+ * Folds commits in stream order into the accepted ones (duplicates and conflicts dropped),
+ * as every reader of the log must: the relay, a replay from the archive, a test's oracle.
+ */
+export function acceptedHistory(commits: readonly Commit[]): Commit[] {
+  const { verdicts } = arbitrateRun(new Map(), commits);
+  return commits.filter((_, i) => {
+    const verdict = verdicts[i]?.verdict;
+    return verdict === "accepted" || verdict === "unversioned";
+  });
 }

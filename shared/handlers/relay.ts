@@ -15,7 +15,7 @@ import { BatchGetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { KinesisStreamBatchResponse, KinesisStreamHandler, KinesisStreamRecord } from "aws-lambda";
 import { dynamoClient, snsClient, sqsClient } from "../aws/clients.ts";
 import { requireEnv } from "../env.ts";
-import { type AggregateHead, aggregateKey, arbitrate } from "../events/arbitrate.ts";
+import { type AggregateHead, aggregateKey, arbitrateRun, type Verdict } from "../events/arbitrate.ts";
 import { type Commit, type EventEnvelope, maxInlineEventBytes, parseCommit } from "../events/envelope.ts";
 import { envNames } from "../plan.ts";
 
@@ -59,20 +59,22 @@ async function relayBatch(
     if (commit !== undefined) commits.set(record, commit);
   }
   const persisted = await loadHeads(config, [...new Set([...commits.values()].map(aggregateKey))]);
-  const heads = new Map(persisted);
-  for (const record of records) {
-    const commit = commits.get(record);
+  const parsed = records.map((record) => commits.get(record));
+  const { verdicts } = arbitrateRun(
+    persisted,
+    parsed.filter((c): c is Commit => c !== undefined),
+  );
+  let next = 0;
+  for (const [index, record] of records.entries()) {
+    const commit = parsed[index];
     if (commit === undefined) {
       steps.push({ record, publish: [] });
       continue;
     }
-    const key = aggregateKey(commit);
-    const head = heads.get(key);
-    const verdict = arbitrate(head, commit);
+    const verdict = verdicts[next++] as Verdict;
     switch (verdict.verdict) {
       case "accepted":
-        heads.set(key, verdict.head);
-        steps.push({ record, publish: commit.events, head: { key, value: verdict.head } });
+        steps.push({ record, publish: commit.events, head: { key: aggregateKey(commit), value: verdict.head } });
         break;
       case "duplicate":
       case "unversioned":
@@ -81,7 +83,7 @@ async function relayBatch(
       case "conflict":
         logger.info("commit lost arbitration", {
           commitId: commit.commitId,
-          aggregate: key,
+          aggregate: aggregateKey(commit),
           expectedVersion: commit.expectedVersion,
           currentVersion: verdict.currentVersion,
         });

@@ -1,0 +1,34 @@
+/**
+ * `given(events).when(command).then(events | rejection)` for deciders: a test reads as the
+ * specification of one rule.
+ */
+import { expect } from "vitest";
+import type { CommandContext, Decider, Decision } from "../../shared/domain/decider.ts";
+import type { NewEvent } from "../../shared/events/envelope.ts";
+
+const context: CommandContext = { commandId: "cmd-1", receivedAt: new Date("2026-01-02T03:04:05Z") };
+
+export function specFor<Command extends { type: string }, State>(decider: Decider<Command, State>) {
+  return {
+    given(history: readonly NewEvent[]) {
+      const state = history.reduce(decider.evolve, decider.initialState);
+      return {
+        when(command: Command) {
+          const decision: Decision = decider.decide(command, state, context);
+          return {
+            then(expected: readonly NewEvent[]) {
+              expect(decision).toEqual(expected);
+            },
+            thenRejected(reason: string | RegExp) {
+              expect(Array.isArray(decision)).toBe(false);
+              expect((decision as { reason: string }).reason).toMatch(reason);
+            },
+          };
+        },
+        thenState(expected: State) {
+          expect(state).toEqual(expected);
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/** The plan: every resource derived from the declaration, and bad declarations refused. */
+import { describe, expect, it } from "vitest";
+import { app } from "../../functions/app.ts";
+import { planApp } from "../../shared/plan.ts";
+import type { AppDefinition, ServiceDefinition } from "../../shared/topology.ts";
+
+const service = (overrides: Partial<ServiceDefinition> = {}): ServiceDefinition => ({
+  name: "orders",
+  bus: "core",
+  aggregateType: "Order",
+  commandHandler: "h.ts",
+  commands: ["PlaceOrder"],
+  events: ["OrderPlaced"],
+  stateProjection: "s.ts",
+  projections: [],
+  reactors: [],
+  ...overrides,
+});
+const appWith = (...services: ServiceDefinition[]): AppDefinition => ({
+  prefix: "t",
+  buses: [{ name: "core" }],
+  services,
+  apiHandler: "api.ts",
+  relayHandler: "relay.ts",
+});
+
+describe("planApp", () => {
+  it("gives every queue a dead-letter queue, and every subscriber queue FIFO", () => {
+    const plan = planApp(app);
+    for (const queue of plan.queues) {
+      expect(queue.deadLetterQueueName).not.toBe(queue.name);
+      expect(queue.maxReceiveCount).toBeGreaterThan(0);
+    }
+    const subscribed = new Set(plan.subscriptions.map((s) => s.queueId));
+    for (const queue of plan.queues.filter((q) => subscribed.has(q.id))) expect(queue.fifo).toBe(true);
+  });
+
+  it("gives projections no way to write a stream, topic or queue (law F)", () => {
+    for (const fn of planApp(app).functions.filter((f) => f.role === "projection")) {
+      for (const ref of Object.values(fn.env)) expect(["table", "value"]).toContain(ref.kind);
+    }
+  });
+
+  it("keeps every function to its own service's tables and queues, but the API and reactors' sends (law C)", () => {
+    const plan = planApp(app);
+    const owners = new Map([...plan.tables, ...plan.queues].map((r) => [r.id, JSON.stringify(r.owner)]));
+    for (const fn of plan.functions.filter((f) => f.role !== "api")) {
+      for (const ref of Object.values(fn.env)) {
+        if (ref.kind !== "table" && ref.kind !== "queue") continue;
+        if (fn.role === "reactor" && ref.kind === "queue" && ref.access === "send") continue;
+        expect(owners.get(ref.id), `${fn.id} → ${ref.id}`).toBe(JSON.stringify(fn.owner));
+      }
+    }
+  });
+
+  it("plans a projection-only service without a command side", () => {
+    const plan = planApp(app);
+    expect(plan.functions.map((f) => f.id)).toContain("statements-history");
+    expect(plan.queues.map((q) => q.id)).not.toContain("statements-commands");
+  });
+
+  it("refuses inconsistent declarations, naming each problem", () => {
+    const cases: [AppDefinition, RegExp][] = [
+      [appWith(service(), service()), /declared twice/],
+      [appWith(service({ bus: "nope" })), /unknown bus "nope"/],
+      [appWith(service({ name: "Bad Name" })), /must match/],
+      [appWith(service({ commandHandler: undefined })), /go together/],
+      [
+        appWith(service({ projections: [{ name: "state", handler: "p.ts", events: ["X"], key: "id" }] })),
+        /name is taken/,
+      ],
+      [appWith(service({ projections: [{ name: "v", handler: "p.ts", events: [], key: "id" }] })), /no event type/],
+      [
+        appWith(service({ reactors: [{ name: "r", handler: "r.ts", events: ["X"], sendsTo: ["ghost"] }] })),
+        /unknown service "ghost"/,
+      ],
+    ];
+    for (const [definition, message] of cases) expect(() => planApp(definition)).toThrow(message);
+  });
+});
