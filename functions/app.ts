@@ -6,7 +6,10 @@ import { transfersService } from "./transfers/service.ts";
 /** The example bank: every bus and service, declared once for CDK and the local cloud. */
 export const app: AppDefinition = {
   prefix: "canon",
-  buses: [{ name: "core", shards: 2, retentionHours: 24 }],
+  buses: [
+    { name: "core", shards: 2, retentionHours: 24 },
+    { name: "analytics", shards: 1, retentionHours: 24 },
+  ],
   services: [accountsService, transfersService, statementsService],
   apiHandler: "functions/api/handler.ts",
   relayHandler: "functions/bus/relay.ts",
