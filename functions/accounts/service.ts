@@ -1,4 +1,5 @@
 import type { ServiceDefinition } from "../../shared/topology.ts";
+import { accountApiCommands } from "./commands.ts";
 import { accountEventTypes } from "./decider.ts";
 
 /**
@@ -10,7 +11,7 @@ export const accountsService: ServiceDefinition = {
   bus: "core",
   aggregateType: "Account",
   commandHandler: "functions/accounts/command-handler.ts",
-  commands: ["OpenAccount", "Deposit", "Withdraw"],
+  commands: accountApiCommands,
   events: accountEventTypes,
   stateProjection: "functions/accounts/state-projection.ts",
   projections: [
@@ -19,6 +20,13 @@ export const accountsService: ServiceDefinition = {
       handler: "functions/accounts/balances-projection.ts",
       events: accountEventTypes,
       key: "accountId",
+    },
+    {
+      // Totals per UTC day, fed by every account: exact under duplicates (counter projection).
+      name: "daily-totals",
+      handler: "functions/accounts/daily-totals-projection.ts",
+      events: ["FundsDeposited", "FundsWithdrawn"],
+      key: "date",
     },
   ],
   reactors: [],

@@ -1,24 +1,23 @@
 /**
- * The transfers service's command contract. Clients send RequestTransfer; the saga sends the
- * others as the money moves.
+ * The transfers service's command contract, from its Protobuf schema
+ * (events/proto/canon/bank/transfers/v1/transfers.proto): clients send RequestTransfer
+ * (`TransfersService`); the saga sends the steps (`TransferStepsService`).
  */
-import { z } from "zod";
-import { command } from "../../shared/domain/commands.ts";
-import { amountCents, entityId } from "../accounts/commands.ts";
-
-const byTransfer = z.strictObject({ transferId: entityId });
+import {
+  CompleteTransferSchema,
+  FailTransferSchema,
+  MarkTransferDebitedSchema,
+  RequestTransferSchema,
+  TransfersService,
+} from "../../events/gen/canon/bank/transfers/v1/transfers_pb.ts";
+import { command, rpcNames } from "../../shared/domain/commands.ts";
 
 export const transferCommands = {
-  RequestTransfer: command(
-    z
-      .strictObject({ transferId: entityId, fromAccountId: entityId, toAccountId: entityId, amountCents })
-      .refine((c) => c.fromAccountId !== c.toAccountId, {
-        message: "must differ from fromAccountId",
-        path: ["toAccountId"],
-      }),
-    (c) => c.transferId,
-  ),
-  MarkTransferDebited: command(byTransfer, (c) => c.transferId),
-  CompleteTransfer: command(byTransfer, (c) => c.transferId),
-  FailTransfer: command(byTransfer.extend({ reason: z.string().min(1).max(500) }), (c) => c.transferId),
+  RequestTransfer: command(RequestTransferSchema, (c) => c.transferId),
+  MarkTransferDebited: command(MarkTransferDebitedSchema, (c) => c.transferId),
+  CompleteTransfer: command(CompleteTransferSchema, (c) => c.transferId),
+  FailTransfer: command(FailTransferSchema, (c) => c.transferId),
 };
+
+/** The commands the API accepts for transfers: one per rpc of `TransfersService`. */
+export const transferApiCommands = rpcNames(TransfersService);

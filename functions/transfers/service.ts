@@ -1,4 +1,5 @@
 import type { ServiceDefinition } from "../../shared/topology.ts";
+import { transferApiCommands } from "./commands.ts";
 import { transferEventTypes } from "./decider.ts";
 
 /**
@@ -10,7 +11,7 @@ export const transfersService: ServiceDefinition = {
   bus: "core",
   aggregateType: "Transfer",
   commandHandler: "functions/transfers/command-handler.ts",
-  commands: ["RequestTransfer"],
+  commands: transferApiCommands,
   events: transferEventTypes,
   stateProjection: "functions/transfers/state-projection.ts",
   projections: [

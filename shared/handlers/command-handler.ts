@@ -12,9 +12,11 @@ import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { SQSHandler, SQSRecord } from "aws-lambda";
 import { dynamoClient, kinesisClient } from "../aws/clients.ts";
 import { type CommandMessage, commandMessageSchema } from "../domain/command-message.ts";
+import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
 import { type Decider, isRejection } from "../domain/decider.ts";
 import { requireEnv } from "../env.ts";
 import { buildCommit, type Commit, MalformedMessageError, maxInlineEventBytes } from "../events/envelope.ts";
+import { checkEvent, type EventSchemas } from "../events/schemas.ts";
 import { envNames } from "../plan.ts";
 import { isCommitAccepted, readState } from "./aggregate-state.ts";
 import { type Outcome, outcomeEvents } from "./outcomes.ts";
@@ -22,6 +24,10 @@ import { type Outcome, outcomeEvents } from "./outcomes.ts";
 const logger = new Logger({ serviceName: "canon-command-handler" });
 
 export interface CommandHandlerOptions {
+  /** The service's command contract: a queue is an entry point too, so commands are validated again. */
+  readonly contract: CommandSpecs;
+  /** The aggregate's event schemas: every appended event is checked against its schema. */
+  readonly events: EventSchemas;
   /** Decisions tried before a command is reported `conflicted`. @default 3 */
   readonly maxAttempts?: number;
   /** How long to wait for the service's own state to show a commit. @default 10000 */
@@ -56,7 +62,7 @@ function readConfig(): Config {
 /** Builds a service's command handler (an SQS FIFO Lambda handler) around its decider. */
 export function commandHandler<State>(
   decider: Decider<{ type: string }, State>,
-  options: CommandHandlerOptions = {},
+  options: CommandHandlerOptions,
 ): SQSHandler {
   let config: Config | undefined;
   const recordHandler = async (record: SQSRecord) => {
@@ -75,7 +81,7 @@ async function handleCommand<State>(
   options: CommandHandlerOptions,
   record: SQSRecord,
 ): Promise<void> {
-  const message = parseCommandMessage(record.body);
+  let message = parseCommandMessage(record.body);
   if (message === undefined) {
     logger.error("malformed command message: no command id; leaving it to the dead-letter queue", {
       messageId: record.messageId,
@@ -94,6 +100,14 @@ async function handleCommand<State>(
     });
     return;
   }
+  const { type, ...payload } = message.command;
+  const validation = validateCommand(options.contract, type, payload);
+  if (!validation.ok || validation.aggregateId !== message.aggregateId) {
+    const reason = validation.ok ? "aggregate id does not match the command" : validation.error;
+    await writeOutcome(config, baseOutcome(message, 0, "rejected", { reason: `invalid command: ${reason}` }));
+    return;
+  }
+  message = { ...message, command: validation.command };
   const maxAttempts = options.maxAttempts ?? 3;
   const waitMs = options.commitWaitMs ?? 10_000;
   const previous = await readOutcome(config, message.commandId);
@@ -103,7 +117,7 @@ async function handleCommand<State>(
 
   for (;;) {
     if (pending === undefined) {
-      const decided = await decideCommit(config, decider, message, attempt);
+      const decided = await decideCommit(config, decider, options.events, message, attempt);
       if (decided === "nothing") {
         // Nothing to record (e.g. a step already taken): accepted, with no events.
         await writeOutcome(config, baseOutcome(message, attempt, "accepted", { events: [] }));
@@ -156,6 +170,7 @@ function parseCommandMessage(body: string): ParsedMessage {
 async function decideCommit<State>(
   config: Config,
   decider: Decider<{ type: string }, State>,
+  schemas: EventSchemas,
   message: CommandMessage,
   attempt: number,
 ): Promise<Commit | "nothing"> {
@@ -180,7 +195,9 @@ async function decideCommit<State>(
     ]);
   if (isRejection(decision)) return rejection(decision.reason);
   if (decision.length === 0) return "nothing";
-  const commit = buildCommit("events", meta, decision);
+  const versions = decision.map((event) => checkEvent(schemas, event.type, event.data));
+  const built = buildCommit("events", meta, decision);
+  const commit = { ...built, events: built.events.map((e, i) => ({ ...e, schemaversion: versions[i] ?? 1 })) };
   // Until large events travel by claim check, refuse them here rather than fail a later hop.
   const tooLarge = commit.events.find((e) => Buffer.byteLength(JSON.stringify(e)) > maxInlineEventBytes);
   if (tooLarge !== undefined) return rejection(`event ${tooLarge.type} is larger than ${maxInlineEventBytes} bytes`);

@@ -97,7 +97,11 @@ describe("bad input at the API", () => {
     const cases: [unknown, RegExp][] = [
       [{ accountId: "a", amountCents: -5 }, /^amountCents: /],
       [{ accountId: "a", amountCents: 1.5 }, /^amountCents: /],
-      [{ accountId: "a", amountCents: "5" }, /^amountCents: /],
+      [{ accountId: "a", amountCents: true }, /^amountCents: /],
+      [
+        { accountId: "a", amountCents: 2 ** 53 },
+        /^amountCents: must be greater than 0 and less than or equal to 9007199254740991/,
+      ],
       [{ accountId: "", amountCents: 5 }, /^accountId: /],
       [{ accountId: "a/../b", amountCents: 5 }, /^accountId: /],
       [{ accountId: "x".repeat(65), amountCents: 5 }, /^accountId: /],

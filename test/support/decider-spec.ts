@@ -1,5 +1,5 @@
 /**
- * `given(events).when(command).then(events | rejection)` for deciders: a test reads as the
+ * `given(events).when(command).thenEmits(events)` (or `.thenRejects(reason)`) for deciders: a test reads as the
  * specification of one rule.
  */
 import { expect } from "vitest";
@@ -16,10 +16,10 @@ export function specFor<Command extends { type: string }, State>(decider: Decide
         when(command: Command) {
           const decision: Decision = decider.decide(command, state, context);
           return {
-            then(expected: readonly NewEvent[]) {
+            thenEmits(expected: readonly NewEvent[]) {
               expect(decision).toEqual(expected);
             },
-            thenRejected(reason: string | RegExp) {
+            thenRejects(reason: string | RegExp) {
               expect(Array.isArray(decision)).toBe(false);
               expect((decision as { reason: string }).reason).toMatch(reason);
             },

@@ -8,45 +8,45 @@ const deposited = (amountCents: number) => ({ type: "FundsDeposited", data: { ac
 
 describe("Account", () => {
   it("opens a new account", () => {
-    given([]).when({ type: "OpenAccount", accountId: "a", owner: "Ada" }).then([opened]);
+    given([]).when({ type: "OpenAccount", accountId: "a", owner: "Ada" }).thenEmits([opened]);
   });
 
   it("refuses to open an account twice", () => {
     given([opened])
       .when({ type: "OpenAccount", accountId: "a", owner: "Ada" })
-      .thenRejected("account a is already open");
+      .thenRejects("account a is already open");
   });
 
   it("deposits into an open account", () => {
     given([opened])
       .when({ type: "Deposit", accountId: "a", amountCents: 5 })
-      .then([deposited(5)]);
+      .thenEmits([deposited(5)]);
   });
 
   it("refuses deposits and withdrawals on a missing account", () => {
-    given([]).when({ type: "Deposit", accountId: "a", amountCents: 5 }).thenRejected("account a does not exist");
-    given([]).when({ type: "Withdraw", accountId: "a", amountCents: 5 }).thenRejected("account a does not exist");
+    given([]).when({ type: "Deposit", accountId: "a", amountCents: 5 }).thenRejects("account a does not exist");
+    given([]).when({ type: "Withdraw", accountId: "a", amountCents: 5 }).thenRejects("account a does not exist");
   });
 
   it("withdraws up to the balance, never beyond", () => {
     given([opened, deposited(100)])
       .when({ type: "Withdraw", accountId: "a", amountCents: 100 })
-      .then([{ type: "FundsWithdrawn", data: { accountId: "a", amountCents: 100 } }]);
+      .thenEmits([{ type: "FundsWithdrawn", data: { accountId: "a", amountCents: 100 } }]);
     given([opened, deposited(100)])
       .when({ type: "Withdraw", accountId: "a", amountCents: 101 })
-      .thenRejected(/insufficient funds: balance 100, requested 101/);
+      .thenRejects(/insufficient funds: balance 100, requested 101/);
   });
 
   it("refuses a deposit that would overflow the balance", () => {
     given([opened, deposited(Number.MAX_SAFE_INTEGER)])
       .when({ type: "Deposit", accountId: "a", amountCents: 1 })
-      .thenRejected("balance would overflow");
+      .thenRejects("balance would overflow");
   });
 
   it("debits for a transfer only what the balance covers", () => {
     given([opened, deposited(50)])
       .when({ type: "DebitForTransfer", accountId: "a", transferId: "t", amountCents: 50, toAccountId: "b" })
-      .then([
+      .thenEmits([
         {
           type: "FundsDebitedForTransfer",
           data: { accountId: "a", transferId: "t", amountCents: 50, toAccountId: "b" },
@@ -54,13 +54,13 @@ describe("Account", () => {
       ]);
     given([opened, deposited(50)])
       .when({ type: "DebitForTransfer", accountId: "a", transferId: "t", amountCents: 51, toAccountId: "b" })
-      .thenRejected(/insufficient funds/);
+      .thenRejects(/insufficient funds/);
   });
 
   it("credits and refunds an open account, and refuses a missing one", () => {
     given([opened])
       .when({ type: "CreditForTransfer", accountId: "a", transferId: "t", amountCents: 7, fromAccountId: "b" })
-      .then([
+      .thenEmits([
         {
           type: "FundsCreditedForTransfer",
           data: { accountId: "a", transferId: "t", amountCents: 7, fromAccountId: "b" },
@@ -68,10 +68,10 @@ describe("Account", () => {
       ]);
     given([])
       .when({ type: "CreditForTransfer", accountId: "a", transferId: "t", amountCents: 7, fromAccountId: "b" })
-      .thenRejected("account a does not exist");
+      .thenRejects("account a does not exist");
     given([opened])
       .when({ type: "RefundTransfer", accountId: "a", transferId: "t", amountCents: 7, reason: "r" })
-      .then([
+      .thenEmits([
         { type: "FundsRefundedForTransfer", data: { accountId: "a", transferId: "t", amountCents: 7, reason: "r" } },
       ]);
   });

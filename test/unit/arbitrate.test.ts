@@ -33,12 +33,16 @@ function commit(
   );
 }
 
-/** A stream as concurrent writers produce it: each commit decided against some version seen. */
+/**
+ * A stream as concurrent writers produce it: each commit decided against a version some
+ * reader had seen, so never beyond the aggregate's head at the time it is appended (state is
+ * derived from the stream); some commits appended again later (a handler resuming).
+ */
 const streamArbitrary = fc
   .array(
     fc.record({
       aggregate: fc.constantFrom("a", "b", "c"),
-      expected: fc.nat({ max: 6 }),
+      staleness: fc.nat({ max: 3 }),
       events: fc.integer({ min: 1, max: 3 }),
       rejection: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
       duplicateOf: fc.option(fc.nat(), { nil: undefined }),
@@ -47,13 +51,22 @@ const streamArbitrary = fc
   )
   .map((specs) => {
     const commits: Commit[] = [];
+    let heads = new Map<string, AggregateHead>();
     specs.forEach((spec, i) => {
       const earlier =
         spec.duplicateOf === undefined || commits.length === 0 ? undefined : commits[spec.duplicateOf % commits.length];
-      commits.push(
+      const head = heads.get(`T#${spec.aggregate}`)?.version ?? 0;
+      const next =
         earlier ??
-          commit(spec.aggregate, `cmd-${i}`, spec.expected, spec.events, spec.rejection ? "rejection" : "events"),
-      );
+        commit(
+          spec.aggregate,
+          `cmd-${i}`,
+          Math.max(0, head - spec.staleness),
+          spec.events,
+          spec.rejection ? "rejection" : "events",
+        );
+      commits.push(next);
+      heads = arbitrateRun(heads, [next]).heads;
     });
     return commits;
   });
@@ -65,6 +78,10 @@ function acceptedEventIds(commits: readonly Commit[]): string[] {
 }
 
 describe("arbitrate", () => {
+  it("refuses a commit decided against a version the aggregate has not reached", () => {
+    expect(arbitrate(undefined, commit("a", "future", 2))).toEqual({ verdict: "conflict", currentVersion: 0 });
+  });
+
   it("accepts the first commit at a version and refuses the next one for it", () => {
     const first = commit("a", "one", 0);
     const second = commit("a", "two", 0);

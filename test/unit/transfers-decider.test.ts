@@ -13,19 +13,19 @@ describe("Transfer", () => {
   it("is requested once", () => {
     given([])
       .when({ type: "RequestTransfer", ...details })
-      .then([requested]);
+      .thenEmits([requested]);
     given([requested])
       .when({ type: "RequestTransfer", ...details })
-      .thenRejected("transfer t already exists");
+      .thenRejects("transfer t already exists");
   });
 
   it("refuses steps for a transfer that does not exist", () => {
-    given([]).when({ type: "CompleteTransfer", transferId: "t" }).thenRejected("transfer t does not exist");
+    given([]).when({ type: "CompleteTransfer", transferId: "t" }).thenRejects("transfer t does not exist");
   });
 
   it("goes REQUESTED → DEBITED → COMPLETED", () => {
-    given([requested]).when({ type: "MarkTransferDebited", transferId: "t" }).then([debited]);
-    given([requested, debited]).when({ type: "CompleteTransfer", transferId: "t" }).then([completed]);
+    given([requested]).when({ type: "MarkTransferDebited", transferId: "t" }).thenEmits([debited]);
+    given([requested, debited]).when({ type: "CompleteTransfer", transferId: "t" }).thenEmits([completed]);
     given([requested, debited, completed]).thenState({
       status: "COMPLETED",
       fromAccountId: "a",
@@ -35,20 +35,20 @@ describe("Transfer", () => {
   });
 
   it("takes a repeated or late step as a no-op", () => {
-    given([requested, debited]).when({ type: "MarkTransferDebited", transferId: "t" }).then([]);
-    given([requested, debited, completed]).when({ type: "MarkTransferDebited", transferId: "t" }).then([]);
-    given([requested, debited, completed]).when({ type: "CompleteTransfer", transferId: "t" }).then([]);
-    given([requested, failed]).when({ type: "FailTransfer", transferId: "t", reason: "again" }).then([]);
+    given([requested, debited]).when({ type: "MarkTransferDebited", transferId: "t" }).thenEmits([]);
+    given([requested, debited, completed]).when({ type: "MarkTransferDebited", transferId: "t" }).thenEmits([]);
+    given([requested, debited, completed]).when({ type: "CompleteTransfer", transferId: "t" }).thenEmits([]);
+    given([requested, failed]).when({ type: "FailTransfer", transferId: "t", reason: "again" }).thenEmits([]);
   });
 
   it("fails from REQUESTED or DEBITED, never after completion", () => {
-    given([requested]).when({ type: "FailTransfer", transferId: "t", reason: "no" }).then([failed]);
-    given([requested, debited]).when({ type: "FailTransfer", transferId: "t", reason: "no" }).then([failed]);
+    given([requested]).when({ type: "FailTransfer", transferId: "t", reason: "no" }).thenEmits([failed]);
+    given([requested, debited]).when({ type: "FailTransfer", transferId: "t", reason: "no" }).thenEmits([failed]);
     given([requested, debited, completed])
       .when({ type: "FailTransfer", transferId: "t", reason: "no" })
-      .thenRejected("transfer t already completed");
+      .thenRejects("transfer t already completed");
     given([requested, failed])
       .when({ type: "CompleteTransfer", transferId: "t" })
-      .thenRejected("transfer t already failed");
+      .thenRejects("transfer t already failed");
   });
 });
