@@ -5,6 +5,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
+import type { FaultKind } from "./faults.ts";
 import { type KinesisLambda, runKinesisSource } from "./kinesis-source.ts";
 import type { WorkerSource } from "./runner.ts";
 import { runSqsSource, type SqsLambda } from "./sqs-source.ts";
@@ -29,10 +30,12 @@ if (typeof module.handler !== "function") {
 parentPort?.postMessage("ready");
 
 const source = input.source;
+const onFault = (fault: FaultKind) => parentPort?.postMessage({ fault });
+const common = { functionName: input.functionName, isStopping, onFault };
 if (source.kind === "sqs") {
-  await runSqsSource({ ...source, functionName: input.functionName, isStopping }, module.handler as SqsLambda);
+  await runSqsSource({ ...source, ...common }, module.handler as SqsLambda);
 } else {
-  await runKinesisSource({ ...source, functionName: input.functionName, isStopping }, module.handler as KinesisLambda);
+  await runKinesisSource({ ...source, ...common }, module.handler as KinesisLambda);
 }
 parentPort?.postMessage("stopped");
 // Open sockets and the message port would keep the thread alive; its work is done.

@@ -4,7 +4,8 @@
  * `KinesisStreamEvent`. Partial failures restart from the first failed record; an error
  * bisects the batch; after `maxRetryAttempts` (-1: never) the batch's description goes to the
  * on-failure queue and the shard moves on. Checkpoints live in a local table, so a restart
- * resumes where it stopped, as the AWS mapping does.
+ * resumes where it stopped, as the AWS mapping does. With fault injection on (faults.ts), an
+ * invocation may crash after partial work: its result is lost and the batch is delivered again.
  */
 
 import {
@@ -18,6 +19,7 @@ import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda";
 import { dynamoClient, kinesisClient, sqsClient } from "../aws/clients.ts";
+import { type FaultKind, type FaultSpec, functionRandom, planKinesisFaults, type Random } from "./faults.ts";
 import { localContext } from "./lambda-context.ts";
 
 export interface KinesisSourceOptions {
@@ -32,6 +34,10 @@ export interface KinesisSourceOptions {
   /** Idle poll interval per shard (AWS polls about once a second). */
   readonly pollIntervalMs: number;
   readonly isStopping: () => boolean;
+  /** Faults to inject (none when undefined). */
+  readonly faults?: FaultSpec;
+  /** Told of every injected fault. */
+  readonly onFault?: (kind: FaultKind) => void;
 }
 
 export type KinesisLambda = (
@@ -43,6 +49,10 @@ const shardEnd = "SHARD_END";
 
 /** Runs until `isStopping()`: discovers shards, starts each when its parents are done. */
 export async function runKinesisSource(options: KinesisSourceOptions, handler: KinesisLambda): Promise<void> {
+  const faults = options.faults && {
+    spec: options.faults,
+    random: functionRandom(options.faults.seed, options.functionName),
+  };
   const running = new Map<string, Promise<void>>();
   const finished = new Set<string>();
   while (!options.isStopping()) {
@@ -61,7 +71,7 @@ export async function runKinesisSource(options: KinesisSourceOptions, handler: K
       if (!parents.every((p) => finished.has(p) || !known.has(p))) continue;
       running.set(
         id,
-        runShard(options, id, handler).then((ended) => {
+        runShard(options, id, handler, faults).then((ended) => {
           running.delete(id);
           if (ended) finished.add(id);
         }),
@@ -86,7 +96,17 @@ async function listShards(streamName: string): Promise<Shard[]> {
 }
 
 /** Reads one shard to its end (true) or until stopping (false). */
-async function runShard(options: KinesisSourceOptions, shardId: string, handler: KinesisLambda): Promise<boolean> {
+interface Faults {
+  readonly spec: FaultSpec;
+  readonly random: Random;
+}
+
+async function runShard(
+  options: KinesisSourceOptions,
+  shardId: string,
+  handler: KinesisLambda,
+  faults: Faults | undefined,
+): Promise<boolean> {
   const checkpointKey = `${options.functionName}#${shardId}`;
   const checkpoint = await readCheckpoint(options.checkpointTable, checkpointKey);
   if (checkpoint === shardEnd) return true;
@@ -117,7 +137,7 @@ async function runShard(options: KinesisSourceOptions, shardId: string, handler:
     }
     if (records.length > 0) {
       const events = records.map((r) => toRecord(r, shardId, options.streamArn));
-      const completed = await deliver(options, shardId, events, handler);
+      const completed = await deliver(options, shardId, events, handler, faults);
       if (!completed) return false;
       await writeCheckpoint(options.checkpointTable, checkpointKey, events.at(-1)?.kinesis.sequenceNumber ?? "");
     } else {
@@ -137,11 +157,24 @@ async function deliver(
   shardId: string,
   batch: readonly KinesisStreamRecord[],
   handler: KinesisLambda,
+  faults?: Faults,
 ): Promise<boolean> {
   let pending = batch;
   let retries = 0;
+  let deliveries = 0;
   while (pending.length > 0) {
     if (options.isStopping()) return false;
+    deliveries += 1;
+    const fault = faults && planKinesisFaults(faults.spec, faults.random, pending.length, deliveries);
+    if (fault?.crashAfter !== undefined) {
+      options.onFault?.("crash");
+      try {
+        await handler({ Records: pending.slice(0, fault.crashAfter) }, localContext(options.functionName, 60_000));
+      } catch {
+        // The invocation "died" anyway: its result is lost and the batch is delivered again.
+      }
+      continue;
+    }
     let failedAt: number;
     let reason: string;
     try {
@@ -158,8 +191,8 @@ async function deliver(
       if (options.bisectBatchOnError && pending.length > 1) {
         const half = Math.ceil(pending.length / 2);
         return (
-          (await deliver(options, shardId, pending.slice(0, half), handler)) &&
-          (await deliver(options, shardId, pending.slice(half), handler))
+          (await deliver(options, shardId, pending.slice(0, half), handler, faults)) &&
+          (await deliver(options, shardId, pending.slice(half), handler, faults))
         );
       }
       failedAt = 0;

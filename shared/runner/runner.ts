@@ -9,6 +9,7 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import { resolveEnv } from "../local-cloud/provision.ts";
 import type { AppPlan, PlannedFunction } from "../plan.ts";
+import { type FaultKind, type FaultSpec, parseFaults } from "./faults.ts";
 
 export type WorkerSource =
   | {
@@ -17,6 +18,7 @@ export type WorkerSource =
       readonly queueArn: string;
       readonly batchSize: number;
       readonly retryDelaySeconds: number;
+      readonly faults?: FaultSpec;
     }
   | {
       readonly kind: "kinesis";
@@ -28,6 +30,7 @@ export type WorkerSource =
       readonly onFailureQueueUrl: string;
       readonly checkpointTable: string;
       readonly pollIntervalMs: number;
+      readonly faults?: FaultSpec;
     };
 
 export interface RunnerOptions {
@@ -40,10 +43,14 @@ export interface RunnerOptions {
   readonly retryDelaySeconds?: number;
   /** Idle poll interval per Kinesis shard. @default 100 */
   readonly kinesisPollIntervalMs?: number;
+  /** Faults to inject into the event sources (see faults.ts). @default from CANON_FAULTS, else none */
+  readonly faults?: FaultSpec;
 }
 
 export interface Runner {
   readonly functions: readonly string[];
+  /** How many faults of each kind were injected so far (all zero without fault injection). */
+  faultCounts(): Readonly<Record<FaultKind, number>>;
   stop(): Promise<void>;
 }
 
@@ -53,9 +60,13 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   await createCheckpointTable(checkpointTable);
   const workers: { name: string; worker: Worker; exited: Promise<void> }[] = [];
   const functions = options.plan.functions.filter((fn) => fn.source.kind !== "http");
+  const faults = options.faults ?? (process.env.CANON_FAULTS ? parseFaults(process.env.CANON_FAULTS) : undefined);
+  if (faults && options.faults === undefined)
+    console.warn(`canon: injecting faults: CANON_FAULTS=${process.env.CANON_FAULTS}`);
+  const faultCounts: Record<FaultKind, number> = { duplicate: 0, crash: 0, replay: 0 };
   try {
     for (const fn of functions) {
-      const source = workerSource(fn, options, checkpointTable);
+      const source = workerSource(fn, options, checkpointTable, faults?.roles.includes(fn.role) ? faults : undefined);
       const worker = new Worker(new URL("./function-worker.ts", import.meta.url), {
         env: {
           ...process.env,
@@ -72,6 +83,9 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         worker.once("message", (message) => (message === "ready" ? resolve() : undefined));
       });
       worker.on("error", (error) => console.error(`[${fn.id}] crashed:`, error));
+      worker.on("message", (message: { fault?: FaultKind }) => {
+        if (message?.fault !== undefined) faultCounts[message.fault] += 1;
+      });
     }
   } catch (error) {
     await Promise.all(workers.map((w) => w.worker.terminate()));
@@ -79,6 +93,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   }
   return {
     functions: workers.map((w) => w.name),
+    faultCounts: () => ({ ...faultCounts }),
     async stop() {
       for (const w of workers) w.worker.postMessage("stop");
       await Promise.all(
@@ -92,7 +107,12 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   };
 }
 
-function workerSource(fn: PlannedFunction, options: RunnerOptions, checkpointTable: string): WorkerSource {
+function workerSource(
+  fn: PlannedFunction,
+  options: RunnerOptions,
+  checkpointTable: string,
+  faults: FaultSpec | undefined,
+): WorkerSource {
   const r = options.resources;
   const need = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) throw new Error(`function ${fn.id}: no ${what}`);
@@ -108,6 +128,7 @@ function workerSource(fn: PlannedFunction, options: RunnerOptions, checkpointTab
         queueArn: queueArnFromUrl(queueUrl),
         batchSize: source.batchSize,
         retryDelaySeconds: options.retryDelaySeconds ?? 1,
+        faults,
       };
     }
     case "kinesis":
@@ -121,6 +142,7 @@ function workerSource(fn: PlannedFunction, options: RunnerOptions, checkpointTab
         onFailureQueueUrl: need(r.queueUrls.get(source.onFailureQueueId), `queue ${source.onFailureQueueId}`),
         checkpointTable,
         pollIntervalMs: options.kinesisPollIntervalMs ?? 100,
+        faults,
       };
     case "http":
       throw new Error(`function ${fn.id} is served over HTTP, not run by the runner`);

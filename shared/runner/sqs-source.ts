@@ -3,6 +3,8 @@
  * handler as a real `SQSEvent`, deletes what succeeded, and returns the reported failures to
  * the queue after the retry delay (the visibility timeout, shortened locally). The queue's own
  * redrive policy moves a message to its dead-letter queue after `maxReceiveCount` receives.
+ * With fault injection on (faults.ts), it also loses acks, crashes invocations after partial
+ * work, replays acknowledged messages and delays redeliveries, as at-least-once delivery may.
  */
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -12,6 +14,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { sqsClient } from "../aws/clients.ts";
+import { type FaultKind, type FaultSpec, functionRandom, planSqsFaults } from "./faults.ts";
 import { localContext } from "./lambda-context.ts";
 
 export interface SqsSourceOptions {
@@ -22,6 +25,10 @@ export interface SqsSourceOptions {
   /** Seconds before a failed message is received again. */
   readonly retryDelaySeconds: number;
   readonly isStopping: () => boolean;
+  /** Faults to inject (none when undefined). */
+  readonly faults?: FaultSpec;
+  /** Told of every injected fault. */
+  readonly onFault?: (kind: FaultKind) => void;
 }
 
 export type SqsLambda = (
@@ -32,6 +39,12 @@ export type SqsLambda = (
 /** Polls until `isStopping()`; each batch is awaited before the next receive. */
 export async function runSqsSource(options: SqsSourceOptions, handler: SqsLambda): Promise<void> {
   const sqs = sqsClient();
+  const faulty: FaultState | undefined = options.faults && {
+    spec: options.faults,
+    random: functionRandom(options.faults.seed, options.functionName),
+    acknowledged: [],
+    replays: 0,
+  };
   while (!options.isStopping()) {
     let messages: Message[] = [];
     try {
@@ -54,22 +67,87 @@ export async function runSqsSource(options: SqsSourceOptions, handler: SqsLambda
     if (messages.length === 0) continue;
 
     const records = messages.map((m) => toRecord(m, options.queueArn));
-    let failed: Set<string>;
-    try {
-      const response = await handler({ Records: records }, localContext(options.functionName, 30_000));
-      failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
-    } catch (error) {
-      console.error(`[${options.functionName}] invocation failed:`, (error as Error).message);
-      failed = new Set(records.map((r) => r.messageId));
+    if (faulty === undefined) {
+      const failed = await invoke(options, handler, records);
+      await settle(options, messages, failed, new Set(), options.retryDelaySeconds);
+    } else {
+      await deliverWithFaults(options, handler, faulty, messages, records);
     }
-    await settle(options, messages, failed);
   }
 }
 
-async function settle(options: SqsSourceOptions, messages: readonly Message[], failed: ReadonlySet<string>) {
+/** Calls the handler; returns the ids of the records to retry (all of them if it threw). */
+async function invoke(options: SqsSourceOptions, handler: SqsLambda, records: SQSRecord[]): Promise<Set<string>> {
+  try {
+    const response = await handler({ Records: records }, localContext(options.functionName, 30_000));
+    return new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+  } catch (error) {
+    console.error(`[${options.functionName}] invocation failed:`, (error as Error).message);
+    return new Set(records.map((r) => r.messageId));
+  }
+}
+
+interface FaultState {
+  readonly spec: FaultSpec;
+  readonly random: () => number;
+  /** Recently acknowledged records, for replays. */
+  readonly acknowledged: SQSRecord[];
+  replays: number;
+}
+
+async function deliverWithFaults(
+  options: SqsSourceOptions,
+  handler: SqsLambda,
+  state: FaultState,
+  messages: readonly Message[],
+  records: SQSRecord[],
+): Promise<void> {
+  const plan = planSqsFaults(
+    state.spec,
+    state.random,
+    records.map((r) => Number(r.attributes.ApproximateReceiveCount)),
+  );
+  if (plan.crashAfter !== undefined) {
+    options.onFault?.("crash");
+    await invoke(options, handler, records.slice(0, plan.crashAfter));
+    // The invocation "died": its result is lost, nothing is deleted, the whole batch comes back.
+    await settle(options, messages, new Set(records.map((r) => r.messageId)), new Set(), plan.redeliverySeconds);
+    return;
+  }
+  let delivered = records;
+  const old = plan.replay ? state.acknowledged[Math.floor(state.random() * state.acknowledged.length)] : undefined;
+  if (old !== undefined) {
+    options.onFault?.("replay");
+    state.replays += 1;
+    // An earlier message again, ahead of the batch; not a queue message, so never deleted.
+    delivered = [{ ...old, messageId: `${old.messageId}-replay-${state.replays}`, receiptHandle: "" }, ...records];
+  }
+  const failed = await invoke(options, handler, delivered);
+  const kept = new Set(plan.keep.map((i) => records[i]?.messageId ?? "").filter((id) => id && !failed.has(id)));
+  for (const _ of kept) options.onFault?.("duplicate");
+  await settle(options, messages, failed, kept, plan.redeliverySeconds);
+  for (const record of records) {
+    if (failed.has(record.messageId) || kept.has(record.messageId)) continue;
+    state.acknowledged.push(record);
+    if (state.acknowledged.length > 100) state.acknowledged.shift();
+  }
+}
+
+/**
+ * Deletes what succeeded; what failed, and what `kept` names (a lost ack), is made visible again
+ * after `retryDelaySeconds`.
+ */
+async function settle(
+  options: SqsSourceOptions,
+  messages: readonly Message[],
+  failed: ReadonlySet<string>,
+  kept: ReadonlySet<string>,
+  retryDelaySeconds: number,
+) {
   const sqs = sqsClient();
-  const done = messages.filter((m) => !failed.has(m.MessageId ?? ""));
-  const retry = messages.filter((m) => failed.has(m.MessageId ?? ""));
+  const again = (m: Message) => failed.has(m.MessageId ?? "") || kept.has(m.MessageId ?? "");
+  const done = messages.filter((m) => !again(m));
+  const retry = messages.filter(again);
   if (done.length > 0) {
     await sqs.send(
       new DeleteMessageBatchCommand({
@@ -85,7 +163,7 @@ async function settle(options: SqsSourceOptions, messages: readonly Message[], f
         Entries: retry.map((m, i) => ({
           Id: String(i),
           ReceiptHandle: m.ReceiptHandle,
-          VisibilityTimeout: options.retryDelaySeconds,
+          VisibilityTimeout: retryDelaySeconds,
         })),
       }),
     );

@@ -13,7 +13,9 @@ import {
 
 describe("parseFaults", () => {
   it("reads every key of CANON_FAULTS", () => {
-    expect(parseFaults("seed:42,duplicate:0.2,crash:0.1,replay:0.05,delay:3,roles:projection+relay,maxReceives:3")).toEqual({
+    expect(
+      parseFaults("seed:42,duplicate:0.2,crash:0.1,replay:0.05,delay:3,roles:projection+relay,maxReceives:3"),
+    ).toEqual({
       seed: 42,
       duplicate: 0.2,
       crash: 0.1,
@@ -121,14 +123,19 @@ describe("planSqsFaults", () => {
 describe("planKinesisFaults", () => {
   it("crashes only early deliveries of a batch, after a prefix of it", () => {
     fc.assert(
-      fc.property(fc.integer(), fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 5 }), (seed, size, attempt) => {
-        const plan = planKinesisFaults(spec({ crash: 0.7, maxReceives: 2 }), seededRandom(seed), size, attempt);
-        if (attempt >= 2) expect(plan).toEqual({});
-        if (plan.crashAfter !== undefined) {
-          expect(plan.crashAfter).toBeGreaterThanOrEqual(1);
-          expect(plan.crashAfter).toBeLessThanOrEqual(size);
-        }
-      }),
+      fc.property(
+        fc.integer(),
+        fc.integer({ min: 1, max: 100 }),
+        fc.integer({ min: 1, max: 5 }),
+        (seed, size, attempt) => {
+          const plan = planKinesisFaults(spec({ crash: 0.7, maxReceives: 2 }), seededRandom(seed), size, attempt);
+          if (attempt >= 2) expect(plan).toEqual({});
+          if (plan.crashAfter !== undefined) {
+            expect(plan.crashAfter).toBeGreaterThanOrEqual(1);
+            expect(plan.crashAfter).toBeLessThanOrEqual(size);
+          }
+        },
+      ),
     );
   });
 });
