@@ -26,7 +26,7 @@ export function dailyTotals(options: Pick<CounterProjection, "shardBytes"> = {})
     ...options,
     key: (event: EventEnvelope) => (event.time.length >= 10 ? event.time.slice(0, 10) : undefined),
     initial: (date: string) => ({ date, depositsCents: 0, withdrawalsCents: 0 }),
-    add(event: EventEnvelope) {
+    add(event: EventEnvelope): Record<string, number> {
       const amount = Number(event.data.amountCents);
       switch (event.type) {
         case "FundsDeposited":
