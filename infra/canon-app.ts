@@ -1,19 +1,27 @@
 /**
- * Every stack of a plan: one per bus, one per service, one for the API. Stacks share no
- * CloudFormation exports; the only ordering is "a bus before its services", since a
- * service reads its bus's SSM parameters at deploy time.
+ * Every stack of a plan: one per bus, one per service, one for the API, with the laws
+ * (infra/laws.ts) and cdk-nag's AwsSolutions checks applied to all of them. Stacks share no
+ * CloudFormation exports; the only ordering is "a bus before its services", since a service
+ * reads its bus's SSM parameters at deploy time. Nothing depends on a service stack, so
+ * `cdk destroy` of one service takes nothing else with it.
  */
-import { type App, type Environment, Tags } from "aws-cdk-lib";
+import { type App, type Environment, Tags, Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import type { IConstruct } from "constructs";
 import type { AppPlan, Owner } from "../shared/plan.ts";
-import { ApiStack } from "./api-stack.ts";
+import { type ApiAuth, ApiStack } from "./api-stack.ts";
 import { BusStack } from "./bus-stack.ts";
-import { sameOwner, stackNames } from "./names.ts";
+import { applyLaws } from "./laws.ts";
+import type { MonitoringOptions } from "./monitoring.ts";
+import { sameOwner, stackNames, tagKeys } from "./names.ts";
 import type { OwnedResourceOptions } from "./resources.ts";
 import { ServiceStack } from "./service-stack.ts";
 
-export interface CanonStacksProps extends OwnedResourceOptions {
+export interface CanonStacksProps extends OwnedResourceOptions, MonitoringOptions {
   /** @default environment-agnostic (region and account resolved at deploy time) */
   readonly env?: Environment;
+  /** @default { kind: "cognito" } */
+  readonly apiAuth?: ApiAuth;
 }
 
 export interface CanonStacks {
@@ -42,15 +50,26 @@ function busesUsedBy(plan: AppPlan, owner: Owner): Set<string> {
   return used;
 }
 
+/**
+ * The checks every Canon app runs at synth: the laws, as an aspect, and cdk-nag's AwsSolutions
+ * pack, as a validation plugin. Either one fails synthesis on a finding.
+ */
+export function applyCanonChecks(app: App, plan: AppPlan): void {
+  applyLaws(app, plan);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+}
+
 export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps = {}): CanonStacks {
-  Tags.of(app).add("canon:app", plan.prefix);
+  Tags.of(app).add(tagKeys.app, plan.prefix);
+  applyCanonChecks(app, plan);
+  const { apiAuth, ...common } = props;
   const buses = new Map<string, BusStack>();
   for (const { bus } of plan.streams) {
-    buses.set(bus, new BusStack(app, stackNames.bus(plan.prefix, bus), { ...props, plan, bus }));
+    buses.set(bus, new BusStack(app, stackNames.bus(plan.prefix, bus), { ...common, plan, bus }));
   }
   const services = new Map<string, ServiceStack>();
   for (const service of plannedServices(plan)) {
-    const stack = new ServiceStack(app, stackNames.service(plan.prefix, service), { ...props, plan, service });
+    const stack = new ServiceStack(app, stackNames.service(plan.prefix, service), { ...common, plan, service });
     // Deploy order only, not a reference: the service resolves its bus's SSM parameters.
     for (const bus of busesUsedBy(plan, { kind: "service", name: service })) {
       const busStack = buses.get(bus);
@@ -58,6 +77,12 @@ export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps 
     }
     services.set(service, stack);
   }
-  const api = new ApiStack(app, stackNames.api(plan.prefix), { ...props, plan });
+  const api = new ApiStack(app, stackNames.api(plan.prefix), { ...common, plan, auth: apiAuth });
   return { buses, services, api };
+}
+
+/** Options from CDK context (`cdk deploy -c key=value` or cdk.json), so a deploy needs no code change. */
+export function stacksPropsFromContext(scope: IConstruct): Pick<CanonStacksProps, "alarmTopicArn"> {
+  const alarmTopicArn = scope.node.tryGetContext("canon:alarmTopicArn");
+  return typeof alarmTopicArn === "string" && alarmTopicArn !== "" ? { alarmTopicArn } : {};
 }

@@ -1,19 +1,23 @@
 /**
  * One Lambda function of the plan: bundled from its handler module by local esbuild,
- * Node.js 24 on arm64, with its environment resolved from the plan's resource refs and
- * exactly the grants those refs name, and the event source mapping the plan declares.
+ * Node.js 24 on arm64 with the AWS SDK left to the runtime, X-Ray tracing, its own log group
+ * and its own role. The role holds exactly the grants its environment refs name (plus its log
+ * group and tracing); the function carries the `canon:*` tags the laws are checked against.
  */
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Annotations, Duration, RemovalPolicy, Tags } from "aws-cdk-lib";
+import { Annotations, Duration, RemovalPolicy, Tags, Validations } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import { KinesisEventSource, SqsDlq, SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import { KinesisEventSource, SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
+import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import type { Owner, PlannedFunction, ResourceRef } from "../shared/plan.ts";
-import { ownerTag, pascal, sameOwner } from "./names.ts";
+import { ownerTag, pascal, sameOwner, tagKeys } from "./names.ts";
 import type { PlanResources } from "./resources.ts";
 
 /** The repository root: handler paths in the plan are relative to it. */
@@ -34,12 +38,32 @@ export interface CanonFunctionProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+/** The SQS actions that send, without the key grant `grantSendMessages` adds (wildcard KMS actions). */
+const sendActions = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"];
+/** What SQS asks KMS for when it encrypts a message for a sender. */
+const sendKeyActions = ["kms:GenerateDataKey", "kms:Decrypt"];
+
 export class CanonFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+  readonly planned: PlannedFunction;
 
   constructor(scope: Construct, id: string, props: CanonFunctionProps) {
     super(scope, id);
     const { planned, resources } = props;
+    this.planned = planned;
+
+    this.logGroup = new logs.LogGroup(this, "Logs", {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    // Its own role, without the AWS managed basic execution policy (logs:* on every group).
+    this.role = new iam.Role(this, "Role", {
+      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+      description: `Canon ${resources.plan.prefix} ${planned.role} ${planned.id}`,
+    });
+    this.logGroup.grantWrite(this.role);
 
     this.function = new nodejs.NodejsFunction(this, "Function", {
       entry: join(repoRoot, planned.handler),
@@ -51,10 +75,8 @@ export class CanonFunction extends Construct {
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? defaultTimeout(planned, resources),
       tracing: lambda.Tracing.ACTIVE,
-      logGroup: new logs.LogGroup(this, "Logs", {
-        retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-        removalPolicy: RemovalPolicy.DESTROY,
-      }),
+      role: this.role,
+      logGroup: this.logGroup,
       environment: { NODE_OPTIONS: "--enable-source-maps" },
       bundling: {
         forceDockerBundling: false,
@@ -67,15 +89,21 @@ export class CanonFunction extends Construct {
         sourceMap: true,
       },
     });
+    Validations.of(this).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason:
+        "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permission; tracing is on for " +
+        "every function. Any other action on * fails synth (infra/laws.ts, laws B and C).",
+    });
 
     for (const [name, ref] of Object.entries(planned.env)) {
       this.function.addEnvironment(name, this.resolve(ref, resources));
     }
     this.addEventSource(planned, resources);
 
-    Tags.of(this).add("canon:function", planned.id);
-    Tags.of(this).add("canon:role", planned.role);
-    Tags.of(this).add("canon:owner", ownerTag(planned.owner));
+    Tags.of(this).add(tagKeys.function, planned.id);
+    Tags.of(this).add(tagKeys.role, planned.role);
+    Tags.of(this).add(tagKeys.owner, ownerTag(planned.owner));
   }
 
   /** The physical value of a ref, and the one grant it names. */
@@ -89,7 +117,8 @@ export class CanonFunction extends Construct {
       }
       case "queue": {
         const queue = resources.queue(ref.id);
-        queue.grantSendMessages(this.function);
+        queue.grant(this.function, ...sendActions);
+        this.grantKey(resources.queueKey(ref.id), sendKeyActions);
         return queue.queueUrl;
       }
       case "stream": {
@@ -104,6 +133,19 @@ export class CanonFunction extends Construct {
       }
       case "value":
         return ref.value;
+    }
+  }
+
+  /** A grant on a queue key, by reference in its own stack or by alias from another. */
+  private grantKey(key: kms.IKey | kms.IAlias, actions: readonly string[]): void {
+    key.grant(this.function, ...actions);
+    if (!(key instanceof kms.Key)) {
+      Validations.of(this).acknowledge({
+        id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
+        reason:
+          "Another stack's queue key, granted by alias: the statement is scoped by the kms:ResourceAliases " +
+          "condition to that one alias, so no stack needs a reference to the other.",
+      });
     }
   }
 
@@ -133,7 +175,9 @@ export class CanonFunction extends Construct {
             bisectBatchOnError: source.bisectBatchOnError,
             retryAttempts: source.maxRetryAttempts, // -1: until the record expires
             reportBatchItemFailures: true,
-            onFailure: new SqsDlq(failures),
+            onFailure: new FailureQueue(failures, () =>
+              this.grantKey(resources.queueKey(source.onFailureQueueId), sendKeyActions),
+            ),
           }),
         );
         return;
@@ -144,16 +188,36 @@ export class CanonFunction extends Construct {
   }
 }
 
+/**
+ * A stream mapping's on-failure destination: like `SqsDlq`, but granting only what sending
+ * takes (`SqsDlq` grants the queue key's wildcard actions).
+ */
+class FailureQueue implements lambda.IEventSourceDlq {
+  private readonly queue: sqs.IQueue;
+  private readonly grantKey: () => void;
+
+  constructor(queue: sqs.IQueue, grantKey: () => void) {
+    this.queue = queue;
+    this.grantKey = grantKey;
+  }
+
+  bind(_target: lambda.IEventSourceMapping, targetHandler: lambda.IFunction): lambda.DlqDestinationConfig {
+    this.queue.grant(targetHandler, ...sendActions);
+    this.grantKey();
+    return { destination: this.queue.queueArn };
+  }
+}
+
 /** Creates every function the owner owns, each under the construct id of its plan id. */
 export function addOwnedFunctions(
   scope: Construct,
   resources: PlanResources,
   owner: Owner,
-): Map<PlannedFunction, CanonFunction> {
-  const created = new Map<PlannedFunction, CanonFunction>();
+): Map<string, CanonFunction> {
+  const created = new Map<string, CanonFunction>();
   for (const planned of resources.plan.functions) {
     if (sameOwner(planned.owner, owner))
-      created.set(planned, new CanonFunction(scope, pascal(planned.id), { planned, resources }));
+      created.set(planned.id, new CanonFunction(scope, pascal(planned.id), { planned, resources }));
   }
   return created;
 }

@@ -1,8 +1,8 @@
 /**
- * Names the stacks and the SSM parameters that let one stack find another by name
- * (never by a CloudFormation export, so every stack deploys and destroys alone).
+ * Names the stacks, the SSM parameters and the KMS aliases that let one stack find another by
+ * name (never by a CloudFormation export, so every stack deploys and destroys alone).
  */
-import type { Owner } from "../shared/plan.ts";
+import type { FunctionRole, Owner } from "../shared/plan.ts";
 
 /** "accounts-commands" → "AccountsCommands": readable construct ids, hence logical ids. */
 export function pascal(id: string): string {
@@ -25,6 +25,15 @@ export const busParameters = {
   topicArn: (prefix: string, bus: string) => `/canon/${prefix}/bus/${bus}/topic-arn`,
 } as const;
 
+/**
+ * The alias of the KMS key that encrypts an owner's queues. A function of another stack that
+ * may send to one of them (the API, a reactor) is granted the key through this alias
+ * (`kms:ResourceAliases`), so it needs no reference to the owner's stack.
+ */
+export function queueKeyAlias(prefix: string, owner: Owner): string {
+  return `alias/${prefix}/${ownerSlug(owner)}/queues`;
+}
+
 export function sameOwner(a: Owner, b: Owner): boolean {
   return a.kind === b.kind && (a.kind === "api" || a.name === (b as { name: string }).name);
 }
@@ -32,4 +41,48 @@ export function sameOwner(a: Owner, b: Owner): boolean {
 /** Tag value of an owner: "bus:core", "service:accounts", "api". */
 export function ownerTag(owner: Owner): string {
   return owner.kind === "api" ? "api" : `${owner.kind}:${owner.name}`;
+}
+
+/** The owner a `canon:owner` tag value names, or undefined if it names none. */
+export function parseOwnerTag(value: string | undefined): Owner | undefined {
+  if (value === "api") return { kind: "api" };
+  const match = /^(bus|service):(.+)$/.exec(value ?? "");
+  if (!match?.[2]) return undefined;
+  return match[1] === "bus" ? { kind: "bus", name: match[2] } : { kind: "service", name: match[2] };
+}
+
+/** An owner in names that take no colon: "bus-core", "service-accounts", "api". */
+export function ownerSlug(owner: Owner): string {
+  return ownerTag(owner).replace(":", "-");
+}
+
+/** The tags every function and stack carries; the laws (infra/laws.ts) read them. */
+export const tagKeys = {
+  app: "canon:app",
+  owner: "canon:owner",
+  role: "canon:role",
+  function: "canon:function",
+} as const;
+
+const roles: Record<FunctionRole, true> = {
+  api: true,
+  "command-handler": true,
+  projection: true,
+  reactor: true,
+  relay: true,
+  archiver: true,
+  replayer: true,
+};
+
+/** Every value a `canon:role` tag may take (the plan's `FunctionRole`). */
+export const functionRoles = Object.keys(roles) as FunctionRole[];
+
+export function isFunctionRole(value: string | undefined): value is FunctionRole {
+  return value !== undefined && Object.hasOwn(roles, value);
+}
+
+/** An id without its owner's name in front ("accounts-commands" → "commands"), for names that already hold the owner. */
+export function localId(id: string, owner: Owner): string {
+  const name = owner.kind === "api" ? "api" : owner.name;
+  return id.startsWith(`${name}-`) ? id.slice(name.length + 1) : id;
 }

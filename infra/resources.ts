@@ -1,26 +1,36 @@
 /**
  * The resources of a plan, as constructs in one stack. A stack creates what its owner
  * owns; anything else its functions refer to is imported by its deterministic physical
- * name (tables, queues) or by the bus's SSM parameters (stream, topic), never through
- * another stack's constructs, so no stack needs another one to synthesize or deploy.
+ * name (tables, queues, the queue key's alias) or by the bus's SSM parameters (stream,
+ * topic), never through another stack's constructs, so no stack needs another one to
+ * synthesize, deploy or be destroyed.
  */
 import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as kinesis from "aws-cdk-lib/aws-kinesis";
+import * as kms from "aws-cdk-lib/aws-kms";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as ssm from "aws-cdk-lib/aws-ssm";
 import type { Construct } from "constructs";
 import type { AppPlan, Owner, PlannedQueue, PlannedTable } from "../shared/plan.ts";
-import { busParameters, pascal, sameOwner } from "./names.ts";
+import { busParameters, ownerTag, pascal, queueKeyAlias, sameOwner } from "./names.ts";
 
 export interface OwnedResourceOptions {
   /**
-   * What happens to the owner's tables when its stack is deleted. The tables can be
-   * rebuilt from the archive (law G), but a retained table is the cheaper insurance.
+   * What happens to the owner's tables (and the API's user pool) when its stack is
+   * deleted. The tables can be rebuilt from the archive (law G), but a retained table is
+   * the cheaper insurance; a retained table is also deletion-protected.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+}
+
+/** A queue the stack created, with its dead-letter queue. */
+export interface OwnedQueue {
+  readonly planned: PlannedQueue;
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
 }
 
 export class PlanResources {
@@ -28,23 +38,42 @@ export class PlanResources {
   private readonly scope: Construct;
   private readonly tables = new Map<string, dynamodb.ITable>();
   private readonly queues = new Map<string, sqs.IQueue>();
+  private readonly owned = new Map<string, OwnedQueue>();
   private readonly streams = new Map<string, kinesis.IStream>();
   private readonly topics = new Map<string, sns.ITopic>();
+  private readonly aliases = new Map<string, kms.IAlias>();
+  private ownKey: kms.Key | undefined;
 
   constructor(scope: Construct, plan: AppPlan) {
     this.scope = scope;
     this.plan = plan;
   }
 
-  /** Creates every queue (with its dead-letter queue) and table the owner owns. */
+  /**
+   * Creates every queue (with its dead-letter queue, both encrypted with one customer managed
+   * KMS key, since SNS can only deliver to a queue whose key policy lets it) and every table
+   * the owner owns.
+   */
   addOwned(owner: Owner, options: OwnedResourceOptions = {}): void {
-    for (const queue of this.plan.queues) {
-      if (sameOwner(queue.owner, owner)) this.queues.set(queue.id, createQueue(this.scope, queue));
+    const queues = this.plan.queues.filter((queue) => sameOwner(queue.owner, owner));
+    if (queues.length > 0) {
+      this.ownKey = new kms.Key(this.scope, "QueueKey", {
+        alias: queueKeyAlias(this.plan.prefix, owner),
+        description: `Canon ${this.plan.prefix} ${ownerTag(owner)}: encrypts its queues and dead-letter queues`,
+        enableKeyRotation: true,
+        // The queues go with the stack; so does their key, after the shortest waiting period.
+        removalPolicy: RemovalPolicy.DESTROY,
+        pendingWindow: Duration.days(7),
+      });
     }
+    for (const planned of queues) {
+      const created = createQueue(this.scope, planned, this.ownKey as kms.Key);
+      this.owned.set(planned.id, created);
+      this.queues.set(planned.id, created.queue);
+    }
+    const removalPolicy = options.removalPolicy ?? RemovalPolicy.RETAIN;
     for (const table of this.plan.tables) {
-      if (sameOwner(table.owner, owner)) {
-        this.tables.set(table.id, createTable(this.scope, table, options.removalPolicy ?? RemovalPolicy.RETAIN));
-      }
+      if (sameOwner(table.owner, owner)) this.tables.set(table.id, createTable(this.scope, table, removalPolicy));
     }
   }
 
@@ -52,6 +81,16 @@ export class PlanResources {
   addBus(bus: string, stream: kinesis.IStream, topic: sns.ITopic): void {
     this.streams.set(bus, stream);
     this.topics.set(bus, topic);
+  }
+
+  /** The queues this stack created, in plan order. */
+  ownedQueues(): OwnedQueue[] {
+    return [...this.owned.values()];
+  }
+
+  /** A queue this stack created, or undefined if another stack owns it. */
+  ownedQueue(id: string): OwnedQueue | undefined {
+    return this.owned.get(id);
   }
 
   plannedQueue(id: string): PlannedQueue {
@@ -76,6 +115,17 @@ export class PlanResources {
     });
   }
 
+  /**
+   * The key of a queue: the key itself for a queue of this stack, else its owner's key alias,
+   * imported by name (grants on it are scoped by `kms:ResourceAliases`).
+   */
+  queueKey(id: string): kms.IKey | kms.IAlias {
+    if (this.owned.has(id) && this.ownKey) return this.ownKey;
+    const owner = this.plannedQueue(id).owner;
+    const alias = queueKeyAlias(this.plan.prefix, owner);
+    return remember(this.aliases, alias, () => kms.Alias.fromAliasName(this.scope, `${pascal(alias)}Ref`, alias));
+  }
+
   stream(bus: string): kinesis.IStream {
     return remember(this.streams, bus, () =>
       kinesis.Stream.fromStreamArn(
@@ -98,11 +148,11 @@ export class PlanResources {
   }
 }
 
-function createQueue(scope: Construct, planned: PlannedQueue): sqs.Queue {
-  // SSE-SQS, not the AWS-managed KMS key: SNS cannot deliver to a queue encrypted with alias/aws/sqs.
+function createQueue(scope: Construct, planned: PlannedQueue, key: kms.IKey): OwnedQueue {
   const common = {
     fifo: planned.fifo,
-    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    encryption: sqs.QueueEncryption.KMS,
+    encryptionMasterKey: key,
     enforceSSL: true,
     // A warming-up projection's queue buffers until its replay has caught up (law I).
     retentionPeriod: Duration.days(14),
@@ -116,12 +166,13 @@ function createQueue(scope: Construct, planned: PlannedQueue): sqs.Queue {
     ...common,
     queueName: planned.deadLetterQueueName,
   });
-  return new sqs.Queue(scope, `${pascal(planned.id)}Queue`, {
+  const queue = new sqs.Queue(scope, `${pascal(planned.id)}Queue`, {
     ...common,
     queueName: planned.name,
     visibilityTimeout: Duration.seconds(planned.visibilityTimeoutSeconds),
     deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: planned.maxReceiveCount },
   });
+  return { planned, queue, deadLetterQueue };
 }
 
 function createTable(scope: Construct, planned: PlannedTable, removalPolicy: RemovalPolicy): dynamodb.Table {
@@ -131,6 +182,7 @@ function createTable(scope: Construct, planned: PlannedTable, removalPolicy: Rem
     billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
     encryption: dynamodb.TableEncryption.AWS_MANAGED,
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
     removalPolicy,
   });
 }

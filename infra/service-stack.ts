@@ -1,45 +1,62 @@
 /**
- * One service: its queues, tables and functions, and the subscriptions of its queues to
- * its bus's topic, filtered by event type. It finds the bus through SSM parameters and
- * other services' queues by physical name, so it synthesizes, deploys and is destroyed
- * alone.
+ * One service: its queues, tables and functions, and the subscriptions of its queues to its
+ * bus's topic, filtered by event type. It finds the bus through SSM parameters and other
+ * services' queues by physical name (their key by alias), so it synthesizes, deploys and is
+ * destroyed alone. Its monitoring watches every queue's lag and dead letters.
  */
-import { Stack, type StackProps } from "aws-cdk-lib";
+import { Stack, type StackProps, Tags } from "aws-cdk-lib";
 import * as sns from "aws-cdk-lib/aws-sns";
 import { SqsSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct } from "constructs";
 import type { AppPlan, Owner } from "../shared/plan.ts";
-import { addOwnedFunctions } from "./canon-function.ts";
-import { sameOwner } from "./names.ts";
+import { addOwnedFunctions, type CanonFunction } from "./canon-function.ts";
+import { type Monitoring, type MonitoringOptions, monitoringFor } from "./monitoring.ts";
+import { localId, ownerSlug, ownerTag, sameOwner, tagKeys } from "./names.ts";
 import { type OwnedResourceOptions, PlanResources } from "./resources.ts";
 
-export interface ServiceStackProps extends StackProps, OwnedResourceOptions {
+export interface ServiceStackProps extends StackProps, OwnedResourceOptions, MonitoringOptions {
   readonly plan: AppPlan;
   /** The service's name in the plan. */
   readonly service: string;
 }
 
 export class ServiceStack extends Stack {
+  readonly resources: PlanResources;
+  /** The service's functions by plan id. */
+  readonly functions: ReadonlyMap<string, CanonFunction>;
+  readonly monitoring: Monitoring;
+
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
     const { plan, service } = props;
     const owner: Owner = { kind: "service", name: service };
     if (!plan.functions.some((fn) => sameOwner(fn.owner, owner)))
       throw new Error(`the plan has no service "${service}"`);
-    const resources = new PlanResources(this, plan);
-    resources.addOwned(owner, props);
+    Tags.of(this).add(tagKeys.owner, ownerTag(owner));
+    this.resources = new PlanResources(this, plan);
+    this.resources.addOwned(owner, props);
 
     for (const subscription of plan.subscriptions) {
-      if (!sameOwner(resources.plannedQueue(subscription.queueId).owner, owner)) continue;
+      const owned = this.resources.ownedQueue(subscription.queueId);
+      if (!owned) continue;
       // Raw delivery: the queue receives the relay's message body unchanged, with its attributes.
-      resources.topic(subscription.bus).addSubscription(
-        new SqsSubscription(resources.queue(subscription.queueId), {
+      // What SNS cannot deliver lands in the queue's own dead-letter queue, next to what failed there.
+      this.resources.topic(subscription.bus).addSubscription(
+        new SqsSubscription(owned.queue, {
           rawMessageDelivery: true,
           filterPolicy: { type: sns.SubscriptionFilter.stringFilter({ allowlist: [...subscription.eventTypes] }) },
+          deadLetterQueue: owned.deadLetterQueue,
         }),
       );
     }
 
-    addOwnedFunctions(this, resources, owner);
+    this.functions = addOwnedFunctions(this, this.resources, owner);
+
+    this.monitoring = monitoringFor(this, plan.prefix, ownerSlug(owner), props);
+    for (const { planned, queue, deadLetterQueue } of this.resources.ownedQueues()) {
+      this.monitoring.addQueueLag(localId(planned.id, owner), queue);
+      this.monitoring.addDeadLetterQueue(localId(planned.id, owner), deadLetterQueue);
+    }
+    this.monitoring.addFunctions(new Map([...this.functions].map(([fid, fn]) => [fid, fn.function])));
   }
 }

@@ -3,30 +3,17 @@
  * cloud and the local cloud (both built from `planApp`) cannot drift: every planned
  * resource is there with its planned properties, and nothing else is.
  */
-import { readFileSync } from "node:fs";
-import { App, Stack } from "aws-cdk-lib";
+import { Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
 import { app as definition } from "../../functions/app.ts";
-import { addCanonStacks, plannedServices } from "../../infra/canon-app.ts";
+import { applyCanonChecks, plannedServices } from "../../infra/canon-app.ts";
 import { busParameters, ownerTag, stackNames } from "../../infra/names.ts";
 import { ServiceStack } from "../../infra/service-stack.ts";
-import { type Owner, type PlannedFunction, planApp, type ResourceRef } from "../../shared/plan.ts";
+import type { Owner, PlannedFunction, ResourceRef } from "../../shared/plan.ts";
+import { type Json, one, type Resource, resources, synthesize, tag, target, testApp } from "./support.ts";
 
-// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
-type Json = any;
-interface Resource {
-  readonly Type: string;
-  readonly Properties: Json;
-  readonly DeletionPolicy?: string;
-}
-
-/** The same feature flags as `cdk synth`. */
-const context = JSON.parse(readFileSync(new URL("../../cdk.json", import.meta.url), "utf8")).context;
-const plan = planApp(definition);
-const stacks = addCanonStacks(new App({ context }), plan);
-const allStacks: Stack[] = [...stacks.buses.values(), ...stacks.services.values(), stacks.api];
-const templates = new Map(allStacks.map((stack) => [stack, Template.fromStack(stack).toJSON()]));
+const { plan, stacks, all: allStacks, templates } = synthesize(definition);
 
 /**
  * Lambda functions CDK adds on its own (log retention, custom resource providers). The
@@ -34,12 +21,6 @@ const templates = new Map(allStacks.map((stack) => [stack, Template.fromStack(st
  */
 const cdkHelperFunction =
   /^(LogRetention[0-9a-f]{32}|AWS679f53fac002430cb0da5b7982bd2287|\w*CustomResourceProviderHandler)/;
-
-/** The one element of a list, failing the test if there is not exactly one. */
-function one<T>(items: readonly T[], label: string): T {
-  expect(items, label).toHaveLength(1);
-  return items[0] as T;
-}
 
 function stackOf(owner: Owner): Stack {
   const stack =
@@ -79,12 +60,6 @@ const find = {
     ),
 };
 
-function resources(template: Json, type: string): [string, Resource][] {
-  return Object.entries(template.Resources as Record<string, Resource>).filter(
-    ([, resource]) => resource.Type === type,
-  );
-}
-
 function allResources(type: string): [string, Resource][] {
   return [...templates.values()].flatMap((template) => resources(template, type));
 }
@@ -94,15 +69,6 @@ function named(template: Json, type: string, nameProperty: string, name: string)
     resources(template, type).filter(([, resource]) => resource.Properties[nameProperty] === name),
     `${type} ${name}`,
   );
-}
-
-/** The logical id a `Ref` or `Fn::GetAtt` points at. */
-function target(value: Json): string {
-  return value?.Ref ?? value?.["Fn::GetAtt"]?.[0];
-}
-
-function tag(resource: Resource, key: string): string | undefined {
-  return (resource.Properties.Tags as { Key: string; Value: string }[] | undefined)?.find((t) => t.Key === key)?.Value;
 }
 
 function functionOf(fn: PlannedFunction): [string, Resource] {
@@ -150,7 +116,6 @@ function ownsBus(fn: PlannedFunction, bus: string): boolean {
   return fn.owner.kind === "bus" && fn.owner.name === bus;
 }
 
-/** The actions the function's role may take on resources whose rendering contains `name`. */
 /** The statements of the function's role policies. */
 function statementsOf(fn: PlannedFunction): Json[] {
   const role = target(functionOf(fn)[1].Properties.Role);
@@ -211,19 +176,21 @@ describe("the synthesized templates match the plan", () => {
     }
   });
 
-  it("creates every planned queue as a FIFO queue with its dead-letter queue", () => {
+  it("creates every planned queue, FIFO where planned, KMS-encrypted, with its dead-letter queue", () => {
     for (const queue of plan.queues) {
       const template = templateOf(queue.owner);
       const [, resource] = named(template, "AWS::SQS::Queue", "QueueName", queue.name);
       const [dlqId, dlq] = named(template, "AWS::SQS::Queue", "QueueName", queue.deadLetterQueueName);
+      const [keyId] = one(resources(template, "AWS::KMS::Key"), `queue key of ${ownerTag(queue.owner)}`);
       expect(resource.Properties).toMatchObject({
-        FifoQueue: true,
         VisibilityTimeout: queue.visibilityTimeoutSeconds,
-        SqsManagedSseEnabled: true,
         RedrivePolicy: { maxReceiveCount: queue.maxReceiveCount },
       });
+      for (const properties of [resource.Properties, dlq.Properties]) {
+        expect(properties.FifoQueue, queue.name).toBe(queue.fifo ? true : undefined);
+        expect(target(properties.KmsMasterKeyId), queue.name).toBe(keyId);
+      }
       expect(target(resource.Properties.RedrivePolicy.deadLetterTargetArn)).toBe(dlqId);
-      expect(dlq.Properties).toMatchObject({ FifoQueue: true, SqsManagedSseEnabled: true });
     }
   });
 
@@ -339,7 +306,7 @@ describe("the synthesized templates match the plan", () => {
         );
         const routes = resources(template, "AWS::ApiGatewayV2::Route");
         expect(routes.length).toBeGreaterThan(0);
-        for (const [, route] of routes) expect(route.Properties.AuthorizationType).toBe("AWS_IAM");
+        for (const [, route] of routes) expect(route.Properties.AuthorizationType).toBe("JWT");
         continue;
       }
       const [, mapping] = one(mappings, `event source mapping of ${fn.id}`);
@@ -402,7 +369,8 @@ describe("the synthesized templates match the plan", () => {
 describe("each service stack synthesizes alone", () => {
   for (const service of plannedServices(plan)) {
     it(`${stackNames.service(plan.prefix, service)}, with no other stack in its app`, () => {
-      const app = new App({ context });
+      const app = testApp();
+      applyCanonChecks(app, plan);
       const stack = new ServiceStack(app, stackNames.service(plan.prefix, service), { plan, service });
       const template = Template.fromStack(stack).toJSON();
       expect(app.node.children.filter(Stack.isStack)).toEqual([stack]);
