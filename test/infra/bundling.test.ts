@@ -1,0 +1,32 @@
+/**
+ * The one test that runs esbuild (the other infra tests skip bundling): a handler is bundled
+ * locally, without Docker, as one minified ESM file with a source map, and the AWS SDK is left
+ * to the Node.js 24 runtime rather than shipped in the bundle.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { App } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import { describe, expect, it } from "vitest";
+import { app as definition } from "../../functions/app.ts";
+import { BusStack } from "../../infra/bus-stack.ts";
+import { planApp } from "../../shared/plan.ts";
+import { cdkContext, one, resources } from "./support.ts";
+
+describe("bundling", () => {
+  it("bundles the relay into one ESM file that imports the SDK from the runtime", () => {
+    const app = new App({ context: cdkContext, builtinCloudFormationValidation: false });
+    const stack = new BusStack(app, "Canon-Bus-analytics", { plan: planApp(definition), bus: "analytics" });
+    const assembly = app.synth();
+    const [, fn] = one(resources(Template.fromStack(stack).toJSON(), "AWS::Lambda::Function"), "relay");
+    const hash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, "");
+    const dir = join(assembly.directory, `asset.${hash}`);
+
+    const bundle = readFileSync(join(dir, "index.mjs"), "utf8");
+    expect(existsSync(join(dir, "index.mjs.map"))).toBe(true);
+    expect(bundle).toMatch(/from\s*"@aws-sdk\/client-sns"/); // imported, not inlined
+    expect(bundle).not.toContain("SNSServiceException"); // a class the SNS client would bring along
+    expect(bundle.startsWith("import { createRequire }")).toBe(true); // ESM, with a require() for CommonJS deps
+    expect(statSync(join(dir, "index.mjs")).size).toBeLessThan(2_000_000);
+  });
+});
