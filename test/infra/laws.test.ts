@@ -1,6 +1,6 @@
 /**
- * The laws fail synthesis. Each test builds the stack of a small fixture app (two services on
- * one bus), breaks one law the way a careless change would (a grant, a resource, a function),
+ * The laws fail synthesis. Each test builds the stack of a small fixture app (three services
+ * on one bus), breaks one law the way a careless change would (a grant, a resource, a function),
  * and asserts that synthesis throws with a message naming the law. The unbroken fixture and
  * the example app pass.
  */
@@ -12,6 +12,7 @@ import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { describe, expect, it } from "vitest";
+import { ApiStack } from "../../infra/api-stack.ts";
 import { BusStack } from "../../infra/bus-stack.ts";
 import { applyCanonChecks } from "../../infra/canon-app.ts";
 import type { CanonFunction } from "../../infra/canon-function.ts";
@@ -30,13 +31,19 @@ function serviceStack(service = "orders"): ServiceStack {
   return new ServiceStack(app, `Shop-Service-${service}`, { plan, service });
 }
 
+function apiStack(): ApiStack {
+  const app = testApp();
+  applyCanonChecks(app, plan);
+  return new ApiStack(app, "Shop-Api", { plan, auth: { kind: "iam" } });
+}
+
 function busStack(): BusStack {
   const app = testApp();
   applyCanonChecks(app, plan);
   return new BusStack(app, "Shop-Bus-core", { plan, bus: "core" });
 }
 
-function fn(stack: ServiceStack | BusStack, id: string): lambda.Function {
+function fn(stack: ServiceStack | BusStack | ApiStack, id: string): lambda.Function {
   const found = stack.functions.get(id) as CanonFunction | undefined;
   if (!found) throw new Error(`no function ${id}`);
   return found.function;
@@ -54,7 +61,7 @@ function synthError(stack: Stack): string {
 
 describe("the fixture app, unbroken", () => {
   it("satisfies every law and cdk-nag", () => {
-    for (const stack of [serviceStack("orders"), serviceStack("billing"), busStack()]) {
+    for (const stack of [serviceStack("orders"), serviceStack("billing"), busStack(), apiStack()]) {
       expect(() => (stack.node.root as App).synth()).not.toThrow();
     }
   });
@@ -107,6 +114,34 @@ describe("Law B/C: a node touches only its own tables and queues", () => {
     const stack = serviceStack();
     stack.resources.queue("billing-commands").grant(fn(stack, "orders-command-handler"), "sqs:SendMessage");
     expect(synthError(stack)).toMatch(/Law B\/C .*orders-command-handler .*on queue shop-billing-commands\.fifo/);
+  });
+
+  it("fails a reactor sending commands to a service it does not declare", () => {
+    const stack = serviceStack();
+    stack.resources.queue("shipping-commands").grant(fn(stack, "orders-fulfil"), "sqs:SendMessage");
+    expect(synthError(stack)).toMatch(
+      /Law B\/C .*orders-fulfil \(reactor of service:orders\) .*shop-shipping-commands\.fifo/,
+    );
+  });
+
+  it("fails the API reading a table that is not a query table (a service's state)", () => {
+    const stack = apiStack();
+    stack.resources.table("orders-state").grantReadData(fn(stack, "api"));
+    expect(synthError(stack)).toMatch(/Law B\/C .*api \(api of api\) .*on table shop-orders-state /);
+  });
+
+  it("fails the API writing a service's view", () => {
+    const stack = apiStack();
+    stack.resources.table("orders-summary").grantWriteData(fn(stack, "api"));
+    expect(synthError(stack)).toMatch(/Law B\/C .*api .*dynamodb:PutItem.* on table shop-orders-summary /);
+  });
+
+  it("fails a role carrying a managed policy it cannot check", () => {
+    const stack = serviceStack();
+    fn(stack, "orders-summary").role?.addManagedPolicy(
+      iam.ManagedPolicy.fromAwsManagedPolicyName("AmazonSQSFullAccess"),
+    );
+    expect(synthError(stack)).toMatch(/Law B\/C .*managed policy arn:aws:iam::aws:policy\/AmazonSQSFullAccess/);
   });
 
   it("fails a function allowed to touch every table", () => {
