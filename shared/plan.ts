@@ -110,6 +110,7 @@ export const envNames = {
   stateTable: "CANON_STATE_TABLE",
   outcomesTable: "CANON_OUTCOMES_TABLE",
   arbitrationTable: "CANON_ARBITRATION_TABLE",
+  archiveBucket: "CANON_ARCHIVE_BUCKET",
   deadLetterQueueUrl: "CANON_DEAD_LETTER_QUEUE_URL",
   apiCommandsTable: "CANON_API_COMMANDS_TABLE",
   /** Per service: the command queue the API and reactors send to. */
