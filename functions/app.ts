@@ -13,4 +13,5 @@ export const app: AppDefinition = {
   services: [accountsService, transfersService, statementsService],
   apiHandler: "functions/api/handler.ts",
   relayHandler: "functions/bus/relay.ts",
+  archiverHandler: "functions/bus/archiver.ts",
 };

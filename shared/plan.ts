@@ -33,6 +33,14 @@ export interface PlannedQueue {
   readonly maxReceiveCount: number;
 }
 
+/** A bus's archive: the permanent log (law J), versioned, never expiring. */
+export interface PlannedBucket {
+  readonly bus: string;
+  /** The local name; on AWS the bucket name is made globally unique by the stack. */
+  readonly name: string;
+  readonly owner: Owner;
+}
+
 export interface PlannedTable {
   readonly id: string;
   readonly name: string;
@@ -68,13 +76,16 @@ export type EventSource =
       /** Queue (by id) that receives the description of a batch given up on. */
       readonly onFailureQueueId: string;
     }
-  | { readonly kind: "http" };
+  | { readonly kind: "http" }
+  /** Started by a job (a warm-up or rebuild), not by an event source. */
+  | { readonly kind: "job" };
 
 /** What a function's environment variable points at, and what the function may do with it. */
 export type ResourceRef =
   | { readonly kind: "table"; readonly id: string; readonly access: "read" | "readWrite" }
   | { readonly kind: "queue"; readonly id: string; readonly access: "send" }
-  | { readonly kind: "stream"; readonly bus: string; readonly access: "write" }
+  | { readonly kind: "stream"; readonly bus: string; readonly access: "write" | "read" }
+  | { readonly kind: "bucket"; readonly bus: string; readonly access: "read" | "readWrite" }
   | { readonly kind: "topic"; readonly bus: string; readonly access: "publish" }
   | { readonly kind: "value"; readonly value: string };
 
@@ -87,12 +98,17 @@ export interface PlannedFunction {
   readonly source: EventSource;
   /** Environment variable name → what it refers to. The grants follow from it. */
   readonly env: Readonly<Record<string, ResourceRef>>;
+  /** The module's export to call. @default "handler" */
+  readonly handlerExport?: string;
+  /** Its event source starts disabled (a warming-up projection), enabled when the replay is done. */
+  readonly startsDetached?: boolean;
 }
 
 export interface AppPlan {
   readonly prefix: string;
   readonly streams: readonly PlannedStream[];
   readonly topics: readonly PlannedTopic[];
+  readonly buckets: readonly PlannedBucket[];
   readonly queues: readonly PlannedQueue[];
   readonly tables: readonly PlannedTable[];
   readonly subscriptions: readonly PlannedSubscription[];
@@ -112,6 +128,9 @@ export const envNames = {
   arbitrationTable: "CANON_ARBITRATION_TABLE",
   archiveBucket: "CANON_ARCHIVE_BUCKET",
   deadLetterQueueUrl: "CANON_DEAD_LETTER_QUEUE_URL",
+  /** A replayer's projection: its consumer function id and subscribed event types (JSON). */
+  consumerFunction: "CANON_CONSUMER_FUNCTION",
+  projectionEvents: "CANON_PROJECTION_EVENTS",
   apiCommandsTable: "CANON_API_COMMANDS_TABLE",
   /** Per service: the command queue the API and reactors send to. */
   commandQueueUrl: (service: string) => `CANON_COMMAND_QUEUE_URL_${envSuffix(service)}`,
@@ -143,6 +162,7 @@ export const ids = {
   reactorQueue: (service: string, reactor: string) => `${service}-${reactor}`,
   arbitrationTable: (bus: string) => `${bus}-arbitration`,
   relayDeadLetterQueue: (bus: string) => `${bus}-relay-failures`,
+  archiverFailureQueue: (bus: string) => `${bus}-archiver-failures`,
   apiCommandsTable: () => "api-commands",
 } as const;
 
@@ -190,6 +210,9 @@ export function planApp(app: AppDefinition): AppPlan {
     }),
   );
   const topics = app.buses.map((bus): PlannedTopic => ({ bus: bus.name, name: `${name(bus.name)}.fifo` }));
+  const buckets = app.buses.map(
+    (bus): PlannedBucket => ({ bus: bus.name, name: `${name(bus.name)}-archive`, owner: { kind: "bus", name: bus.name } }),
+  );
 
   for (const bus of app.buses) {
     const owner: Owner = { kind: "bus", name: bus.name };
@@ -252,6 +275,34 @@ export function planApp(app: AppDefinition): AppPlan {
     });
   };
 
+  for (const bus of app.buses) {
+    const owner: Owner = { kind: "bus", name: bus.name };
+    // Standard, as the relay's: an on-failure destination cannot be FIFO.
+    const failures = queue(ids.archiverFailureQueue(bus.name), owner, undefined, false);
+    functions.push({
+      id: `${bus.name}-archiver`,
+      role: "archiver",
+      owner,
+      handler: app.archiverHandler,
+      source: {
+        kind: "kinesis",
+        bus: bus.name,
+        batchSize: 500,
+        batchWindowSeconds: 5,
+        startingPosition: "TRIM_HORIZON",
+        bisectBatchOnError: true,
+        // Never skip: every record reaches the archive (invariant 4); the iterator-age alarm watches it.
+        maxRetryAttempts: -1,
+        onFailureQueueId: failures.id,
+      },
+      env: {
+        [envNames.bus]: { kind: "value", value: bus.name },
+        [envNames.archiveBucket]: { kind: "bucket", bus: bus.name, access: "readWrite" },
+        [envNames.streamName]: { kind: "stream", bus: bus.name, access: "read" },
+      },
+    });
+  }
+
   for (const service of app.services) {
     const owner: Owner = { kind: "service", name: service.name };
     if (service.commandHandler !== undefined) planCommandSide(service, owner);
@@ -260,14 +311,35 @@ export function planApp(app: AppDefinition): AppPlan {
       const q = queue(ids.projectionQueue(service.name, projection.name), owner, projection.mapping);
       const t = table(ids.projectionTable(service.name, projection.name), owner);
       subscriptions.push({ bus: service.bus, queueId: q.id, eventTypes: projection.events });
+      const consumer = `${service.name}-${projection.name}`;
       functions.push({
-        id: `${service.name}-${projection.name}`,
+        id: consumer,
         role: "projection",
         owner,
         handler: projection.handler,
         source: sqsSource(q.id, projection.mapping),
         env: { [envNames.table]: { kind: "table", id: t.id, access: "readWrite" } },
+        ...(projection.warmUp ? { startsDetached: true } : {}),
       });
+      if (projection.warmUp) {
+        // The same module's `replay` export: it fills the table from the archive, then attaches the consumer.
+        functions.push({
+          id: `${consumer}-replayer`,
+          role: "replayer",
+          owner,
+          handler: projection.handler,
+          handlerExport: "replay",
+          source: { kind: "job" },
+          env: {
+            [envNames.table]: { kind: "table", id: t.id, access: "readWrite" },
+            [envNames.bus]: { kind: "value", value: service.bus },
+            [envNames.archiveBucket]: { kind: "bucket", bus: service.bus, access: "read" },
+            [envNames.streamName]: { kind: "stream", bus: service.bus, access: "read" },
+            [envNames.consumerFunction]: { kind: "value", value: consumer },
+            [envNames.projectionEvents]: { kind: "value", value: JSON.stringify(projection.events) },
+          },
+        });
+      }
     }
 
     for (const reactor of service.reactors) {
@@ -323,7 +395,7 @@ export function planApp(app: AppDefinition): AppPlan {
     env: apiEnv,
   });
 
-  return { prefix: app.prefix, streams, topics, queues, tables, subscriptions, functions };
+  return { prefix: app.prefix, streams, topics, buckets, queues, tables, subscriptions, functions };
 }
 
 const namePattern = /^[a-z][a-z0-9-]{0,30}$/;

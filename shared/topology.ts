@@ -37,6 +37,12 @@ export interface ProjectionDefinition {
   readonly key: string;
   /** Whether the API may read it under `/views`. @default true */
   readonly queryable?: boolean;
+  /**
+   * Added to a running system (laws H, I): its queue is subscribed at once (and buffers), but its
+   * consumer is attached only after a replay from the archive has passed the subscription point.
+   * Its module must then also export `replay` (see shared/archive/replay.ts). @default false
+   */
+  readonly warmUp?: boolean;
   readonly mapping?: QueueMappingOptions;
 }
 
@@ -82,4 +88,6 @@ export interface AppDefinition {
   readonly apiHandler: string;
   /** Module of the relay (bus stream → bus topic) handler. */
   readonly relayHandler: string;
+  /** Module of the archiver (bus stream → S3 archive) handler. */
+  readonly archiverHandler: string;
 }

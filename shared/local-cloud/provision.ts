@@ -25,9 +25,6 @@ export interface ProvisionedResources {
   readonly archiveBuckets: ReadonlyMap<string, string>;
 }
 
-/** The archive bucket's name for a bus. */
-export const archiveBucketName = (prefix: string, bus: string) => `${prefix}-${bus}-archive`;
-
 export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
   const streamNames = new Map<string, string>();
   const streamArns = new Map<string, string>();
@@ -72,13 +69,12 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
       );
       tableNames.set(table.id, table.name);
     }),
-    ...plan.streams.map(async (stream) => {
-      const bucket = archiveBucketName(plan.prefix, stream.bus);
+    ...plan.buckets.map(async ({ bus, name: bucket }) => {
       await ignoreExists(() => s3Client().send(new CreateBucketCommand({ Bucket: bucket })));
       await s3Client().send(
         new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }),
       );
-      archiveBuckets.set(stream.bus, bucket);
+      archiveBuckets.set(bus, bucket);
     }),
   ]);
 
@@ -148,6 +144,8 @@ function resolveRef(ref: ResourceRef, r: ProvisionedResources): string {
       return required(r.streamNames.get(ref.bus), `stream of bus ${ref.bus}`);
     case "topic":
       return required(r.topicArns.get(ref.bus), `topic of bus ${ref.bus}`);
+    case "bucket":
+      return required(r.archiveBuckets.get(ref.bus), `archive of bus ${ref.bus}`);
   }
 }
 

@@ -36,6 +36,8 @@ export type WorkerSource =
 export interface RunnerOptions {
   readonly plan: AppPlan;
   readonly resources: ProvisionedResources;
+  /** Warming-up projections' consumers already attached (started like any other function). */
+  readonly attached?: readonly string[];
   /** Environment every function gets (the local cloud's endpoints and credentials). */
   readonly baseEnv: Readonly<Record<string, string>>;
   readonly repoRoot: string;
@@ -59,7 +61,11 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const checkpointTable = `${options.plan.prefix}-local-runner-checkpoints`;
   await createCheckpointTable(checkpointTable);
   const workers: { name: string; worker: Worker; exited: Promise<void> }[] = [];
-  const functions = options.plan.functions.filter((fn) => fn.source.kind !== "http");
+  // HTTP functions are served by the API; jobs are started by commands; a warming-up projection's
+  // consumer waits until its warm-up attaches it.
+  const functions = options.plan.functions.filter(
+    (fn) => (fn.source.kind === "sqs" || fn.source.kind === "kinesis") && !(fn.startsDetached && !options.attached?.includes(fn.id)),
+  );
   const faults = options.faults ?? (process.env.CANON_FAULTS ? parseFaults(process.env.CANON_FAULTS) : undefined);
   if (faults && options.faults === undefined)
     console.warn(`canon: injecting faults: CANON_FAULTS=${process.env.CANON_FAULTS}`);
@@ -145,7 +151,8 @@ function workerSource(
         faults,
       };
     case "http":
-      throw new Error(`function ${fn.id} is served over HTTP, not run by the runner`);
+    case "job":
+      throw new Error(`function ${fn.id} has no event source for the runner to play`);
   }
 }
 

@@ -22,6 +22,7 @@ const appWith = (...services: ServiceDefinition[]): AppDefinition => ({
   services,
   apiHandler: "api.ts",
   relayHandler: "relay.ts",
+  archiverHandler: "archiver.ts",
 });
 
 describe("planApp", () => {
