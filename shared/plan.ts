@@ -211,7 +211,11 @@ export function planApp(app: AppDefinition): AppPlan {
   );
   const topics = app.buses.map((bus): PlannedTopic => ({ bus: bus.name, name: `${name(bus.name)}.fifo` }));
   const buckets = app.buses.map(
-    (bus): PlannedBucket => ({ bus: bus.name, name: `${name(bus.name)}-archive`, owner: { kind: "bus", name: bus.name } }),
+    (bus): PlannedBucket => ({
+      bus: bus.name,
+      name: `${name(bus.name)}-archive`,
+      owner: { kind: "bus", name: bus.name },
+    }),
   );
 
   for (const bus of app.buses) {
@@ -239,6 +243,8 @@ export function planApp(app: AppDefinition): AppPlan {
         [envNames.topicArn]: { kind: "topic", bus: bus.name, access: "publish" },
         [envNames.arbitrationTable]: { kind: "table", id: arbitration.id, access: "readWrite" },
         [envNames.deadLetterQueueUrl]: { kind: "queue", id: failures.id, access: "send" },
+        // Claim checks: large commits are read from it, large events written to it.
+        [envNames.archiveBucket]: { kind: "bucket", bus: bus.name, access: "readWrite" },
       },
     });
   }
@@ -263,6 +269,8 @@ export function planApp(app: AppDefinition): AppPlan {
         [envNames.streamName]: { kind: "stream", bus: service.bus, access: "write" },
         [envNames.stateTable]: { kind: "table", id: stateTable.id, access: "read" },
         [envNames.outcomesTable]: { kind: "table", id: outcomes.id, access: "readWrite" },
+        // Claim checks: a commit too large for a stream record is stored here.
+        [envNames.archiveBucket]: { kind: "bucket", bus: service.bus, access: "readWrite" },
       },
     });
     functions.push({
@@ -271,7 +279,7 @@ export function planApp(app: AppDefinition): AppPlan {
       owner,
       handler: service.stateProjection as string,
       source: sqsSource(stateQueue.id, undefined),
-      env: { [envNames.table]: { kind: "table", id: stateTable.id, access: "readWrite" } },
+      env: { [envNames.table]: { kind: "table", id: stateTable.id, access: "readWrite" }, ...claimReader(service.bus) },
     });
   };
 
@@ -318,7 +326,7 @@ export function planApp(app: AppDefinition): AppPlan {
         owner,
         handler: projection.handler,
         source: sqsSource(q.id, projection.mapping),
-        env: { [envNames.table]: { kind: "table", id: t.id, access: "readWrite" } },
+        env: { [envNames.table]: { kind: "table", id: t.id, access: "readWrite" }, ...claimReader(service.bus) },
         ...(projection.warmUp ? { startsDetached: true } : {}),
       });
       if (projection.warmUp) {
@@ -355,7 +363,7 @@ export function planApp(app: AppDefinition): AppPlan {
         owner,
         handler: reactor.handler,
         source: sqsSource(q.id, reactor.mapping),
-        env: { [envNames.service]: { kind: "value", value: service.name }, ...sends },
+        env: { [envNames.service]: { kind: "value", value: service.name }, ...sends, ...claimReader(service.bus) },
       });
     }
   }
@@ -396,6 +404,11 @@ export function planApp(app: AppDefinition): AppPlan {
   });
 
   return { prefix: app.prefix, streams, topics, buckets, queues, tables, subscriptions, functions };
+}
+
+/** Read access to a bus's archive, where events too large for a message wait (claim checks). */
+function claimReader(bus: string): Record<string, ResourceRef> {
+  return { [envNames.archiveBucket]: { kind: "bucket", bus, access: "read" } };
 }
 
 const namePattern = /^[a-z][a-z0-9-]{0,30}$/;

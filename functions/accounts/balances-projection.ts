@@ -2,6 +2,8 @@
  * Lambda entry: the `accounts/balances` view, one item per account:
  * `{ accountId, owner, balanceCents, version }`.
  */
+
+import { upcasters } from "../../events/upcasters.ts";
 import { requireEnv } from "../../shared/env.ts";
 import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
 import { envNames } from "../../shared/plan.ts";
@@ -30,6 +32,7 @@ export function evolveBalance(item: BalanceItem | undefined, event: AccountEvent
 
 export const handler = projectionHandler({
   name: "accounts.balances",
+  upcasters,
   async apply(event) {
     const table = requireEnv(envNames.table);
     const accountEvent = { type: event.type, data: event.data } as AccountEvent;

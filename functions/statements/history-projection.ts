@@ -5,6 +5,8 @@
  * `amountCents` is signed (credits positive, debits negative), so the entries sum to the balance.
  * Bound: one item holds about 2,000 entries (DynamoDB's 400 KB item limit).
  */
+
+import { upcasters } from "../../events/upcasters.ts";
 import { requireEnv } from "../../shared/env.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
 import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
@@ -50,6 +52,7 @@ export function evolveStatement(item: StatementItem | undefined, event: EventEnv
 
 export const handler = projectionHandler({
   name: "statements.history",
+  upcasters,
   async apply(event) {
     const table = requireEnv(envNames.table);
     await applyToAggregateItem<StatementItem>(table, event.subject, event, (item) => evolveStatement(item, event));

@@ -4,6 +4,8 @@
  * debit fails the transfer; a refused credit refunds the source, then fails it. Pure `react`;
  * the runtime derives each command's id from the event that caused it.
  */
+
+import { upcasters } from "../../events/upcasters.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
 import { type CommandRequest, reactorHandler } from "../../shared/handlers/reactor.ts";
 import { contracts } from "../api/contracts.ts";
@@ -87,4 +89,6 @@ function reactToRejection(d: Data): CommandRequest[] {
   return [];
 }
 
-export const handler = reactorHandler({ name: "transfers.saga", react: reactToTransferEvent }, contracts);
+export const handler = reactorHandler({ name: "transfers.saga", react: reactToTransferEvent }, contracts, {
+  upcasters,
+});

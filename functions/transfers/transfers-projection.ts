@@ -2,6 +2,8 @@
  * Lambda entry: the `transfers/transfers` view, one item per transfer:
  * `{ transferId, status, fromAccountId, toAccountId, amountCents, reason?, version }`.
  */
+
+import { upcasters } from "../../events/upcasters.ts";
 import { requireEnv } from "../../shared/env.ts";
 import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
 import { envNames } from "../../shared/plan.ts";
@@ -44,6 +46,7 @@ export function evolveTransfer(item: TransferItem | undefined, event: TransferEv
 
 export const handler = projectionHandler({
   name: "transfers.transfers",
+  upcasters,
   async apply(event) {
     const table = requireEnv(envNames.table);
     const transferEvent = { type: event.type, data: event.data } as TransferEvent;

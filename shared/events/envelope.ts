@@ -4,9 +4,7 @@
  * (lowercase names, as the spec requires).
  */
 import { z } from "zod";
-
-/** Largest event body the pipeline carries inline (SNS's limit, less room for attributes). */
-export const maxInlineEventBytes = 240 * 1024;
+import { type ClaimCheck, checkOut, claimCheckSchema } from "./claim-check.ts";
 
 const id = z.string().min(1).max(200);
 
@@ -27,6 +25,8 @@ export const eventEnvelopeSchema = z.object({
   causationid: id,
   correlationid: id,
   schemaversion: z.number().int().min(1),
+  /** Set when the event was too large to publish: `data` is empty, the whole event is in S3. */
+  claimcheck: claimCheckSchema.optional(),
 });
 
 export type EventEnvelope = z.infer<typeof eventEnvelopeSchema>;
@@ -75,14 +75,46 @@ export class MalformedMessageError extends Error {
   override name = "MalformedMessageError";
 }
 
+/** A stream record too large for Kinesis: the commit is in S3, the record says where. */
+const commitClaimSchema = z.strictObject({
+  kind: z.literal("claim"),
+  commitId: z.string().min(1).max(200),
+  aggregateId: z.string().min(1).max(200),
+  claimCheck: claimCheckSchema,
+});
+
 /** Parses and validates a commit from its JSON bytes. */
 export function parseCommit(bytes: string | Uint8Array): Commit {
   return parseJsonWith(commitSchema, bytes, "commit");
 }
 
+/** Parses a stream record into its commit, fetching it first if the record is a claim check. */
+export async function readCommit(bytes: string | Uint8Array): Promise<Commit> {
+  const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
+  if (!text.startsWith('{"kind":"claim"')) return parseCommit(text);
+  const claim = parseJsonWith(commitClaimSchema, text, "commit claim check");
+  const commit = parseCommit(await checkOut(claim.claimCheck));
+  if (commit.commitId !== claim.commitId) throw new MalformedMessageError("claim check holds another commit");
+  return commit;
+}
+
+/** The stream record that stands for a commit stored by claim check. */
+export function commitClaimRecord(commit: Commit, claimCheck: ClaimCheck): string {
+  return JSON.stringify({ kind: "claim", commitId: commit.commitId, aggregateId: commit.aggregateId, claimCheck });
+}
+
 /** Parses and validates an event envelope from its JSON bytes. */
 export function parseEvent(bytes: string | Uint8Array): EventEnvelope {
   return parseJsonWith(eventEnvelopeSchema, bytes, "event");
+}
+
+/** Parses an event from a queue message, fetching it first if it travelled by claim check. */
+export async function readEvent(bytes: string | Uint8Array): Promise<EventEnvelope> {
+  const event = parseEvent(bytes);
+  if (event.claimcheck === undefined) return event;
+  const full = parseEvent(await checkOut(event.claimcheck));
+  if (full.id !== event.id) throw new MalformedMessageError("claim check holds another event");
+  return full;
 }
 
 function parseJsonWith<T>(schema: z.ZodType<T>, bytes: string | Uint8Array, what: string): T {

@@ -8,6 +8,7 @@ import type { SQSHandler } from "aws-lambda";
 import { dynamoClient } from "../aws/clients.ts";
 import type { Decider } from "../domain/decider.ts";
 import { requireEnv } from "../env.ts";
+import type { Upcaster } from "../events/upcast.ts";
 import { envNames } from "../plan.ts";
 import { applyToAggregateItem, projectionHandler } from "./projection.ts";
 
@@ -46,9 +47,13 @@ export async function isCommitAccepted(table: string, commitId: string): Promise
  * `evolve`. The commit marker is written before the state, so a reader that sees the state
  * past a version and no marker knows that commit lost.
  */
-export function stateProjectionHandler<State>(decider: Decider<{ type: string }, State>): SQSHandler {
+export function stateProjectionHandler<State>(
+  decider: Decider<{ type: string }, State>,
+  options: { readonly upcasters?: readonly Upcaster[] } = {},
+): SQSHandler {
   return projectionHandler({
     name: "state",
+    upcasters: options.upcasters,
     async apply(event) {
       const table = requireEnv(envNames.table);
       await dynamoClient().send(

@@ -22,7 +22,7 @@ import {
 } from "../archive/layout.ts";
 import { kinesisClient, s3Client } from "../aws/clients.ts";
 import { requireEnv } from "../env.ts";
-import { parseCommit } from "../events/envelope.ts";
+import { readCommit } from "../events/envelope.ts";
 import { envNames } from "../plan.ts";
 
 const logger = new Logger({ serviceName: "canon-archiver" });
@@ -63,7 +63,7 @@ export async function archiveBatch(
   const first = records[0];
   const last = records.at(-1);
   if (first === undefined || last === undefined) return;
-  const lines = records.map((record) => toArchived(config.bus, shardId, record));
+  const lines = await Promise.all(records.map((record) => toArchived(config.bus, shardId, record)));
   const body = await gzipAsync(Buffer.from(`${lines.map((l) => JSON.stringify(l)).join("\n")}\n`));
   const arrivedAt = new Date(first.kinesis.approximateArrivalTimestamp * 1000);
   const key = objectKey(config.bus, shardId, arrivedAt, first.kinesis.sequenceNumber, last.kinesis.sequenceNumber);
@@ -91,7 +91,8 @@ export async function archiveBatch(
   await putJson(config.bucket, manifestKey(config.bus, shardId), next);
 }
 
-function toArchived(bus: string, shardId: string, record: KinesisStreamRecord): ArchivedRecord {
+/** A record as archived: claim checks resolved, so the archive stands alone. */
+async function toArchived(bus: string, shardId: string, record: KinesisStreamRecord): Promise<ArchivedRecord> {
   const base = {
     bus,
     shardId,
@@ -100,8 +101,9 @@ function toArchived(bus: string, shardId: string, record: KinesisStreamRecord): 
     arrivedAt: new Date(record.kinesis.approximateArrivalTimestamp * 1000).toISOString(),
   };
   try {
-    return { ...base, commit: parseCommit(Buffer.from(record.kinesis.data, "base64")) };
+    return { ...base, commit: await readCommit(Buffer.from(record.kinesis.data, "base64")) };
   } catch (error) {
+    if (error instanceof Error && error.name === "ClaimCheckError") throw error; // S3 trouble: retry, never drop
     const reason = error instanceof Error ? error.message : String(error);
     logger.warn("archiving a malformed record", { reason, sequenceNumber: record.kinesis.sequenceNumber });
     return { ...base, malformed: { reason, data: record.kinesis.data } };

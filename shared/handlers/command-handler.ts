@@ -15,7 +15,8 @@ import { type CommandMessage, commandMessageSchema } from "../domain/command-mes
 import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
 import { type Decider, isRejection } from "../domain/decider.ts";
 import { requireEnv } from "../env.ts";
-import { buildCommit, type Commit, MalformedMessageError, maxInlineEventBytes } from "../events/envelope.ts";
+import { checkIn, commitClaimKey, maxClaimedBytes, maxInlineCommitBytes } from "../events/claim-check.ts";
+import { buildCommit, type Commit, commitClaimRecord, MalformedMessageError } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
 import { envNames } from "../plan.ts";
 import { isCommitAccepted, readState } from "./aggregate-state.ts";
@@ -46,6 +47,8 @@ interface Config {
   readonly streamName: string;
   readonly stateTable: string;
   readonly outcomesTable: string;
+  /** Where commits too large for a stream record go (claim checks). */
+  readonly archiveBucket: string;
 }
 
 function readConfig(): Config {
@@ -56,6 +59,7 @@ function readConfig(): Config {
     streamName: requireEnv(envNames.streamName),
     stateTable: requireEnv(envNames.stateTable),
     outcomesTable: requireEnv(envNames.outcomesTable),
+    archiveBucket: requireEnv(envNames.archiveBucket),
   };
 }
 
@@ -198,19 +202,24 @@ async function decideCommit<State>(
   const versions = decision.map((event) => checkEvent(schemas, event.type, event.data));
   const built = buildCommit("events", meta, decision);
   const commit = { ...built, events: built.events.map((e, i) => ({ ...e, schemaversion: versions[i] ?? 1 })) };
-  // Until large events travel by claim check, refuse them here rather than fail a later hop.
-  const tooLarge = commit.events.find((e) => Buffer.byteLength(JSON.stringify(e)) > maxInlineEventBytes);
-  if (tooLarge !== undefined) return rejection(`event ${tooLarge.type} is larger than ${maxInlineEventBytes} bytes`);
+  // Large commits travel by claim check; past what a claim check carries, refuse with the reason.
+  const bytes = Buffer.byteLength(JSON.stringify(commit));
+  if (bytes > maxClaimedBytes)
+    return rejection(`the command's events take ${bytes} bytes, more than ${maxClaimedBytes}`);
   return commit;
 }
 
-async function appendCommit(config: Config, commit: Commit): Promise<void> {
+/** Appends a commit to the bus stream; one too large for a record goes by claim check. */
+export async function appendCommit(
+  config: Pick<Config, "streamName" | "archiveBucket">,
+  commit: Commit,
+): Promise<void> {
+  let body = JSON.stringify(commit);
+  if (Buffer.byteLength(body) > maxInlineCommitBytes) {
+    body = commitClaimRecord(commit, await checkIn(config.archiveBucket, commitClaimKey(commit.commitId), body));
+  }
   await kinesisClient().send(
-    new PutRecordCommand({
-      StreamName: config.streamName,
-      PartitionKey: commit.aggregateId,
-      Data: Buffer.from(JSON.stringify(commit)),
-    }),
+    new PutRecordCommand({ StreamName: config.streamName, PartitionKey: commit.aggregateId, Data: Buffer.from(body) }),
   );
 }
 

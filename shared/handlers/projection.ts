@@ -19,7 +19,8 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda"
 import { dynamoClient } from "../aws/clients.ts";
 import { isConditionalCheckFailed } from "../aws/errors.ts";
 import { optionalEnv, requireEnv } from "../env.ts";
-import { type EventEnvelope, MalformedMessageError, parseEvent } from "../events/envelope.ts";
+import { type EventEnvelope, MalformedMessageError, readEvent } from "../events/envelope.ts";
+import { type Upcaster, upcast } from "../events/upcast.ts";
 import { envNames } from "../plan.ts";
 import {
   appendToPark,
@@ -56,6 +57,8 @@ export interface ProjectionDefinition {
    * @default no parking: a failing event goes to the queue's dead-letter queue
    */
   readonly parkAfterReceives?: number;
+  /** Bring older event versions up to date before `apply` sees them (events/upcasters.ts). @default none */
+  readonly upcasters?: readonly Upcaster[];
   /** Applies one event. Must be idempotent: the runtime delivers at least once. */
   apply(event: EventEnvelope, target: ProjectionTarget): Promise<void>;
   /**
@@ -103,15 +106,17 @@ type Item =
 
 async function handleBatch(runtime: Runtime, records: readonly SQSRecord[]): Promise<SQSBatchResponse> {
   const groups = new Map<string, Item[]>();
-  for (const record of records) {
-    const { group, item } = classify(record);
+  for (const { group, item } of await Promise.all(
+    records.map((r) => classify(r, runtime.definition.upcasters ?? [])),
+  )) {
     groups.set(group, [...(groups.get(group) ?? []), item]);
   }
   const failed = await Promise.all([...groups].map(([group, items]) => processGroup(runtime, group, items)));
   return { batchItemFailures: failed.flat().map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
-function classify(record: SQSRecord): { group: string; item: Item } {
+/** Sorts a record into its group: an event (claim check resolved, upcast), a redrive request, or malformed. */
+async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Promise<{ group: string; item: Item }> {
   const messageGroup = record.attributes.MessageGroupId;
   const request = parseRedriveRequest(record.body);
   if (request !== undefined) {
@@ -124,7 +129,7 @@ function classify(record: SQSRecord): { group: string; item: Item } {
     };
   }
   try {
-    const event = parseEvent(record.body);
+    const event = upcast(await readEvent(record.body), upcasters);
     return { group: messageGroup ?? `${event.aggregatetype}#${event.subject}`, item: { kind: "event", record, event } };
   } catch (error) {
     return {
@@ -246,17 +251,17 @@ async function redrive(
     logger.info("redrive requested for a group that is not parked", { projection: definition.name, request });
     return undefined;
   }
-  const result = await redrivePark(target.table, request, (entry: ParkedEvent) =>
-    definition.apply(parseParked(entry), target),
+  const result = await redrivePark(target.table, request, async (entry: ParkedEvent) =>
+    definition.apply(await parseParked(entry, definition.upcasters ?? []), target),
   );
   logger.warn("redrive", { projection: definition.name, group: request.group, requestId: request.requestId, result });
   return result.outcome === "cleared" ? undefined : await readPark(target.table, request.group);
 }
 
-function parseParked(entry: ParkedEvent): EventEnvelope {
+async function parseParked(entry: ParkedEvent, upcasters: readonly Upcaster[]): Promise<EventEnvelope> {
   if (parseRedriveRequest(entry.body) !== undefined)
     throw new MalformedMessageError("a redrive request is not an event");
-  return parseEvent(entry.body);
+  return upcast(await readEvent(entry.body), upcasters);
 }
 
 /** An item of an aggregate-keyed projection: it remembers the aggregate version it reflects. */

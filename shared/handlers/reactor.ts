@@ -12,7 +12,8 @@ import type { CommandMessage } from "../domain/command-message.ts";
 import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
 import { deterministicId } from "../domain/ids.ts";
 import { requireEnv } from "../env.ts";
-import { type EventEnvelope, parseEvent } from "../events/envelope.ts";
+import { type EventEnvelope, readEvent } from "../events/envelope.ts";
+import { type Upcaster, upcast } from "../events/upcast.ts";
 import { envNames } from "../plan.ts";
 
 /** A command a reactor asks for: which service, and the command with its `type`. */
@@ -36,9 +37,10 @@ export class InvalidReactionError extends Error {
 export function reactorHandler(
   definition: ReactorDefinition,
   contracts: Readonly<Record<string, CommandSpecs>>,
+  options: { readonly upcasters?: readonly Upcaster[] } = {},
 ): SQSHandler {
   const recordHandler = async (record: SQSRecord) => {
-    const event = parseEvent(record.body);
+    const event = upcast(await readEvent(record.body), options.upcasters ?? []);
     const messages = commandsFor(definition, contracts, event);
     for (const message of messages) {
       await sqsClient().send(

@@ -16,7 +16,8 @@ import type { KinesisStreamBatchResponse, KinesisStreamHandler, KinesisStreamRec
 import { dynamoClient, snsClient, sqsClient } from "../aws/clients.ts";
 import { requireEnv } from "../env.ts";
 import { type AggregateHead, aggregateKey, arbitrateRun, type Verdict } from "../events/arbitrate.ts";
-import { type Commit, type EventEnvelope, maxInlineEventBytes, parseCommit } from "../events/envelope.ts";
+import { checkIn, eventClaimKey, maxInlineEventBytes } from "../events/claim-check.ts";
+import { type Commit, type EventEnvelope, readCommit } from "../events/envelope.ts";
 import { envNames } from "../plan.ts";
 
 const logger = new Logger({ serviceName: "canon-relay" });
@@ -26,6 +27,8 @@ interface Config {
   readonly topicArn: string;
   readonly arbitrationTable: string;
   readonly deadLetterQueueUrl: string;
+  /** Where events too large for a message go (claim checks). */
+  readonly archiveBucket: string;
 }
 
 let config: Config | undefined;
@@ -37,6 +40,7 @@ export const relayHandler: KinesisStreamHandler = async (event): Promise<Kinesis
     topicArn: requireEnv(envNames.topicArn),
     arbitrationTable: requireEnv(envNames.arbitrationTable),
     deadLetterQueueUrl: requireEnv(envNames.deadLetterQueueUrl),
+    archiveBucket: requireEnv(envNames.archiveBucket),
   };
   return relayBatch(config, event.Records);
 };
@@ -106,10 +110,9 @@ async function parseOrDeadLetter(config: Config, record: KinesisStreamRecord): P
   let reason: string | undefined;
   let commit: Commit | undefined;
   try {
-    commit = parseCommit(bytes);
-    const large = commit.events.find((e) => Buffer.byteLength(JSON.stringify(e)) > maxInlineEventBytes);
-    if (large !== undefined) reason = `event ${large.id} exceeds ${maxInlineEventBytes} bytes`;
+    commit = await readCommit(bytes);
   } catch (error) {
+    if (error instanceof Error && error.name === "ClaimCheckError") throw error; // S3 trouble: retry, never drop
     reason = error instanceof Error ? error.message : String(error);
   }
   if (reason === undefined) return commit;
@@ -151,42 +154,75 @@ async function loadHeads(config: Config, keys: readonly string[]): Promise<Map<s
   return heads;
 }
 
-/** Publishes the steps' events in order, 10 per call; returns how many steps went out whole. */
+/** SNS PublishBatch limits: 10 messages, 256 KiB in all. */
+const maxBatchEntries = 10;
+const maxBatchBytes = 256 * 1024;
+
+/**
+ * Publishes the steps' events in order, in batches within SNS's limits (an event too large for
+ * a message goes by claim check); returns how many steps went out whole.
+ */
 async function publishInOrder(config: Config, steps: readonly Step[]): Promise<number> {
-  const entries: { step: number; entry: PublishBatchRequestEntry }[] = [];
-  steps.forEach((step, index) => {
-    for (const event of step.publish) entries.push({ step: index, entry: toEntry(event, entries.length, config.bus) });
-  });
-  let firstUnpublishedStep = steps.length;
-  for (let i = 0; i < entries.length; i += 10) {
-    const chunk = entries.slice(i, i + 10);
-    let failedAt: number | undefined;
-    try {
-      const result = await snsClient().send(
-        new PublishBatchCommand({ TopicArn: config.topicArn, PublishBatchRequestEntries: chunk.map((c) => c.entry) }),
-      );
-      const failedIds = new Set((result.Failed ?? []).map((f) => f.Id));
-      const firstFailed = chunk.findIndex((c) => failedIds.has(c.entry.Id));
-      if (firstFailed >= 0) {
-        logger.warn("publish failed", { failed: result.Failed });
-        failedAt = firstFailed;
-      }
-    } catch (error) {
-      logger.warn("publish failed", { error });
-      failedAt = 0;
-    }
-    if (failedAt !== undefined) {
-      firstUnpublishedStep = chunk[failedAt]?.step ?? firstUnpublishedStep;
-      break;
+  const entries: { step: number; entry: PublishBatchRequestEntry; bytes: number }[] = [];
+  for (const [index, step] of steps.entries()) {
+    for (const event of step.publish) {
+      const message = await messageFor(config, event);
+      entries.push({
+        step: index,
+        entry: toEntry(event, message, entries.length, config.bus),
+        bytes: Buffer.byteLength(message),
+      });
     }
   }
-  return firstUnpublishedStep;
+  let next = 0;
+  while (next < entries.length) {
+    const chunk = [entries[next] as (typeof entries)[number]];
+    let bytes = chunk[0]?.bytes ?? 0;
+    while (chunk.length < maxBatchEntries && next + chunk.length < entries.length) {
+      const candidate = entries[next + chunk.length] as (typeof entries)[number];
+      if (bytes + candidate.bytes > maxBatchBytes) break;
+      chunk.push(candidate);
+      bytes += candidate.bytes;
+    }
+    const failedAt = await publishChunk(
+      config,
+      chunk.map((c) => c.entry),
+    );
+    if (failedAt !== undefined) return chunk[failedAt]?.step ?? steps.length;
+    next += chunk.length;
+  }
+  return steps.length;
 }
 
-function toEntry(event: EventEnvelope, index: number, bus: string): PublishBatchRequestEntry {
+/** Publishes one batch; returns the index of its first failed entry, if any. */
+async function publishChunk(config: Config, entries: PublishBatchRequestEntry[]): Promise<number | undefined> {
+  try {
+    const result = await snsClient().send(
+      new PublishBatchCommand({ TopicArn: config.topicArn, PublishBatchRequestEntries: entries }),
+    );
+    const failedIds = new Set((result.Failed ?? []).map((f) => f.Id));
+    const firstFailed = entries.findIndex((e) => failedIds.has(e.Id));
+    if (firstFailed < 0) return undefined;
+    logger.warn("publish failed", { failed: result.Failed });
+    return firstFailed;
+  } catch (error) {
+    logger.warn("publish failed", { error });
+    return 0;
+  }
+}
+
+/** The message body for an event: the event itself, or a stub with its claim check when too large. */
+async function messageFor(config: Config, event: EventEnvelope): Promise<string> {
+  const body = JSON.stringify(event);
+  if (Buffer.byteLength(body) <= maxInlineEventBytes) return body;
+  const claimcheck = await checkIn(config.archiveBucket, eventClaimKey(event.id), body);
+  return JSON.stringify({ ...event, data: {}, claimcheck });
+}
+
+function toEntry(event: EventEnvelope, message: string, index: number, bus: string): PublishBatchRequestEntry {
   return {
     Id: `e${index}`,
-    Message: JSON.stringify(event),
+    Message: message,
     MessageGroupId: `${event.aggregatetype}#${event.subject}`,
     MessageDeduplicationId: event.id,
     MessageAttributes: {
