@@ -1,0 +1,83 @@
+/**
+ * The local control table: what the operator changed at run time, shared by `canon dev` and
+ * the `canon` commands that steer it. On AWS the same facts live in the event source mapping
+ * (enabled or not) and the deployed configuration; locally this table carries them.
+ *
+ *   attach#<function>   a warming-up projection's consumer may run
+ *   table#<function>    the table a projection's consumer writes (a blue/green rebuild)
+ *   view#<service/view> the table the API reads for a view
+ */
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { dynamoClient } from "../aws/clients.ts";
+
+export const controlTableName = (prefix: string) => `${prefix}-local-control`;
+
+/** Creates the control table if it is missing. */
+export async function ensureControlTable(prefix: string): Promise<void> {
+  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
+  try {
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: controlTableName(prefix),
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof Error && error.name === "ResourceInUseException")) throw error;
+  } finally {
+    dynamo.destroy();
+  }
+}
+
+async function read(prefix: string, id: string): Promise<Record<string, unknown> | undefined> {
+  const result = await dynamoClient().send(
+    new GetCommand({ TableName: controlTableName(prefix), Key: { id }, ConsistentRead: true }),
+  );
+  return result.Item;
+}
+
+async function write(prefix: string, item: Record<string, unknown>): Promise<void> {
+  await dynamoClient().send(
+    new PutCommand({ TableName: controlTableName(prefix), Item: { ...item, updatedAt: new Date().toISOString() } }),
+  );
+}
+
+/** Lets a warming-up projection's consumer run. */
+export async function markAttached(prefix: string, functionId: string): Promise<void> {
+  await write(prefix, { id: `attach#${functionId}`, attached: true });
+}
+
+/** The warming-up consumers that may run. */
+export async function attachedFunctions(prefix: string): Promise<string[]> {
+  const result = await dynamoClient().send(
+    new ScanCommand({ TableName: controlTableName(prefix), ConsistentRead: true }),
+  );
+  return (result.Items ?? [])
+    .filter((item) => String(item.id).startsWith("attach#") && item.attached === true)
+    .map((item) => String(item.id).slice("attach#".length));
+}
+
+/** Points a projection's consumer at a table (undefined: the planned one). */
+export async function consumerTable(prefix: string, functionId: string): Promise<string | undefined> {
+  return (await read(prefix, `table#${functionId}`))?.table as string | undefined;
+}
+
+export async function setConsumerTable(prefix: string, functionId: string, table: string): Promise<void> {
+  await write(prefix, { id: `table#${functionId}`, table });
+}
+
+/** The table the API reads for a view (undefined: the planned one), and its rebuild generation. */
+export async function viewTable(
+  prefix: string,
+  view: string,
+): Promise<{ table: string; generation: number } | undefined> {
+  const item = await read(prefix, `view#${view}`);
+  return item === undefined ? undefined : { table: String(item.table), generation: Number(item.generation) };
+}
+
+export async function setViewTable(prefix: string, view: string, table: string, generation: number): Promise<void> {
+  await write(prefix, { id: `view#${view}`, table, generation });
+}
