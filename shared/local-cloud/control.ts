@@ -3,9 +3,12 @@
  * the `canon` commands that steer it. On AWS the same facts live in the event source mapping
  * (enabled or not) and the deployed configuration; locally this table carries them.
  *
- *   attach#<function>   a warming-up projection's consumer may run
- *   table#<function>    the table a projection's consumer writes (a blue/green rebuild)
+ *   attach#<function>   a warming-up projection's consumer may run (`running` once it does)
+ *   table#<function>    the table a projection's consumer writes (a blue/green rebuild;
+ *                       `applied` once the consumer writes it)
  *   view#<service/view> the table the API reads for a view
+ *
+ * The `canon` commands write requests; the runner of `canon dev` acts on them and acknowledges.
  */
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
@@ -47,7 +50,16 @@ async function write(prefix: string, item: Record<string, unknown>): Promise<voi
 
 /** Lets a warming-up projection's consumer run. */
 export async function markAttached(prefix: string, functionId: string): Promise<void> {
-  await write(prefix, { id: `attach#${functionId}`, attached: true });
+  await write(prefix, { id: `attach#${functionId}`, attached: true, running: false });
+}
+
+/** The runner's acknowledgement: the attached consumer runs. */
+export async function markRunning(prefix: string, functionId: string): Promise<void> {
+  await write(prefix, { id: `attach#${functionId}`, attached: true, running: true });
+}
+
+export async function isRunning(prefix: string, functionId: string): Promise<boolean> {
+  return (await read(prefix, `attach#${functionId}`))?.running === true;
 }
 
 /** The warming-up consumers that may run. */
@@ -60,13 +72,38 @@ export async function attachedFunctions(prefix: string): Promise<string[]> {
     .map((item) => String(item.id).slice("attach#".length));
 }
 
-/** Points a projection's consumer at a table (undefined: the planned one). */
-export async function consumerTable(prefix: string, functionId: string): Promise<string | undefined> {
-  return (await read(prefix, `table#${functionId}`))?.table as string | undefined;
+/** The table a projection's consumer is asked to write (undefined: the planned one), and whether it does. */
+export async function consumerTable(
+  prefix: string,
+  functionId: string,
+): Promise<{ table: string; applied: boolean } | undefined> {
+  const item = await read(prefix, `table#${functionId}`);
+  return item === undefined ? undefined : { table: String(item.table), applied: item.applied === true };
 }
 
+/** Asks the runner to move a projection's consumer to a table. */
 export async function setConsumerTable(prefix: string, functionId: string, table: string): Promise<void> {
-  await write(prefix, { id: `table#${functionId}`, table });
+  await write(prefix, { id: `table#${functionId}`, table, applied: false });
+}
+
+/** The runner's acknowledgement: the consumer now writes that table. */
+export async function markConsumerTableApplied(prefix: string, functionId: string, table: string): Promise<void> {
+  await write(prefix, { id: `table#${functionId}`, table, applied: true });
+}
+
+/** Every consumer table request (function id → table). */
+export async function consumerTables(prefix: string): Promise<Map<string, { table: string; applied: boolean }>> {
+  const result = await dynamoClient().send(
+    new ScanCommand({ TableName: controlTableName(prefix), ConsistentRead: true }),
+  );
+  return new Map(
+    (result.Items ?? [])
+      .filter((item) => String(item.id).startsWith("table#"))
+      .map((item) => [
+        String(item.id).slice("table#".length),
+        { table: String(item.table), applied: item.applied === true },
+      ]),
+  );
 }
 
 /** The table the API reads for a view (undefined: the planned one), and its rebuild generation. */
