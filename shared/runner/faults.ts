@@ -9,7 +9,8 @@
  *   Lambda died after partial work: nothing is deleted and the whole batch comes back;
  * - replay: a message acknowledged earlier is delivered again later, out of order (what an
  *   archive replay overlapping the live queue does);
- * - delay: each redelivery (after a fault or a failure) waits 0..delay seconds.
+ * - delay: each redelivery (after a fault or a failure) waits 1 to `delay` seconds (never less
+ *   than 1 s: a visibility timeout of 0 trips fauxqs, see sqs-source.ts).
  *
  * Decisions come from a seeded PRNG per function (seed and function name), so a function that
  * receives the same sequence of batches meets the same faults. Faults never push a message past
@@ -24,7 +25,7 @@ export interface FaultSpec {
   readonly crash: number;
   /** Probability, per invocation, that an earlier message is delivered again with the batch. */
   readonly replay: number;
-  /** Longest redelivery delay, in seconds. */
+  /** Longest redelivery delay, in seconds (the shortest is 1). */
   readonly delaySeconds: number;
   /** Function roles that get faults (see PlannedFunction.role). */
   readonly roles: readonly string[];
@@ -144,7 +145,7 @@ export function planSqsFaults(spec: FaultSpec, random: Random, receiveCounts: re
   const delayDraw = random();
   const keepDraws = receiveCounts.map(() => random());
   const faultable = receiveCounts.map((count) => count < spec.maxReceives);
-  const redeliverySeconds = Math.floor(delayDraw * (spec.delaySeconds + 1));
+  const redeliverySeconds = 1 + Math.floor(delayDraw * Math.max(0, spec.delaySeconds));
   if (receiveCounts.length > 0 && faultable.every(Boolean) && crashDraw < spec.crash) {
     // 1..n records handled before the crash: n is "died after all the work, before the ack".
     const crashAfter = 1 + Math.floor(prefixDraw * receiveCounts.length);

@@ -64,7 +64,9 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   // HTTP functions are served by the API; jobs are started by commands; a warming-up projection's
   // consumer waits until its warm-up attaches it.
   const functions = options.plan.functions.filter(
-    (fn) => (fn.source.kind === "sqs" || fn.source.kind === "kinesis") && !(fn.startsDetached && !options.attached?.includes(fn.id)),
+    (fn) =>
+      (fn.source.kind === "sqs" || fn.source.kind === "kinesis") &&
+      !(fn.startsDetached && !options.attached?.includes(fn.id)),
   );
   const faults = options.faults ?? (process.env.CANON_FAULTS ? parseFaults(process.env.CANON_FAULTS) : undefined);
   if (faults && options.faults === undefined)

@@ -163,7 +163,9 @@ async function settle(
         Entries: retry.map((m, i) => ({
           Id: String(i),
           ReceiptHandle: m.ReceiptHandle,
-          VisibilityTimeout: retryDelaySeconds,
+          // Never 0: fauxqs with persistence fails on it after taking the message out of flight
+          // (a NOT NULL column), which loses the message and locks its FIFO group for good.
+          VisibilityTimeout: Math.max(1, retryDelaySeconds),
         })),
       }),
     );

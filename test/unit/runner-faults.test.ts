@@ -86,7 +86,7 @@ describe("planSqsFaults", () => {
           expect(plan.crashAfter).toBeLessThanOrEqual(counts.length);
         }
         for (const i of plan.keep) expect(counts[i]).toBeLessThan(3);
-        expect(plan.redeliverySeconds).toBeGreaterThanOrEqual(0);
+        expect(plan.redeliverySeconds).toBeGreaterThanOrEqual(1);
         expect(plan.redeliverySeconds).toBeLessThanOrEqual(2);
       }),
     );
@@ -98,7 +98,7 @@ describe("planSqsFaults", () => {
         expect(planSqsFaults(spec({}), seededRandom(seed), counts)).toEqual({
           keep: [],
           replay: false,
-          redeliverySeconds: 0,
+          redeliverySeconds: 1,
         });
       }),
     );
