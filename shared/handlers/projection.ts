@@ -102,7 +102,8 @@ function createRuntime(definition: ProjectionDefinition): Runtime {
 type Item =
   | { readonly kind: "event"; readonly record: SQSRecord; readonly event: EventEnvelope }
   | { readonly kind: "redrive"; readonly record: SQSRecord; readonly request: RedriveRequest }
-  | { readonly kind: "malformed"; readonly record: SQSRecord; readonly reason: string };
+  /** Not readable: malformed (never retried), or its claim check could not be resolved yet (retried). */
+  | { readonly kind: "malformed"; readonly record: SQSRecord; readonly reason: string; readonly retryable: boolean };
 
 async function handleBatch(runtime: Runtime, records: readonly SQSRecord[]): Promise<SQSBatchResponse> {
   const groups = new Map<string, Item[]>();
@@ -125,7 +126,12 @@ async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Prom
     }
     return {
       group: messageGroup,
-      item: { kind: "malformed", record, reason: `redrive request for ${request.group} sent in group ${messageGroup}` },
+      item: {
+        kind: "malformed",
+        record,
+        reason: `redrive request for ${request.group} sent in group ${messageGroup}`,
+        retryable: false,
+      },
     };
   }
   try {
@@ -134,7 +140,13 @@ async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Prom
   } catch (error) {
     return {
       group: messageGroup ?? record.messageId,
-      item: { kind: "malformed", record, reason: describeError(error) },
+      // Bytes that are not an event never will be; a claim check that failed to resolve may yet.
+      item: {
+        kind: "malformed",
+        record,
+        reason: describeError(error),
+        retryable: !(error instanceof Error && error.name === "MalformedMessageError"),
+      },
     };
   }
 }
@@ -179,7 +191,8 @@ async function processGroup(runtime: Runtime, group: string, items: readonly Ite
       }
       const receives = Number(item.record.attributes.ApproximateReceiveCount ?? "1");
       const threshold = runtime.parkAfterReceives;
-      if (threshold !== undefined && (item.kind === "malformed" || receives >= threshold)) {
+      const hopeless = item.kind === "malformed" && !item.retryable;
+      if (threshold !== undefined && (hopeless || receives >= threshold)) {
         park = await startPark(target.table, definition.name, group, {
           ...parkInput(item),
           reason: failure,

@@ -317,6 +317,21 @@ describe("a poison event", () => {
     expect(park?.head.reason).toMatch(/MalformedMessageError: event is invalid at specversion/);
   });
 
+  it("whose claim check cannot be read yet is retried like a failure, then parked", async () => {
+    const { handler, table } = await deploy(history());
+    const claimed = {
+      ...event("f", 1),
+      data: {},
+      claimcheck: { bucket: "no-such-bucket", key: "claims/events/x.json", bytes: 10, sha256: "0".repeat(64) },
+    };
+    const first = record(JSON.stringify(claimed), 1, "Thing#f");
+    expect(failedIds(await handler({ Records: [first] }))).toEqual([first.messageId]);
+    expect(await listParks(table)).toEqual([]);
+    expect(failedIds(await handler({ Records: [record(JSON.stringify(claimed), 3, "Thing#f")] }))).toEqual([]);
+    const [park] = await listParks(table);
+    expect(park?.head.reason).toMatch(/ClaimCheckError: claim check s3:\/\/no-such-bucket/);
+  });
+
   it("without a park threshold, is left to the queue's dead-letter queue (failed, never acknowledged)", async () => {
     const { handler, table } = await deploy({
       name: "things.legacy",
