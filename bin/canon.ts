@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 /**
  * The `canon` command. Subcommands:
  *   canon dev    run the whole system locally (what `npm start` runs)
+ *   canon dlq    what is parked or dead-lettered, and redrive it
  */
 import { parseArgs } from "node:util";
 
@@ -15,6 +16,7 @@ Usage: canon <command> [options]
 
 Commands:
   dev        Run the whole system locally: embedded local cloud, functions, HTTP API
+  dlq        List parked events and dead-letter queues; redrive a parked aggregate
 
 Options:
   -h, --help Show help (also: canon <command> --help)
@@ -46,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "dev":
       return dev(rest);
+    case "dlq":
+      return dlq(rest);
     default:
       console.error(`canon: unknown command "${command}"\n\n${usage}`);
       return 2;
@@ -117,6 +121,127 @@ Press Ctrl-C to stop.`);
     process.once("SIGTERM", () => onSignal("SIGTERM"));
   });
   return 0;
+}
+
+const dlqUsage = `canon dlq — what a running system could not process, and how to replay it
+
+Usage: canon dlq list [options]
+       canon dlq redrive <service.projection> <aggregate> [options]
+
+list     Every parked aggregate (per projection: its parked events in order, the reason the
+         first one failed, after how many receives) and every dead-letter queue's depth, with
+         the reason when a message carries one.
+redrive  Replays one parked aggregate's events in order through the projection's own code (a
+         request sent into the projection's queue, in the aggregate's message group) and waits
+         for the outcome: cleared, or still parked with the new reason. <aggregate> is the
+         message group (Account#acc-1) or just the aggregate id (acc-1) when unambiguous.
+         A FIFO queue's own redrive would let later events overtake the parked ones; this keeps
+         the order.
+
+Options:
+  --data-dir <dir>  The data folder of the running \`canon dev\` (default: .canon/data)
+  --json            Print JSON
+  --skip <eventId>  redrive: drop the first parked event, unapplied (kept on record), if it
+                    has this id; for an event the projection can never apply
+  --timeout <s>     redrive: seconds to wait for the outcome (default: 30)
+  -h, --help        Show this help
+
+Exit status: 0 on success (list: whatever is listed), 1 if a redrive did not clear, 2 on usage
+errors.`;
+
+const dlqOptions = {
+  "data-dir": { type: "string" },
+  json: { type: "boolean", default: false },
+  skip: { type: "string" },
+  timeout: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+async function dlq(args: string[]): Promise<number> {
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof dlqOptions; strict: true; allowPositionals: true }>
+  >;
+  try {
+    parsed = parseArgs({ args, options: dlqOptions, strict: true, allowPositionals: true });
+  } catch (error) {
+    console.error(`canon dlq: ${(error as Error).message}\n\n${dlqUsage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(dlqUsage);
+    return 0;
+  }
+  const [action, ...operands] = positionals;
+  const timeoutSeconds = Number(values.timeout ?? 30);
+  const valid =
+    (action === "list" && operands.length === 0) ||
+    (action === "redrive" && operands.length === 2 && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0);
+  if (!valid) {
+    console.error(`canon dlq: expected "list" or "redrive <service.projection> <aggregate>"\n\n${dlqUsage}`);
+    return 2;
+  }
+  const { readEndpoints } = await import("../shared/runner/endpoints.ts");
+  const { deadLetterReport, redrive, useEndpoints } = await import("../shared/runner/dead-letters.ts");
+  const endpoints = readEndpoints(resolve(values["data-dir"] ?? ".canon/data"));
+  useEndpoints(endpoints);
+
+  if (action === "list") {
+    const report = await deadLetterReport(endpoints);
+    if (values.json) {
+      console.log(JSON.stringify(report, null, 2));
+      return 0;
+    }
+    const queues = report.deadLetterQueues.filter((q) => q.messages > 0);
+    if (report.parked.length === 0 && queues.length === 0) {
+      console.log("Nothing parked; every dead-letter queue is empty.");
+      return 0;
+    }
+    console.log(`Parked aggregates: ${report.parked.length}`);
+    for (const park of report.parked) {
+      console.log(`  ${park.projection}  ${park.group}  ${park.events} event(s) parked since ${park.parkedAt}`);
+      console.log(`    reason: ${park.reason} (after ${park.attempts} attempt(s))`);
+      if (park.lastRedrive) console.log(`    last redrive ${park.lastRedrive.at}: ${park.lastRedrive.reason}`);
+      for (const event of park.parked) {
+        console.log(
+          `    - ${event.type ?? "(malformed)"} v${event.version ?? "?"}  ${event.eventId ?? event.messageId}`,
+        );
+      }
+    }
+    console.log(`Dead-letter queues with messages: ${queues.length}`);
+    for (const queue of queues) {
+      console.log(`  ${queue.queue}: ${queue.messages} message(s)`);
+      for (const m of queue.sample) console.log(`    - ${m.summary}${m.reason ? ` — ${m.reason}` : ""}`);
+    }
+    return 0;
+  }
+
+  const [projection, aggregate] = operands as [string, string];
+  const outcome = await redrive(endpoints, projection, aggregate, {
+    skip: values.skip,
+    timeoutMs: timeoutSeconds * 1000,
+  });
+  if (values.json) console.log(JSON.stringify(outcome));
+  switch (outcome.outcome) {
+    case "cleared":
+      if (!values.json)
+        console.log(
+          `canon dlq: ${projection} ${outcome.group}: ${outcome.events} event(s) replayed in order; no longer parked`,
+        );
+      return 0;
+    case "failed":
+      if (!values.json) {
+        console.error(
+          `canon dlq: ${projection} ${outcome.group} is still parked: ${outcome.eventId ?? "an event"} failed: ${outcome.reason}`,
+        );
+      }
+      return 1;
+    case "timeout":
+      if (!values.json) {
+        console.error(`canon dlq: no outcome within ${timeoutSeconds} s; the request waits in the projection's queue`);
+      }
+      return 1;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -8,6 +8,7 @@ import { createApi } from "../api/app.ts";
 import { destroyClients } from "../aws/clients.ts";
 import type { CommandSpecs } from "../domain/commands.ts";
 import { type AppPlan, planApp } from "../plan.ts";
+import { describeEndpoints, removeEndpoints, writeEndpoints } from "../runner/endpoints.ts";
 import { type Runner, startRunner } from "../runner/runner.ts";
 import type { AppDefinition } from "../topology.ts";
 import { type LocalCloud, startLocalCloud } from "./cloud.ts";
@@ -43,6 +44,7 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
   let server: ServerType | undefined;
   const stop = async () => {
     ready = false;
+    removeEndpoints(options.dataDir);
     if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
     await runner?.stop();
     destroyClients();
@@ -69,7 +71,14 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     });
     ready = true;
     const started = runner;
-    return { url: `http://${host}:${port}`, cloud, plan, resources, runner: started, stop };
+    const url = `http://${host}:${port}`;
+    // For other `canon` commands (e.g. `canon dlq`): where this system is; removed on stop.
+    const env = { ...process.env, ...cloud?.env };
+    writeEndpoints(
+      options.dataDir,
+      describeEndpoints({ plan, resources, api: url, embedded: cloud !== undefined, env }),
+    );
+    return { url, cloud, plan, resources, runner: started, stop };
   } catch (error) {
     await stop();
     throw error;
