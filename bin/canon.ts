@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
  * The `canon` command. Subcommands:
  *   canon dev    run the whole system locally (what `npm start` runs)
  *   canon dlq    what is parked or dead-lettered, and redrive it
+ *   canon archive     verify the archive; query it with SQL
+ *   canon projection  warm a projection up from the archive; rebuild one blue/green
  */
 import { parseArgs } from "node:util";
 
@@ -17,6 +19,8 @@ Usage: canon <command> [options]
 Commands:
   dev        Run the whole system locally: embedded local cloud, functions, HTTP API
   dlq        List parked events and dead-letter queues; redrive a parked aggregate
+  archive    Verify the archive is complete; query it with SQL
+  projection Warm a projection up from the archive; rebuild one blue/green
 
 Options:
   -h, --help Show help (also: canon <command> --help)
@@ -50,6 +54,10 @@ async function main(argv: string[]): Promise<number> {
       return dev(rest);
     case "dlq":
       return dlq(rest);
+    case "archive":
+      return (await import("./commands/archive.ts")).archiveCommand(rest);
+    case "projection":
+      return (await import("./commands/projection.ts")).projectionCommand(rest, repoRoot);
     default:
       console.error(`canon: unknown command "${command}"\n\n${usage}`);
       return 2;

@@ -1,4 +1,5 @@
 import type { ServiceDefinition } from "../../shared/topology.ts";
+import { activityEventTypes } from "./activity-events.ts";
 import { accountApiCommands } from "./commands.ts";
 import { accountEventTypes } from "./decider.ts";
 
@@ -27,6 +28,14 @@ export const accountsService: ServiceDefinition = {
       handler: "functions/accounts/daily-totals-projection.ts",
       events: ["FundsDeposited", "FundsWithdrawn"],
       key: "date",
+    },
+    {
+      // Added "later": grown from the archive before it joins (docs/add-a-projection.md).
+      name: "activity",
+      handler: "functions/accounts/activity-projection.ts",
+      events: activityEventTypes,
+      key: "accountId",
+      warmUp: true,
     },
   ],
   reactors: [],

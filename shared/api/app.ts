@@ -32,6 +32,8 @@ export interface ApiOptions {
   readonly contracts: Readonly<Record<string, CommandSpecs>>;
   /** Health: false until everything behind the API is ready. @default always ready */
   readonly isReady?: () => boolean;
+  /** The table a view is read from when it differs from the planned one (a blue/green rebuild). */
+  readonly viewTable?: (service: string, view: string) => Promise<string | undefined>;
 }
 
 interface ApiCommandRecord {
@@ -155,7 +157,10 @@ export function createApi(options: ApiOptions): Hono {
     if (projection === undefined) return c.json({ error: `unknown view "${service}/${view}"` }, 404);
     if (!pathSegmentPattern.test(key)) return c.json({ error: "malformed key" }, 400);
     const found = await dynamoClient().send(
-      new GetCommand({ TableName: requireEnv(envNames.viewTable(service, view)), Key: { id: key } }),
+      new GetCommand({
+        TableName: (await options.viewTable?.(service, view)) ?? requireEnv(envNames.viewTable(service, view)),
+        Key: { id: key },
+      }),
     );
     if (found.Item === undefined) return c.json({ error: `no ${service}/${view} item for "${key}"` }, 404);
     const { id: _id, ...item } = found.Item;

@@ -12,6 +12,7 @@ import { describeEndpoints, removeEndpoints, writeEndpoints } from "../runner/en
 import { type Runner, startRunner } from "../runner/runner.ts";
 import type { AppDefinition } from "../topology.ts";
 import { type LocalCloud, startLocalCloud } from "./cloud.ts";
+import { ensureControlTable, viewTable } from "./control.ts";
 import { type ProvisionedResources, provision, resolveEnv } from "./provision.ts";
 
 export interface DevOptions {
@@ -54,16 +55,23 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     if (cloud) Object.assign(process.env, cloud.env);
     const plan = planApp(options.app);
     const resources = await provision(plan);
+    await ensureControlTable(plan.prefix);
     runner = await startRunner({
       plan,
       resources,
+      steer: true,
       baseEnv: cloud?.env ?? {},
       repoRoot: options.repoRoot,
       retryDelaySeconds: options.retryDelaySeconds,
     });
     const apiFunction = plan.functions.find((fn) => fn.role === "api");
     if (apiFunction) Object.assign(process.env, resolveEnv(apiFunction, resources));
-    const api = createApi({ app: options.app, contracts: options.contracts, isReady: () => ready });
+    const api = createApi({
+      app: options.app,
+      contracts: options.contracts,
+      isReady: () => ready,
+      viewTable: cachedViewTables(plan.prefix),
+    });
     const host = options.host ?? "127.0.0.1";
     const port = await new Promise<number>((resolve, reject) => {
       server = serve({ fetch: api.fetch, hostname: host, port: options.port }, (info) => resolve(info.port));
@@ -83,4 +91,17 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     await stop();
     throw error;
   }
+}
+
+/** Views moved by a rebuild, read from the control table at most once a second per view. */
+function cachedViewTables(prefix: string): (service: string, view: string) => Promise<string | undefined> {
+  const cache = new Map<string, { table: string | undefined; until: number }>();
+  return async (service, view) => {
+    const key = `${service}/${view}`;
+    const hit = cache.get(key);
+    if (hit !== undefined && hit.until > Date.now()) return hit.table;
+    const table = (await viewTable(prefix, key))?.table;
+    cache.set(key, { table, until: Date.now() + 1_000 });
+    return table;
+  };
 }

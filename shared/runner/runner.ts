@@ -6,9 +6,10 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { attachedFunctions, consumerTables, markConsumerTableApplied, markRunning } from "../local-cloud/control.ts";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import { resolveEnv } from "../local-cloud/provision.ts";
-import type { AppPlan, PlannedFunction } from "../plan.ts";
+import { type AppPlan, envNames, type PlannedFunction } from "../plan.ts";
 import { type FaultKind, type FaultSpec, parseFaults } from "./faults.ts";
 
 export type WorkerSource =
@@ -38,6 +39,8 @@ export interface RunnerOptions {
   readonly resources: ProvisionedResources;
   /** Warming-up projections' consumers already attached (started like any other function). */
   readonly attached?: readonly string[];
+  /** Follow the local control table (attach, move consumers); `canon dev` does. @default false */
+  readonly steer?: boolean;
   /** Environment every function gets (the local cloud's endpoints and credentials). */
   readonly baseEnv: Readonly<Record<string, string>>;
   readonly repoRoot: string;
@@ -60,59 +63,108 @@ export interface Runner {
 export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const checkpointTable = `${options.plan.prefix}-local-runner-checkpoints`;
   await createCheckpointTable(checkpointTable);
-  const workers: { name: string; worker: Worker; exited: Promise<void> }[] = [];
+  const prefix = options.plan.prefix;
+  const steered = options.steer === true;
+  const attached = new Set(steered ? await attachedFunctions(prefix) : (options.attached ?? []));
+  const tables = steered ? await consumerTables(prefix) : new Map<string, { table: string }>();
+  const workers = new Map<string, RunningWorker>();
   // HTTP functions are served by the API; jobs are started by commands; a warming-up projection's
   // consumer waits until its warm-up attaches it.
-  const functions = options.plan.functions.filter(
-    (fn) =>
-      (fn.source.kind === "sqs" || fn.source.kind === "kinesis") &&
-      !(fn.startsDetached && !options.attached?.includes(fn.id)),
-  );
+  const playable = options.plan.functions.filter((fn) => fn.source.kind === "sqs" || fn.source.kind === "kinesis");
   const faults = options.faults ?? (process.env.CANON_FAULTS ? parseFaults(process.env.CANON_FAULTS) : undefined);
   if (faults && options.faults === undefined)
     console.warn(`canon: injecting faults: CANON_FAULTS=${process.env.CANON_FAULTS}`);
   const faultCounts: Record<FaultKind, number> = { duplicate: 0, crash: 0, replay: 0 };
+
+  const start = async (fn: PlannedFunction, table: string | undefined) => {
+    const source = workerSource(fn, options, checkpointTable, faults?.roles.includes(fn.role) ? faults : undefined);
+    const worker = new Worker(new URL("./function-worker.ts", import.meta.url), {
+      env: {
+        ...process.env,
+        ...options.baseEnv,
+        ...resolveEnv(fn, options.resources),
+        ...(table === undefined ? {} : { [envNames.table]: table }),
+        POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? "WARN",
+      },
+      workerData: { functionName: fn.id, handlerPath: join(options.repoRoot, fn.handler), source },
+    });
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    workers.set(fn.id, { worker, exited, table });
+    await new Promise<void>((resolve, reject) => {
+      worker.once("error", (error) => reject(new Error(`function ${fn.id} failed to start: ${error.message}`)));
+      worker.once("message", (message) => (message === "ready" ? resolve() : undefined));
+    });
+    worker.on("error", (error) => console.error(`[${fn.id}] crashed:`, error));
+    worker.on("message", (message: { fault?: FaultKind }) => {
+      if (message?.fault !== undefined) faultCounts[message.fault] += 1;
+    });
+  };
+
   try {
-    for (const fn of functions) {
-      const source = workerSource(fn, options, checkpointTable, faults?.roles.includes(fn.role) ? faults : undefined);
-      const worker = new Worker(new URL("./function-worker.ts", import.meta.url), {
-        env: {
-          ...process.env,
-          ...options.baseEnv,
-          ...resolveEnv(fn, options.resources),
-          POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? "WARN",
-        },
-        workerData: { functionName: fn.id, handlerPath: join(options.repoRoot, fn.handler), source },
-      });
-      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
-      workers.push({ name: fn.id, worker, exited });
-      await new Promise<void>((resolve, reject) => {
-        worker.once("error", (error) => reject(new Error(`function ${fn.id} failed to start: ${error.message}`)));
-        worker.once("message", (message) => (message === "ready" ? resolve() : undefined));
-      });
-      worker.on("error", (error) => console.error(`[${fn.id}] crashed:`, error));
-      worker.on("message", (message: { fault?: FaultKind }) => {
-        if (message?.fault !== undefined) faultCounts[message.fault] += 1;
-      });
+    for (const fn of playable) {
+      if (fn.startsDetached && !attached.has(fn.id)) continue;
+      await start(fn, tables.get(fn.id)?.table);
     }
   } catch (error) {
-    await Promise.all(workers.map((w) => w.worker.terminate()));
+    await Promise.all([...workers.values()].map((w) => w.worker.terminate()));
     throw error;
   }
+
+  // Steered by the `canon` commands through the control table: attach warmed-up consumers,
+  // move a consumer to a rebuilt table.
+  let steering = steered;
+  const steer = async () => {
+    for (const id of await attachedFunctions(prefix)) {
+      const fn = playable.find((f) => f.id === id);
+      if (fn === undefined || workers.has(id)) continue;
+      await start(fn, (await consumerTables(prefix)).get(id)?.table);
+      await markRunning(prefix, id);
+    }
+    for (const [id, request] of await consumerTables(prefix)) {
+      const fn = playable.find((f) => f.id === id);
+      const running = workers.get(id);
+      if (fn === undefined || running === undefined || request.applied) continue;
+      if (running.table !== request.table) {
+        await stopWorker(running);
+        workers.delete(id);
+        await start(fn, request.table);
+      }
+      await markConsumerTableApplied(prefix, id, request.table);
+    }
+  };
+  const steeringLoop = (async () => {
+    while (steering) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (!steering) break;
+      await steer().catch((error: unknown) => console.error("canon: steering failed:", (error as Error).message));
+    }
+  })();
+
   return {
-    functions: workers.map((w) => w.name),
+    get functions() {
+      return [...workers.keys()];
+    },
     faultCounts: () => ({ ...faultCounts }),
     async stop() {
-      for (const w of workers) w.worker.postMessage("stop");
-      await Promise.all(
-        workers.map((w) =>
-          Promise.race([w.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]).then(() =>
-            w.worker.terminate(),
-          ),
-        ),
-      );
+      steering = false;
+      await steeringLoop;
+      await Promise.all([...workers.values()].map(stopWorker));
     },
   };
+}
+
+interface RunningWorker {
+  readonly worker: Worker;
+  readonly exited: Promise<void>;
+  /** The table it writes, when moved from the planned one (a rebuild). */
+  readonly table: string | undefined;
+}
+
+/** Asks a worker to finish its batch and stop; terminates it after 10 s. */
+async function stopWorker(running: RunningWorker): Promise<void> {
+  running.worker.postMessage("stop");
+  await Promise.race([running.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  await running.worker.terminate();
 }
 
 function workerSource(

@@ -1,0 +1,91 @@
+/** `canon projection warm-up|rebuild`: grow a projection from the archive; rebuild one blue/green. */
+
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { upcasters } from "../../events/upcasters.ts";
+import { app } from "../../functions/app.ts";
+import { ProjectionOpError, rebuildProjection, warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
+import { connect } from "./connect.ts";
+import { progressReporter } from "./progress.ts";
+
+export const projectionUsage = `canon projection — grow projections from the archive
+
+Usage: canon projection warm-up <service.projection> [options]
+       canon projection rebuild <service.projection> [options]
+
+warm-up  For a projection declared with warmUp: true (its queue subscribed and buffering, no
+         consumer yet): waits until the archive has passed the moment of subscription, replays
+         the archive into its table, then attaches its consumer, which drains the buffer. No
+         gap, no double apply.
+rebuild  Blue/green: builds a new table beside the current one, moves the consumer to it,
+         replays the archive into it, switches reads to it, then retires the old table. The old
+         table answers reads until the switch.
+
+Both steer the \`canon dev\` running on the data folder.
+
+Options:
+  --data-dir <dir>  The data folder of the running \`canon dev\` (default: .canon/data)
+  --json            Print the result as JSON
+  -h, --help        Show this help
+
+Exit status: 0 done, 1 failed, 2 usage (unknown projection, wrong state).`;
+
+const options = {
+  "data-dir": { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+export async function projectionCommand(args: string[], repoRoot: string): Promise<number> {
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof options; strict: true; allowPositionals: true }>
+  >;
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (error) {
+    console.error(`canon projection: ${(error as Error).message}\n\n${projectionUsage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(projectionUsage);
+    return 0;
+  }
+  const [action, projection, ...extra] = positionals;
+  if (!(action === "warm-up" || action === "rebuild") || projection === undefined || extra.length > 0) {
+    console.error(
+      `canon projection: expected "warm-up <service.projection>" or "rebuild <service.projection>"\n\n${projectionUsage}`,
+    );
+    return 2;
+  }
+  const { plan, resources } = await connect(resolve(values["data-dir"] ?? ".canon/data"));
+  const progress = progressReporter(`${action} ${projection}`);
+  const run = action === "warm-up" ? warmUpProjection : rebuildProjection;
+  try {
+    const result = await run({
+      app,
+      plan,
+      resources,
+      repoRoot,
+      upcasters,
+      projection,
+      onStatus: (message) => {
+        if (!values.json) console.error(`canon: ${projection}: ${message}`);
+      },
+      onProgress: (p) => {
+        if (!values.json) progress.update(p);
+      },
+    });
+    progress.done();
+    if (values.json) console.log(JSON.stringify({ projection, action, ...result }));
+    else
+      console.log(
+        `canon: ${projection}: ${action} done — ${result.events} events replayed in ${result.seconds.toFixed(1)} s`,
+      );
+    return 0;
+  } catch (error) {
+    progress.done();
+    console.error(`canon projection ${action}: ${(error as Error).message}`);
+    return error instanceof ProjectionOpError ? 2 : 1;
+  }
+}
