@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../aws/clients.ts";
 import { listParks, type ParkHead, type ParkListing, type RedriveRequest, readPark } from "../handlers/parking.ts";
+import { consumerTables } from "../local-cloud/control.ts";
 import type { LocalEndpoints, ProjectionEndpoint } from "./endpoints.ts";
 
 /** Points the SDK at a running system's endpoints (placeholder credentials for the emulators). */
@@ -44,12 +45,35 @@ export interface DeadLetterReport {
   readonly deadLetterQueues: readonly DeadLetterQueue[];
 }
 
+/**
+ * The tables each projection's parks may be in: the planned one, and the one a blue/green
+ * rebuild moved its consumer to (the local control table), first the one it writes now.
+ */
+async function projectionTables(endpoints: LocalEndpoints): Promise<Map<string, string[]>> {
+  let moved = new Map<string, { table: string; applied: boolean }>();
+  try {
+    moved = await consumerTables(endpoints.prefix);
+  } catch (error) {
+    if (!(error instanceof Error && error.name === "ResourceNotFoundException")) throw error;
+  }
+  return new Map(
+    endpoints.projections.map((p) => {
+      const move = moved.get(p.functionId);
+      const tables = move === undefined ? [p.table] : move.applied ? [move.table, p.table] : [p.table, move.table];
+      return [p.name, [...new Set(tables)]];
+    }),
+  );
+}
+
 /** Lists every parked aggregate and every dead-letter queue's depth (with a sample when not empty). */
 export async function deadLetterReport(endpoints: LocalEndpoints): Promise<DeadLetterReport> {
+  const tables = await projectionTables(endpoints);
   const parked = (
     await Promise.all(
-      endpoints.projections.map(async (projection) =>
-        (await listParks(projection.table)).map((p) => toParked(projection, p)),
+      endpoints.projections.flatMap((projection) =>
+        (tables.get(projection.name) ?? [projection.table]).map(async (table) =>
+          (await listParks(table)).map((p) => toParked(projection, p)),
+        ),
       ),
     )
   ).flat();
@@ -139,8 +163,10 @@ export async function redrive(
     const known = endpoints.projections.map((p) => p.name).join(", ");
     throw new RedriveRefusedError(`unknown projection "${projectionName}" (known: ${known})`);
   }
-  const group = await resolveGroup(projection, aggregate);
-  const head = await readPark(projection.table, group);
+  // The consumer replays the park in the table it writes now.
+  const table = (await projectionTables(endpoints)).get(projection.name)?.[0] ?? projection.table;
+  const group = await resolveGroup(projection, table, aggregate);
+  const head = await readPark(table, group);
   if (head === undefined) throw new RedriveRefusedError(`${projectionName}: nothing is parked for ${group}`);
   const request: RedriveRequest = {
     canon: "redrive",
@@ -159,7 +185,7 @@ export async function redrive(
   );
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   while (Date.now() < deadline) {
-    const current = await readPark(projection.table, group);
+    const current = await readPark(table, group);
     if (current === undefined || current.parkedAt > request.requestedAt) {
       return { outcome: "cleared", events: head.next - head.first, group };
     }
@@ -171,9 +197,9 @@ export async function redrive(
   return { outcome: "timeout", group };
 }
 
-async function resolveGroup(projection: ProjectionEndpoint, aggregate: string): Promise<string> {
+async function resolveGroup(projection: ProjectionEndpoint, table: string, aggregate: string): Promise<string> {
   if (aggregate.includes("#")) return aggregate;
-  const groups = (await listParks(projection.table))
+  const groups = (await listParks(table))
     .map((p) => p.head.group)
     .filter((g) => g === aggregate || g.endsWith(`#${aggregate}`));
   if (groups.length === 1) return groups[0] as string;

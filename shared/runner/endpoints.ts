@@ -13,6 +13,7 @@ export interface ProjectionEndpoint {
   /** `<service>.<projection>` (`<service>.state` for a service's own state projection). */
   readonly name: string;
   readonly functionId: string;
+  /** The planned table; a blue/green rebuild may have moved the consumer (see dead-letters.ts). */
   readonly table: string;
   readonly queueUrl: string;
   readonly deadLetterQueueUrl: string;
@@ -26,6 +27,8 @@ export interface QueueEndpoint {
 
 export interface LocalEndpoints {
   readonly version: 1;
+  /** The app's prefix (names its local control table, where rebuilt projections' tables are). */
+  readonly prefix: string;
   readonly pid: number;
   readonly startedAt: string;
   readonly api: string;
@@ -72,6 +75,7 @@ export function describeEndpoints(input: {
   });
   return {
     version: 1,
+    prefix: plan.prefix,
     pid: process.pid,
     startedAt: new Date().toISOString(),
     api: input.api,
