@@ -88,7 +88,10 @@ export async function replayIntoProjection(options: ReplayOptions): Promise<{ ev
 }
 
 /** Calls the handler until every event of the batch is applied (bounded retries, then fail loudly). */
-async function deliver(options: ReplayOptions, batch: readonly EventEnvelope[]): Promise<void> {
+export async function deliver(
+  options: Pick<ReplayOptions, "handler" | "name">,
+  batch: readonly EventEnvelope[],
+): Promise<void> {
   let pending = batch;
   for (let attempt = 1; pending.length > 0; attempt++) {
     const event: SQSEvent = { Records: pending.map((e) => toRecord(e, attempt)) };
@@ -109,7 +112,8 @@ async function deliver(options: ReplayOptions, batch: readonly EventEnvelope[]):
   }
 }
 
-function toRecord(event: EventEnvelope, attempt: number): SQSRecord {
+/** An event as its queue would deliver it: an SQS record of a FIFO queue, grouped by aggregate. */
+export function toRecord(event: EventEnvelope, attempt: number): SQSRecord {
   const now = String(Date.now());
   return {
     messageId: event.id,
@@ -134,7 +138,7 @@ function toRecord(event: EventEnvelope, attempt: number): SQSRecord {
 }
 
 /** A stable lane for an aggregate, so its events stay in order on one lane. */
-function laneOf(key: string, lanes: number): number {
+export function laneOf(key: string, lanes: number): number {
   let hash = 0;
   for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0;
   return Math.abs(hash) % lanes;
