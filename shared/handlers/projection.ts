@@ -260,6 +260,8 @@ async function redrive(
   request: RedriveRequest,
 ): Promise<ParkHead | undefined> {
   const { definition, target } = runtime;
+  // Read it even when parking is off now: a park from before still deserves its redrive.
+  park ??= await readPark(target.table, request.group);
   if (park === undefined) {
     logger.info("redrive requested for a group that is not parked", { projection: definition.name, request });
     return undefined;
