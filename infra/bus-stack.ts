@@ -1,10 +1,11 @@
 /**
- * One bus: its Kinesis stream (the hot log), its SNS FIFO topic, its arbitration table and
- * the relay that moves commits from the stream to the topic, with the relay's failure queue.
- * The stream and topic ARNs are published as SSM parameters, the only way a service stack
- * finds its bus. Its monitoring watches the relay's iterator age against the stream's
- * retention, the conflict rate and the failure queues; the archiver (a later addition) adds
- * its own iterator-age alarm the same way, with `monitoring.addStreamConsumer`.
+ * One bus: its Kinesis stream (the hot log), its SNS FIFO topic, its S3 archive (the permanent
+ * log, infra/archive.ts) with its Glue catalog and Athena workgroup (infra/archive-catalog.ts),
+ * its arbitration table, the relay that moves commits from the stream to the topic and the
+ * archiver that moves them to the archive, each with its failure queue. The stream and topic
+ * ARNs and the archive's name are published as SSM parameters, the only way a service stack
+ * finds its bus. Its monitoring watches the relay's and the archiver's iterator age against
+ * the stream's retention, the conflict rate and the failure queues.
  */
 import { Duration, RemovalPolicy, Stack, type StackProps, Tags } from "aws-cdk-lib";
 import * as kinesis from "aws-cdk-lib/aws-kinesis";
@@ -12,6 +13,8 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as ssm from "aws-cdk-lib/aws-ssm";
 import type { Construct } from "constructs";
 import type { AppPlan, Owner } from "../shared/plan.ts";
+import { Archive, type ArchiveOptions } from "./archive.ts";
+import { ArchiveCatalog, shardIdsFor } from "./archive-catalog.ts";
 import { addOwnedFunctions, type CanonFunction } from "./canon-function.ts";
 import { type Monitoring, type MonitoringOptions, monitoringFor } from "./monitoring.ts";
 import { busParameters, localId, ownerSlug, ownerTag, tagKeys } from "./names.ts";
@@ -21,14 +24,20 @@ export interface BusStackProps extends StackProps, OwnedResourceOptions, Monitor
   readonly plan: AppPlan;
   /** The bus's name in the plan. */
   readonly bus: string;
+  /** Object Lock and replication of the archive. @default neither */
+  readonly archive?: ArchiveOptions;
+  /** The first day the archive's SQL table projects (yyyy-MM-dd). @default "2026-01-01" */
+  readonly archiveSince?: string;
 }
 
 export class BusStack extends Stack {
   readonly stream: kinesis.Stream;
   readonly topic: sns.Topic;
   readonly retention: Duration;
+  readonly archive: Archive;
+  readonly catalog: ArchiveCatalog;
   readonly resources: PlanResources;
-  /** The bus's functions by plan id (today its relay). */
+  /** The bus's functions by plan id: its relay and its archiver. */
   readonly functions: ReadonlyMap<string, CanonFunction>;
   readonly monitoring: Monitoring;
 
@@ -38,7 +47,8 @@ export class BusStack extends Stack {
     const owner: Owner = { kind: "bus", name: bus };
     const planned = plan.streams.find((stream) => stream.bus === bus);
     const plannedTopic = plan.topics.find((topic) => topic.bus === bus);
-    if (!planned || !plannedTopic) throw new Error(`the plan has no bus "${bus}"`);
+    const plannedBucket = plan.buckets.find((bucket) => bucket.bus === bus);
+    if (!planned || !plannedTopic || !plannedBucket) throw new Error(`the plan has no bus "${bus}"`);
     Tags.of(this).add(tagKeys.owner, ownerTag(owner));
 
     this.retention = Duration.hours(planned.retentionHours);
@@ -72,8 +82,23 @@ export class BusStack extends Stack {
       description: `Canon ${plan.prefix}: the ${bus} bus's SNS FIFO topic`,
     });
 
+    this.archive = new Archive(this, "Archive", {
+      ...props.archive,
+      prefix: plan.prefix,
+      bus,
+      localName: plannedBucket.name,
+    });
+    this.catalog = new ArchiveCatalog(this, "ArchiveCatalog", {
+      prefix: plan.prefix,
+      bus,
+      bucket: this.archive.bucket,
+      key: this.archive.key,
+      shardIds: shardIdsFor(planned.shards),
+      since: props.archiveSince,
+    });
+
     this.resources = new PlanResources(this, plan);
-    this.resources.addBus(bus, this.stream, this.topic);
+    this.resources.addBus(bus, this.stream, this.topic, this.archive);
     this.resources.addOwned(owner, props);
     this.functions = addOwnedFunctions(this, this.resources, owner);
 
@@ -81,16 +106,19 @@ export class BusStack extends Stack {
     for (const fn of this.functions.values()) {
       if (fn.planned.source.kind !== "kinesis") continue;
       const relay = fn.planned.role === "relay";
-      // The relay is the bus's heartbeat: alarm within minutes. Any other stream consumer (the
-      // archiver) alarms at a quarter of the retention, long before a record could expire unread.
+      // The relay is the bus's heartbeat: alarm within minutes. The archiver (any other stream
+      // consumer) alarms at half the retention: still hours before a record could expire
+      // unarchived (invariant 4), without waking anyone for a batch window or a slow minute.
       this.monitoring.addStreamConsumer(fn.planned.role, fn.function, {
         retention: this.retention,
-        threshold: relay ? Duration.minutes(Math.min(5, planned.retentionHours * 15)) : undefined,
+        threshold: relay
+          ? Duration.minutes(Math.min(5, planned.retentionHours * 15))
+          : Duration.millis(this.retention.toMilliseconds() / 2),
       });
       if (relay) this.monitoring.addConflictRate(bus, fn.logGroup, this.stream);
     }
     for (const { planned: queue, queue: resource, deadLetterQueue } of this.resources.ownedQueues()) {
-      // The relay's failure queue is a dead-letter queue in all but name.
+      // The relay's and archiver's failure queues are dead-letter queues in all but name.
       this.monitoring.addDeadLetterQueue(localId(queue.id, owner), resource);
       this.monitoring.addDeadLetterQueue(`${localId(queue.id, owner)}-dlq`, deadLetterQueue);
     }

@@ -10,6 +10,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import type { AppPlan, Owner } from "../shared/plan.ts";
 import { type ApiAuth, ApiStack } from "./api-stack.ts";
+import { type ArchiveOptions, archiveOptionsFromContext } from "./archive.ts";
 import { BusStack } from "./bus-stack.ts";
 import { applyLaws } from "./laws.ts";
 import type { MonitoringOptions } from "./monitoring.ts";
@@ -22,6 +23,10 @@ export interface CanonStacksProps extends OwnedResourceOptions, MonitoringOption
   readonly env?: Environment;
   /** @default { kind: "cognito" } */
   readonly apiAuth?: ApiAuth;
+  /** Object Lock and cross-region replication of every bus's archive. @default neither */
+  readonly archive?: ArchiveOptions;
+  /** The first day the archives' SQL tables project (yyyy-MM-dd). @default "2026-01-01" */
+  readonly archiveSince?: string;
 }
 
 export interface CanonStacks {
@@ -36,7 +41,7 @@ export function plannedServices(plan: AppPlan): string[] {
   return [...new Set(names)];
 }
 
-/** The buses whose stream or topic the owner's functions or subscriptions use. */
+/** The buses whose stream, topic or archive the owner's functions or subscriptions use. */
 function busesUsedBy(plan: AppPlan, owner: Owner): Set<string> {
   const used = new Set<string>();
   for (const subscription of plan.subscriptions) {
@@ -45,7 +50,9 @@ function busesUsedBy(plan: AppPlan, owner: Owner): Set<string> {
   }
   for (const fn of plan.functions) {
     if (!sameOwner(fn.owner, owner)) continue;
-    for (const ref of Object.values(fn.env)) if (ref.kind === "stream" || ref.kind === "topic") used.add(ref.bus);
+    for (const ref of Object.values(fn.env)) {
+      if (ref.kind === "stream" || ref.kind === "topic" || ref.kind === "bucket") used.add(ref.bus);
+    }
   }
   return used;
 }
@@ -62,10 +69,13 @@ export function applyCanonChecks(app: App, plan: AppPlan): void {
 export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps = {}): CanonStacks {
   Tags.of(app).add(tagKeys.app, plan.prefix);
   applyCanonChecks(app, plan);
-  const { apiAuth, ...common } = props;
+  const { apiAuth, archive, archiveSince, ...common } = props;
   const buses = new Map<string, BusStack>();
   for (const { bus } of plan.streams) {
-    buses.set(bus, new BusStack(app, stackNames.bus(plan.prefix, bus), { ...common, plan, bus }));
+    buses.set(
+      bus,
+      new BusStack(app, stackNames.bus(plan.prefix, bus), { ...common, plan, bus, archive, archiveSince }),
+    );
   }
   const services = new Map<string, ServiceStack>();
   for (const service of plannedServices(plan)) {
@@ -82,7 +92,17 @@ export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps 
 }
 
 /** Options from CDK context (`cdk deploy -c key=value` or cdk.json), so a deploy needs no code change. */
-export function stacksPropsFromContext(scope: IConstruct): Pick<CanonStacksProps, "alarmTopicArn"> {
+export function stacksPropsFromContext(
+  scope: IConstruct,
+): Pick<CanonStacksProps, "alarmTopicArn" | "archive" | "archiveSince"> {
   const alarmTopicArn = scope.node.tryGetContext("canon:alarmTopicArn");
-  return typeof alarmTopicArn === "string" && alarmTopicArn !== "" ? { alarmTopicArn } : {};
+  const archiveSince = scope.node.tryGetContext("canon:archiveSince");
+  if (archiveSince !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(String(archiveSince))) {
+    throw new Error(`canon:archiveSince must be a day (yyyy-MM-dd), not "${archiveSince}"`);
+  }
+  return {
+    ...(typeof alarmTopicArn === "string" && alarmTopicArn !== "" && { alarmTopicArn }),
+    ...(archiveSince !== undefined && { archiveSince: String(archiveSince) }),
+    archive: archiveOptionsFromContext(scope),
+  };
 }

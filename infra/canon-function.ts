@@ -3,8 +3,11 @@
  * Node.js 24 on arm64 with the AWS SDK left to the runtime, X-Ray tracing, its own log group
  * and its own role. The role holds exactly the grants its environment refs name (plus its log
  * group and tracing); the function carries the `canon:*` tags the laws are checked against.
+ * A function that `startsDetached` (a warming-up projection) gets its queue mapping disabled:
+ * its warm-up job (infra/warm-up.ts) enables it when the replay is done.
  */
 
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Annotations, Duration, RemovalPolicy, Tags, Validations } from "aws-cdk-lib";
@@ -14,9 +17,11 @@ import * as lambda from "aws-cdk-lib/aws-lambda";
 import { KinesisEventSource, SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
+import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import type { Owner, PlannedFunction, ResourceRef } from "../shared/plan.ts";
+import { nagResource } from "./nag.ts";
 import { ownerTag, pascal, sameOwner, tagKeys } from "./names.ts";
 import type { PlanResources } from "./resources.ts";
 
@@ -27,11 +32,12 @@ export interface CanonFunctionProps {
   readonly planned: PlannedFunction;
   /** Where the function's env refs and event source are looked up. */
   readonly resources: PlanResources;
-  /** @default 512 */
+  /** @default 1024 for a replayer, 512 otherwise */
   readonly memorySize?: number;
   /**
-   * @default 60 s for the relay, 25 s otherwise; never more than the visibility
-   * timeout of the queue it reads (else SQS redelivers a message still in flight).
+   * @default 60 s for the relay and the archiver, 15 minutes for a replayer (it returns after
+   * about 10), 25 s otherwise; never more than the visibility timeout of the queue it reads
+   * (else SQS redelivers a message still in flight).
    */
   readonly timeout?: Duration;
   /** @default logs.RetentionDays.ONE_MONTH */
@@ -42,12 +48,16 @@ export interface CanonFunctionProps {
 const sendActions = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"];
 /** What SQS asks KMS for when it encrypts a message for a sender. */
 const sendKeyActions = ["kms:GenerateDataKey", "kms:Decrypt"];
+/** What S3 asks KMS for when it reads (decrypts) or writes (a new data key) an SSE-KMS object. */
+const objectKeyActions = { read: ["kms:Decrypt"], readWrite: ["kms:Decrypt", "kms:GenerateDataKey"] } as const;
 
 export class CanonFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
   readonly planned: PlannedFunction;
+  /** Its queue's event source mapping (SQS sources only): a warm-up job enables it. */
+  readonly queueMapping?: { readonly id: string; readonly arn: string };
 
   constructor(scope: Construct, id: string, props: CanonFunctionProps) {
     super(scope, id);
@@ -67,12 +77,12 @@ export class CanonFunction extends Construct {
 
     this.function = new nodejs.NodejsFunction(this, "Function", {
       entry: join(repoRoot, planned.handler),
-      handler: "handler",
+      handler: planned.handlerExport ?? "handler",
       projectRoot: repoRoot,
       depsLockFilePath: join(repoRoot, "package-lock.json"),
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySize ?? 512,
+      memorySize: props.memorySize ?? (planned.role === "replayer" ? 1024 : 512),
       timeout: props.timeout ?? defaultTimeout(planned, resources),
       tracing: lambda.Tracing.ACTIVE,
       role: this.role,
@@ -99,7 +109,8 @@ export class CanonFunction extends Construct {
     for (const [name, ref] of Object.entries(planned.env)) {
       this.function.addEnvironment(name, this.resolve(ref, resources));
     }
-    this.addEventSource(planned, resources);
+    this.queueMapping = this.addEventSource(planned, resources);
+    warnIfNotExported(this, planned);
 
     Tags.of(this).add(tagKeys.function, planned.id);
     Tags.of(this).add(tagKeys.role, planned.role);
@@ -123,8 +134,16 @@ export class CanonFunction extends Construct {
       }
       case "stream": {
         const stream = resources.stream(ref.bus);
-        stream.grantWrite(this.function);
+        // Reading includes kinesis:ListShards (the archiver's lineage, a replayer's handover check).
+        if (ref.access === "read") stream.grantRead(this.function);
+        else stream.grantWrite(this.function);
         return stream.streamName;
+      }
+      case "bucket": {
+        const bucket = resources.bucket(ref.bus);
+        this.grantObjects(bucket, ref.access);
+        this.grantKey(resources.bucketKey(ref.bus), objectKeyActions[ref.access]);
+        return bucket.bucketName;
       }
       case "topic": {
         const topic = resources.topic(ref.bus);
@@ -136,29 +155,59 @@ export class CanonFunction extends Construct {
     }
   }
 
-  /** A grant on a queue key, by reference in its own stack or by alias from another. */
+  /** A grant on a queue's or archive's key, by reference in its own stack or by alias from another. */
   private grantKey(key: kms.IKey | kms.IAlias, actions: readonly string[]): void {
     key.grant(this.function, ...actions);
     if (!(key instanceof kms.Key)) {
       Validations.of(this).acknowledge({
         id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
         reason:
-          "Another stack's queue key, granted by alias: the statement is scoped by the kms:ResourceAliases " +
-          "condition to that one alias, so no stack needs a reference to the other.",
+          "Another stack's queue or archive key, granted by alias: the statement is scoped by the " +
+          "kms:ResourceAliases condition to that one alias, so no stack needs a reference to the other.",
       });
     }
   }
 
-  private addEventSource({ source, id }: PlannedFunction, resources: PlanResources): void {
+  /**
+   * Object access to an archive bucket, named action by action: read is GetObject plus
+   * ListBucket (without it a missing manifest answers 403, not 404); readWrite adds PutObject.
+   * Never a delete: nothing in Canon deletes from the permanent log (versioning and Object Lock
+   * guard the rest).
+   */
+  private grantObjects(bucket: s3.IBucket, access: "read" | "readWrite"): void {
+    const objects = bucket.arnForObjects("*");
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ["s3:ListBucket"], resources: [bucket.bucketArn] }),
+    );
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: access === "read" ? ["s3:GetObject"] : ["s3:GetObject", "s3:PutObject"],
+        resources: [objects],
+      }),
+    );
+    Validations.of(this).acknowledge({
+      id: `AwsSolutions-IAM5[${nagResource(this, objects)}]`,
+      reason:
+        "The objects of a bus's archive bucket: their keys are derived from the stream (archive/, manifests/, " +
+        "lineage/, claims/), so no narrower ARN names them; the statement is restricted to that one bucket.",
+    });
+  }
+
+  private addEventSource(
+    { source, id, startsDetached }: PlannedFunction,
+    resources: PlanResources,
+  ): { id: string; arn: string } | undefined {
     switch (source.kind) {
-      case "sqs":
-        this.function.addEventSource(
-          new SqsEventSource(resources.queue(source.queueId), {
-            batchSize: source.batchSize,
-            reportBatchItemFailures: true,
-          }),
-        );
-        return;
+      case "sqs": {
+        const mapping = new SqsEventSource(resources.queue(source.queueId), {
+          batchSize: source.batchSize,
+          reportBatchItemFailures: true,
+          // Detached: the queue buffers (law I) until the warm-up job enables the mapping.
+          ...(startsDetached === true && { enabled: false }),
+        });
+        this.function.addEventSource(mapping);
+        return { id: mapping.eventSourceMappingId, arn: mapping.eventSourceMappingArn };
+      }
       case "kinesis": {
         const failures = resources.queue(source.onFailureQueueId);
         if (failures.fifo) {
@@ -180,10 +229,12 @@ export class CanonFunction extends Construct {
             ),
           }),
         );
-        return;
+        return undefined;
       }
       case "http":
-        return; // the API stack puts it behind the HTTP API
+        return undefined; // the API stack puts it behind the HTTP API
+      case "job":
+        return undefined; // started by its warm-up job (infra/warm-up.ts)
     }
   }
 }
@@ -222,8 +273,29 @@ export function addOwnedFunctions(
   return created;
 }
 
+/**
+ * A handler export other than `handler` (a replayer's `replay`) is easy to forget, and Lambda
+ * would only say so when first invoked: warn at synth when the module's text shows no such export.
+ */
+function warnIfNotExported(scope: Construct, planned: PlannedFunction): void {
+  const name = planned.handlerExport;
+  if (name === undefined || name === "handler") return;
+  const text = readFileSync(join(repoRoot, planned.handler), "utf8");
+  const exported = new RegExp(
+    `export\\s+(?:async\\s+)?(?:const|let|var|function)\\s+${name}\\b|export\\s*\\{[^}]*\\b${name}\\b[^}]*\\}`,
+  );
+  if (!exported.test(text)) {
+    Annotations.of(scope).addWarningV2(
+      "canon:handler-export",
+      `${planned.id}: ${planned.handler} shows no \`${name}\` export; its Lambda handler is index.${name} ` +
+        `(a warming-up projection exports \`replay = replayerFor(handler, { upcasters })\`)`,
+    );
+  }
+}
+
 function defaultTimeout(planned: PlannedFunction, resources: PlanResources): Duration {
-  const seconds = planned.role === "relay" ? 60 : 25;
+  if (planned.role === "replayer") return Duration.minutes(15);
+  const seconds = planned.role === "relay" || planned.role === "archiver" ? 60 : 25;
   if (planned.source.kind !== "sqs") return Duration.seconds(seconds);
   return Duration.seconds(Math.min(seconds, resources.plannedQueue(planned.source.queueId).visibilityTimeoutSeconds));
 }

@@ -12,7 +12,7 @@ import type { IConstruct } from "constructs";
 import type { AppPlan, Owner } from "../shared/plan.ts";
 import { busParameters, parseOwnerTag, tagKeys } from "./names.ts";
 
-export type TargetKind = "table" | "queue" | "stream" | "topic" | "function" | "key" | "other" | "any";
+export type TargetKind = "table" | "queue" | "stream" | "topic" | "bucket" | "function" | "key" | "other" | "any";
 
 /** One resource a statement names. */
 export interface Target {
@@ -107,6 +107,7 @@ export const serviceOf: Partial<Record<TargetKind, string>> = {
   queue: "sqs",
   stream: "kinesis",
   topic: "sns",
+  bucket: "s3",
   function: "lambda",
   key: "kms",
 };
@@ -229,7 +230,7 @@ class Resolver {
     return arn;
   }
 
-  /** An SSM-backed parameter is the bus resource whose ARN it holds (infra/names.ts). */
+  /** An SSM-backed parameter is the bus resource whose ARN (or bucket name) it holds (infra/names.ts). */
   private renderParameter(parameter: CfnParameter): string {
     const name = String(parameter.default ?? "");
     for (const stream of this.plan.streams) {
@@ -239,6 +240,10 @@ class Resolver {
     for (const topic of this.plan.topics) {
       if (name === busParameters.topicArn(this.plan.prefix, topic.bus))
         return `arn:aws:sns:REGION:ACCOUNT:${topic.name}`;
+    }
+    // The bucket's name on AWS is made unique at deploy time; the plan's name stands for it.
+    for (const bucket of this.plan.buckets) {
+      if (name === busParameters.archiveBucket(this.plan.prefix, bucket.bus)) return bucket.name;
     }
     return `?parameter:${name}`;
   }
@@ -251,7 +256,7 @@ class Resolver {
       "AWS::SNS::Topic": ["topic", "topicName"],
       "AWS::Kinesis::Stream": ["stream", "name"],
       "AWS::Lambda::Function": ["function", "functionName"],
-      "AWS::S3::Bucket": ["other", "bucketName"],
+      "AWS::S3::Bucket": ["bucket", "bucketName"],
       "AWS::Logs::LogGroup": ["other", "logGroupName"],
     };
     const [kind, key] = property[element.cfnResourceType] ?? ["other", ""];
@@ -273,7 +278,9 @@ class Resolver {
             ? busOwner(this.plan.streams.find((s) => s.name === name)?.bus)
             : kind === "topic"
               ? busOwner(this.plan.topics.find((t) => t.name === name)?.bus)
-              : undefined;
+              : kind === "bucket"
+                ? this.plan.buckets.find((b) => b.name === name)?.owner
+                : undefined;
     if (planned) return planned;
     // Created in this stack, outside the plan: it belongs to the stack's owner.
     if (this.localNames.get(kind)?.has(name)) return stackOwner(this.stack);
@@ -300,6 +307,9 @@ function classify(text: string): [TargetKind, string] {
       return resource.startsWith("stream/") ? ["stream", head("stream/")] : ["other", text];
     case "sns":
       return ["topic", resource];
+    case "s3":
+      // arn:aws:s3:::bucket, arn:aws:s3:::bucket/key-pattern
+      return resource === "" ? ["other", text] : ["bucket", resource.split("/")[0] ?? ""];
     case "lambda":
       return resource.startsWith("function:") ? ["function", resource.split(":")[1] ?? ""] : ["other", text];
     case "kms":

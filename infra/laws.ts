@@ -21,9 +21,9 @@ import { functionRoles, isFunctionRole, ownerTag, parseOwnerTag, sameOwner, tagK
 export const laws = {
   A: "Law A (the stream is the single source of truth: only its bus's relay publishes to a bus topic)",
   B: "Law B (each service owns its stack, tables and queues)",
-  BC: "Law B/C (a node touches only its own tables and queues; only the API and declared reactors send commands, only the API reads query tables)",
+  BC: "Law B/C (a node touches only its own tables, queues and buckets, and its bus's archive; only the API and declared reactors send commands, only the API reads query tables)",
   C: "Law C (nodes never talk to each other: no function invokes a function)",
-  F: "Law F (fanout consumers publish nothing: a projection writes no stream, topic or queue)",
+  F: "Law F (fanout consumers publish nothing: a projection, and its replayer, write no stream, topic, queue or bucket)",
   DLQ: "Law DLQ (every queue, subscription and stream consumer has a dead-letter destination)",
   KMS: "Law KMS (every stream, topic, queue, table and bucket is encrypted with KMS)",
   ROLE: `Law ROLE (every function carries a ${tagKeys.role} tag: ${functionRoles.join(", ")})`,
@@ -33,7 +33,10 @@ const writes = {
   stream: ["kinesis:PutRecord", "kinesis:PutRecords"],
   topic: ["sns:Publish"],
   queue: ["sqs:SendMessage", "sqs:SendMessageBatch"],
+  bucket: ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
 } as const;
+/** The roles law F binds: fanout consumers, and the jobs that replay into them. */
+const fanoutRoles = new Set(["projection", "replayer"]);
 const invokes = ["lambda:InvokeFunction", "lambda:InvokeAsync", "lambda:InvokeWithResponseStream"];
 /** What reading a table takes (`grantReadData`). */
 const tableReads = new Set(
@@ -120,8 +123,8 @@ export class CanonLaws implements IAspect {
       const invoking = allowed(invokes);
       if (invoking.length > 0) violations.push(`${laws.C}: ${fn.who} may ${invoking.join(", ")} on ${on}`);
     }
-    if (fn.role === "projection") {
-      for (const kind of ["stream", "topic", "queue"] as const) {
+    if (fanoutRoles.has(fn.role)) {
+      for (const kind of ["stream", "topic", "queue", "bucket"] as const) {
         if (target.kind !== kind && target.kind !== "any") continue;
         const writing = allowed(writes[kind]);
         if (writing.length > 0) violations.push(`${laws.F}: ${fn.who} may ${writing.join(", ")} on ${on}`);
@@ -134,12 +137,12 @@ export class CanonLaws implements IAspect {
         target.owner?.kind === "bus" &&
         fn.owner.kind === "bus" &&
         sameOwner(fn.owner, target.owner);
-      if (publishing.length > 0 && !ownRelay && fn.role !== "projection") {
+      if (publishing.length > 0 && !ownRelay && !fanoutRoles.has(fn.role)) {
         violations.push(`${laws.A}: ${fn.who} may sns:Publish on ${on}`);
       }
     }
-    if (target.kind === "table" || target.kind === "queue" || target.kind === "any") {
-      const touching = target.kind === "any" ? actions.filter((a) => /^(\*|dynamodb:|sqs:)/i.test(a)) : actions;
+    if (target.kind === "table" || target.kind === "queue" || target.kind === "bucket" || target.kind === "any") {
+      const touching = target.kind === "any" ? actions.filter((a) => /^(\*|dynamodb:|sqs:|s3:)/i.test(a)) : actions;
       if (touching.length > 0 && !this.mayTouch(fn, target, touching)) {
         const whose = target.owner ? `owned by ${ownerTag(target.owner)}` : "whose owner the plan does not know";
         violations.push(`${laws.BC}: ${fn.who} may ${touching.join(", ")} on ${on}, ${whose}`);
@@ -148,10 +151,13 @@ export class CanonLaws implements IAspect {
     return violations;
   }
 
-  /** Whether the function may take these actions on another node's table or queue. */
+  /** Whether the function may take these actions on another node's table, queue or bucket. */
   private mayTouch(fn: Caller, target: Target, actions: readonly string[]): boolean {
     if (target.kind === "any" || target.wildcard || target.owner === undefined) return false;
     if (sameOwner(target.owner, fn.owner)) return true;
+    // A bus's archive is the bus's log, like its stream: any node may read it (a replay, a claim
+    // check); what a fanout consumer may not write is law F's business.
+    if (target.kind === "bucket") return target.owner.kind === "bus";
     // Across owners, only what the plan declares for the API and reactors, and only to read or send.
     if ((fn.role !== "api" && fn.role !== "reactor") || !fn.planned || target.owner.kind !== "service") return false;
     const owner: Owner = target.owner;

@@ -5,7 +5,7 @@
  *
  * - dead letters: a message in any dead-letter (or stream-failure) queue;
  * - projection lag: the age of the oldest message a projection has not applied yet;
- * - stream consumers: the iterator age of the relay (and later the archiver) against the
+ * - stream consumers: the iterator age of the relay and of the archiver against the
  *   stream's retention, so it fires long before a record could expire unread (invariant 4);
  * - conflict rate: commits that lost arbitration, as a share of the commits on the stream.
  */

@@ -23,7 +23,22 @@ export const stackNames = {
 export const busParameters = {
   streamArn: (prefix: string, bus: string) => `/canon/${prefix}/bus/${bus}/stream-arn`,
   topicArn: (prefix: string, bus: string) => `/canon/${prefix}/bus/${bus}/topic-arn`,
+  /** The archive bucket's (globally unique) name. */
+  archiveBucket: (prefix: string, bus: string) => `/canon/${prefix}/bus/${bus}/archive-bucket`,
 } as const;
+
+/**
+ * The alias of the KMS key that encrypts a bus's archive. A service's replayer reading the
+ * archive is granted the key through this alias, as senders are granted queue keys.
+ */
+export function archiveKeyAlias(prefix: string, bus: string): string {
+  return `alias/${prefix}/bus-${bus}/archive`;
+}
+
+/** The Glue database of a bus's archive (Athena names take no hyphen unquoted). */
+export function archiveDatabaseName(prefix: string, bus: string): string {
+  return `${prefix}_${bus}`.replaceAll("-", "_");
+}
 
 /**
  * The alias of the KMS key that encrypts an owner's queues. A function of another stack that

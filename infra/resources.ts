@@ -9,12 +9,13 @@ import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as kinesis from "aws-cdk-lib/aws-kinesis";
 import * as kms from "aws-cdk-lib/aws-kms";
+import * as s3 from "aws-cdk-lib/aws-s3";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as ssm from "aws-cdk-lib/aws-ssm";
 import type { Construct } from "constructs";
 import type { AppPlan, Owner, PlannedQueue, PlannedTable } from "../shared/plan.ts";
-import { busParameters, ownerTag, pascal, queueKeyAlias, sameOwner } from "./names.ts";
+import { archiveKeyAlias, busParameters, ownerTag, pascal, queueKeyAlias, sameOwner } from "./names.ts";
 
 export interface OwnedResourceOptions {
   /**
@@ -41,6 +42,8 @@ export class PlanResources {
   private readonly owned = new Map<string, OwnedQueue>();
   private readonly streams = new Map<string, kinesis.IStream>();
   private readonly topics = new Map<string, sns.ITopic>();
+  private readonly buckets = new Map<string, s3.IBucket>();
+  private readonly bucketKeys = new Map<string, kms.IKey | kms.IAlias>();
   private readonly aliases = new Map<string, kms.IAlias>();
   private ownKey: kms.Key | undefined;
 
@@ -77,10 +80,19 @@ export class PlanResources {
     }
   }
 
-  /** Registers a bus's stream and topic, created by the bus stack itself. */
-  addBus(bus: string, stream: kinesis.IStream, topic: sns.ITopic): void {
+  /** Registers a bus's stream, topic and archive, created by the bus stack itself. */
+  addBus(
+    bus: string,
+    stream: kinesis.IStream,
+    topic: sns.ITopic,
+    archive?: { readonly bucket: s3.IBucket; readonly key: kms.IKey },
+  ): void {
     this.streams.set(bus, stream);
     this.topics.set(bus, topic);
+    if (archive) {
+      this.buckets.set(bus, archive.bucket);
+      this.bucketKeys.set(bus, archive.key);
+    }
   }
 
   /** The queues this stack created, in plan order. */
@@ -140,6 +152,25 @@ export class PlanResources {
     return remember(this.topics, bus, () =>
       sns.Topic.fromTopicArn(this.scope, `${pascal(bus)}BusTopicRef`, this.busParameter(busParameters.topicArn, bus)),
     );
+  }
+
+  /** A bus's archive bucket: its own in the bus stack, else found by name through the bus's SSM parameter. */
+  bucket(bus: string): s3.IBucket {
+    return remember(this.buckets, bus, () =>
+      s3.Bucket.fromBucketName(
+        this.scope,
+        `${pascal(bus)}ArchiveBucketRef`,
+        this.busParameter(busParameters.archiveBucket, bus),
+      ),
+    );
+  }
+
+  /** The key of a bus's archive: the key itself in the bus stack, else its alias, imported by name. */
+  bucketKey(bus: string): kms.IKey | kms.IAlias {
+    return remember(this.bucketKeys, bus, () => {
+      const alias = archiveKeyAlias(this.plan.prefix, bus);
+      return remember(this.aliases, alias, () => kms.Alias.fromAliasName(this.scope, `${pascal(alias)}Ref`, alias));
+    });
   }
 
   /** Resolved by CloudFormation at deploy time: the bus stack must be deployed first. */

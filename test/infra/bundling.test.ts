@@ -11,14 +11,19 @@ import { describe, expect, it } from "vitest";
 import { app as definition } from "../../functions/app.ts";
 import { BusStack } from "../../infra/bus-stack.ts";
 import { planApp } from "../../shared/plan.ts";
-import { cdkContext, one, resources } from "./support.ts";
+import { cdkContext, one, resources, tag } from "./support.ts";
 
 describe("bundling", () => {
   it("bundles the relay into one ESM file that imports the SDK from the runtime", () => {
     const app = new App({ context: cdkContext, builtinCloudFormationValidation: false });
     const stack = new BusStack(app, "Canon-Bus-analytics", { plan: planApp(definition), bus: "analytics" });
     const assembly = app.synth();
-    const [, fn] = one(resources(Template.fromStack(stack).toJSON(), "AWS::Lambda::Function"), "relay");
+    const [, fn] = one(
+      resources(Template.fromStack(stack).toJSON(), "AWS::Lambda::Function").filter(
+        ([, f]) => tag(f, "canon:role") === "relay",
+      ),
+      "relay",
+    );
     const hash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, "");
     const dir = join(assembly.directory, `asset.${hash}`);
 

@@ -9,6 +9,7 @@ import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as s3 from "aws-cdk-lib/aws-s3";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { describe, expect, it } from "vitest";
@@ -20,15 +21,18 @@ import { laws } from "../../infra/laws.ts";
 import { ServiceStack } from "../../infra/service-stack.ts";
 import { planApp } from "../../shared/plan.ts";
 import { shopApp } from "./fixtures/shop.ts";
+import { warmUpApp } from "./fixtures/warm-up.ts";
 import { testApp } from "./support.ts";
 
 const plan = planApp(shopApp);
+/** The same shop with `orders.totals` warming up: a detached consumer and its replayer. */
+const warmPlan = planApp(warmUpApp);
 
 /** A fresh, checked app holding one service stack of the fixture. */
-function serviceStack(service = "orders"): ServiceStack {
+function serviceStack(service = "orders", fixture = plan): ServiceStack {
   const app = testApp();
-  applyCanonChecks(app, plan);
-  return new ServiceStack(app, `Shop-Service-${service}`, { plan, service });
+  applyCanonChecks(app, fixture);
+  return new ServiceStack(app, `Shop-Service-${service}`, { plan: fixture, service });
 }
 
 function apiStack(): ApiStack {
@@ -65,6 +69,11 @@ describe("the fixture app, unbroken", () => {
       expect(() => (stack.node.root as App).synth()).not.toThrow();
     }
   });
+
+  it("lets a service read its bus's archive and stream: a replayer, projections resolving claim checks", () => {
+    const stack = serviceStack("orders", warmPlan);
+    expect(() => (stack.node.root as App).synth()).not.toThrow();
+  });
 });
 
 describe("Law F: fanout consumers publish nothing", () => {
@@ -86,6 +95,30 @@ describe("Law F: fanout consumers publish nothing", () => {
     const stack = serviceStack();
     stack.resources.queue("orders-commands").grantSendMessages(fn(stack, "orders-state"));
     expect(synthError(stack)).toMatch(/Law F .*orders-state .*may sqs:SendMessage on queue shop-orders-commands\.fifo/);
+  });
+
+  it("fails a projection allowed to write its bus's archive", () => {
+    const stack = serviceStack();
+    stack.resources.bucket("core").grantPut(fn(stack, "orders-summary"));
+    expect(synthError(stack)).toMatch(
+      /Law F \(.*\): orders-summary \(projection of service:orders\) may s3:PutObject on bucket shop-core-archive /,
+    );
+  });
+
+  it("fails a replayer allowed to write the archive it replays, or to delete from it", () => {
+    const stack = serviceStack("orders", warmPlan);
+    stack.resources.bucket("core").grantDelete(fn(stack, "orders-totals-replayer"));
+    expect(synthError(stack)).toMatch(
+      /Law F .*orders-totals-replayer \(replayer of service:orders\) may s3:DeleteObject, s3:DeleteObjectVersion on bucket shop-core-archive /,
+    );
+  });
+
+  it("fails a replayer allowed to write its bus's stream", () => {
+    const stack = serviceStack("orders", warmPlan);
+    stack.resources.stream("core").grantWrite(fn(stack, "orders-totals-replayer"));
+    expect(synthError(stack)).toMatch(
+      /Law F .*orders-totals-replayer .*may kinesis:PutRecord, kinesis:PutRecords on stream shop-core /,
+    );
   });
 
   it("fails a wildcard statement that would let a projection publish anywhere", () => {
@@ -156,6 +189,14 @@ describe("Law B/C: a node touches only its own tables and queues", () => {
     const stack = serviceStack();
     stack.resources.table("core-arbitration").grantReadData(fn(stack, "orders-command-handler"));
     expect(synthError(stack)).toMatch(/Law B\/C .*on table shop-core-arbitration .*owned by bus:core/);
+  });
+
+  it("fails a function reading a bucket the plan does not know", () => {
+    const stack = serviceStack();
+    s3.Bucket.fromBucketName(stack, "Elsewhere", "someone-elses-bucket").grantRead(fn(stack, "orders-command-handler"));
+    expect(synthError(stack)).toMatch(
+      /Law B\/C .*orders-command-handler .*on bucket someone-elses-bucket .*whose owner the plan does not know/,
+    );
   });
 
   it("fails a table named by a wildcard ARN", () => {
@@ -258,6 +299,17 @@ describe("Law KMS: every store is encrypted with KMS", () => {
       retentionPeriod: Duration.days(4),
     });
     expect(synthError(stack)).toMatch(/Law KMS .*queue shop-plain is not encrypted with KMS/);
+  });
+
+  it("fails a bucket encrypted by S3 rather than KMS", () => {
+    const stack = busStack();
+    new s3.Bucket(stack, "Plain", {
+      bucketName: "shop-plain",
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    });
+    expect(synthError(stack)).toMatch(/Law KMS .*bucket shop-plain is not encrypted with KMS/);
   });
 
   it("fails an unencrypted topic", () => {
