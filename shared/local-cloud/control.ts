@@ -4,8 +4,8 @@
  * (enabled or not) and the deployed configuration; locally this table carries them.
  *
  *   attach#<function>   a warming-up projection's consumer may run (`running` once it does)
- *   table#<function>    the table a projection's consumer writes (a blue/green rebuild;
- *                       `applied` once the consumer writes it)
+ *   table#<function>    the table a projection's consumer writes, or that it is paused (a
+ *                       blue/green rebuild; `applied` once the runner has done it)
  *   view#<service/view> the table the API reads for a view
  *
  * The `canon` commands write requests; the runner of `canon dev` acts on them and acknowledges.
@@ -72,37 +72,52 @@ export async function attachedFunctions(prefix: string): Promise<string[]> {
     .map((item) => String(item.id).slice("attach#".length));
 }
 
-/** The table a projection's consumer is asked to write (undefined: the planned one), and whether it does. */
-export async function consumerTable(
+/** What a projection's consumer is asked to do: write `table`, or stay paused (its queue buffers). */
+export interface ConsumerRequest {
+  readonly table: string;
+  readonly paused: boolean;
+  /** The runner has done it. */
+  readonly applied: boolean;
+}
+
+function toRequest(item: Record<string, unknown>): ConsumerRequest {
+  return { table: String(item.table), paused: item.paused === true, applied: item.applied === true };
+}
+
+/** The request for a projection's consumer (undefined: none; it writes its planned table). */
+export async function consumerTable(prefix: string, functionId: string): Promise<ConsumerRequest | undefined> {
+  const item = await read(prefix, `table#${functionId}`);
+  return item === undefined ? undefined : toRequest(item);
+}
+
+/** Asks the runner to move a projection's consumer to a table, or to pause it. */
+export async function setConsumerTable(
   prefix: string,
   functionId: string,
-): Promise<{ table: string; applied: boolean } | undefined> {
-  const item = await read(prefix, `table#${functionId}`);
-  return item === undefined ? undefined : { table: String(item.table), applied: item.applied === true };
+  table: string,
+  paused = false,
+): Promise<void> {
+  await write(prefix, { id: `table#${functionId}`, table, paused, applied: false });
 }
 
-/** Asks the runner to move a projection's consumer to a table. */
-export async function setConsumerTable(prefix: string, functionId: string, table: string): Promise<void> {
-  await write(prefix, { id: `table#${functionId}`, table, applied: false });
+/** The runner's acknowledgement: the consumer now does what was asked. */
+export async function markConsumerTableApplied(
+  prefix: string,
+  functionId: string,
+  request: ConsumerRequest,
+): Promise<void> {
+  await write(prefix, { id: `table#${functionId}`, table: request.table, paused: request.paused, applied: true });
 }
 
-/** The runner's acknowledgement: the consumer now writes that table. */
-export async function markConsumerTableApplied(prefix: string, functionId: string, table: string): Promise<void> {
-  await write(prefix, { id: `table#${functionId}`, table, applied: true });
-}
-
-/** Every consumer table request (function id → table). */
-export async function consumerTables(prefix: string): Promise<Map<string, { table: string; applied: boolean }>> {
+/** Every consumer request (function id → request). */
+export async function consumerTables(prefix: string): Promise<Map<string, ConsumerRequest>> {
   const result = await dynamoClient().send(
     new ScanCommand({ TableName: controlTableName(prefix), ConsistentRead: true }),
   );
   return new Map(
     (result.Items ?? [])
       .filter((item) => String(item.id).startsWith("table#"))
-      .map((item) => [
-        String(item.id).slice("table#".length),
-        { table: String(item.table), applied: item.applied === true },
-      ]),
+      .map((item) => [String(item.id).slice("table#".length), toRequest(item)]),
   );
 }
 

@@ -4,9 +4,12 @@
  * - warm-up: a projection declared with `warmUp: true` has its queue subscribed (it buffers)
  *   but no consumer. Replay the archive until it has passed the moment of subscription, then
  *   attach the consumer, which drains the buffer; the overlap is absorbed by idempotency.
- * - rebuild (blue/green): a new table beside the old one; the consumer moves to it, the archive
- *   is replayed into it past that moment, then reads switch to it and the old table is retired.
- *   The old table answers reads throughout (falling behind only while the new one catches up).
+ * - rebuild (blue/green): a new table beside the old one, filled from the archive while the
+ *   consumer still keeps the old one; then the consumer pauses (its queue buffers), the archive
+ *   is replayed again past the moment of the pause, the consumer resumes on the new table, reads
+ *   switch to it, and the old table is retired. The old table answers reads throughout (falling
+ *   behind only while paused). A consumer must not write the new table before the replay has
+ *   caught it up: its items would be ahead of the older events, which would then be skipped.
  */
 
 import { join } from "node:path";
@@ -116,19 +119,18 @@ export async function rebuildProjection(
   await createTable(green);
   options.onStatus?.(`created ${green} beside ${blue}`);
 
-  await setConsumerTable(prefix, target.consumer.id, green);
-  await waitUntil(
-    options.runnerWaitMs ?? 30_000,
-    async () => {
-      const state = await consumerTable(prefix, target.consumer.id);
-      return state?.table === green && state.applied ? true : undefined;
-    },
-    "canon dev to move the consumer to the new table (is it running?)",
-  );
-  const movedAt = new Date();
-  options.onStatus?.(`consumer writes ${green}; ${blue} still answers reads`);
-  await waitForArchive(options, target.bus, movedAt);
-  const result = await replay(options, target, green);
+  // 1. Fill the new table from the archive, the consumer still on the old one.
+  const first = await replay(options, target, green);
+  // 2. Pause the consumer: from now on its queue buffers.
+  await steerConsumer(options, target, blue, true);
+  const pausedAt = new Date();
+  options.onStatus?.(`consumer paused; ${blue} still answers reads`);
+  // 3. Catch the new table up past the pause, then resume the consumer on it.
+  await waitForArchive(options, target.bus, pausedAt);
+  const second = await replay(options, target, green);
+  await steerConsumer(options, target, green, false);
+  options.onStatus?.(`consumer resumed on ${green}`);
+  const result = { events: first.events + second.events, seconds: first.seconds + second.seconds };
 
   await setViewTable(prefix, view, green, generation);
   options.onStatus?.(`reads switched to ${green}`);
@@ -137,6 +139,25 @@ export async function rebuildProjection(
   await deleteTable(blue);
   options.onStatus?.(`retired ${blue}`);
   return { ...result, table: green };
+}
+
+/** Asks the running `canon dev` to pause the consumer or move it to a table, and waits until it has. */
+async function steerConsumer(
+  options: ProjectionOpsOptions,
+  target: Target,
+  table: string,
+  paused: boolean,
+): Promise<void> {
+  const prefix = options.plan.prefix;
+  await setConsumerTable(prefix, target.consumer.id, table, paused);
+  await waitUntil(
+    options.runnerWaitMs ?? 30_000,
+    async () => {
+      const state = await consumerTable(prefix, target.consumer.id);
+      return state?.applied && state.table === table && state.paused === paused ? true : undefined;
+    },
+    `canon dev to ${paused ? "pause" : "resume"} the consumer (is it running?)`,
+  );
 }
 
 async function waitForArchive(options: ProjectionOpsOptions, bus: string, moment: Date): Promise<void> {

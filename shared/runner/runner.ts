@@ -6,7 +6,13 @@
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { attachedFunctions, consumerTables, markConsumerTableApplied, markRunning } from "../local-cloud/control.ts";
+import {
+  attachedFunctions,
+  type ConsumerRequest,
+  consumerTables,
+  markConsumerTableApplied,
+  markRunning,
+} from "../local-cloud/control.ts";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import { resolveEnv } from "../local-cloud/provision.ts";
 import { type AppPlan, envNames, type PlannedFunction } from "../plan.ts";
@@ -66,7 +72,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const prefix = options.plan.prefix;
   const steered = options.steer === true;
   const attached = new Set(steered ? await attachedFunctions(prefix) : (options.attached ?? []));
-  const tables = steered ? await consumerTables(prefix) : new Map<string, { table: string }>();
+  const tables = steered ? await consumerTables(prefix) : new Map<string, ConsumerRequest>();
   const workers = new Map<string, RunningWorker>();
   // HTTP functions are served by the API; jobs are started by commands; a warming-up projection's
   // consumer waits until its warm-up attaches it.
@@ -103,6 +109,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   try {
     for (const fn of playable) {
       if (fn.startsDetached && !attached.has(fn.id)) continue;
+      if (tables.get(fn.id)?.paused) continue;
       await start(fn, tables.get(fn.id)?.table);
     }
   } catch (error) {
@@ -122,14 +129,14 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     }
     for (const [id, request] of await consumerTables(prefix)) {
       const fn = playable.find((f) => f.id === id);
+      if (fn === undefined || request.applied) continue;
       const running = workers.get(id);
-      if (fn === undefined || running === undefined || request.applied) continue;
-      if (running.table !== request.table) {
+      if (running !== undefined && (request.paused || running.table !== request.table)) {
         await stopWorker(running);
         workers.delete(id);
-        await start(fn, request.table);
       }
-      await markConsumerTableApplied(prefix, id, request.table);
+      if (!request.paused && !workers.has(id)) await start(fn, request.table);
+      await markConsumerTableApplied(prefix, id, request);
     }
   };
   const steeringLoop = (async () => {
