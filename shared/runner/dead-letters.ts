@@ -34,6 +34,7 @@ export interface ParkedAggregate {
 }
 
 export interface DeadLetterQueue {
+  /** The queue's name. */
   readonly queue: string;
   readonly messages: number;
   /** Up to ten messages, peeked (not removed), with the reason when the message carries one. */
@@ -77,9 +78,11 @@ export async function deadLetterReport(endpoints: LocalEndpoints): Promise<DeadL
       ),
     )
   ).flat();
-  const deadLetterQueues = await Promise.all(
-    endpoints.queues.map((queue) => inspectQueue(queue.id, queue.deadLetterQueueUrl)),
-  );
+  // Every queue's dead-letter queue, and the failure destinations themselves (e.g. the relay's).
+  const deadLetterQueues = await Promise.all([
+    ...endpoints.queues.filter((q) => q.failures).map((queue) => inspectQueue(queue.url)),
+    ...endpoints.queues.map((queue) => inspectQueue(queue.deadLetterQueueUrl)),
+  ]);
   return { parked, deadLetterQueues };
 }
 
@@ -99,7 +102,8 @@ function toParked(projection: ProjectionEndpoint, listing: ParkListing): ParkedA
   };
 }
 
-async function inspectQueue(queue: string, url: string): Promise<DeadLetterQueue> {
+async function inspectQueue(url: string): Promise<DeadLetterQueue> {
+  const queue = new URL(url).pathname.split("/").filter(Boolean).at(-1) ?? url;
   const attributes = await sqsClient().send(
     new GetQueueAttributesCommand({
       QueueUrl: url,

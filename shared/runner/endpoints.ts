@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
-import type { AppPlan } from "../plan.ts";
+import { type AppPlan, envNames } from "../plan.ts";
 
 export interface ProjectionEndpoint {
   /** `<service>.<projection>` (`<service>.state` for a service's own state projection). */
@@ -23,6 +23,8 @@ export interface QueueEndpoint {
   readonly id: string;
   readonly url: string;
   readonly deadLetterQueueUrl: string;
+  /** A failure destination itself (a relay's dead-letter queue, a stream's on-failure queue). */
+  readonly failures: boolean;
 }
 
 export interface LocalEndpoints {
@@ -68,10 +70,18 @@ export function describeEndpoints(input: {
     const local = queueId.startsWith(`${service}-`) ? queueId.slice(service.length + 1) : queueId;
     projections.push({ name: `${service}.${local}`, functionId: fn.id, table, queueUrl, deadLetterQueueUrl });
   }
+  const failureQueues = new Set<string>();
+  for (const fn of plan.functions) {
+    if (fn.source.kind === "kinesis") failureQueues.add(fn.source.onFailureQueueId);
+    for (const [name, ref] of Object.entries(fn.env)) {
+      if (name === envNames.deadLetterQueueUrl && ref.kind === "queue") failureQueues.add(ref.id);
+    }
+  }
   const queues = plan.queues.flatMap((queue): QueueEndpoint[] => {
     const url = resources.queueUrls.get(queue.id);
     const deadLetterQueueUrl = resources.deadLetterQueueUrls.get(queue.id);
-    return url && deadLetterQueueUrl ? [{ id: queue.id, url, deadLetterQueueUrl }] : [];
+    const failures = failureQueues.has(queue.id);
+    return url && deadLetterQueueUrl ? [{ id: queue.id, url, deadLetterQueueUrl, failures }] : [];
   });
   return {
     version: 1,

@@ -7,9 +7,10 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { PutRecordCommand } from "@aws-sdk/client-kinesis";
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dynamoClient } from "../../shared/aws/clients.ts";
+import { dynamoClient, kinesisClient } from "../../shared/aws/clients.ts";
 import { deadLetterReport, type ParkedAggregate } from "../../shared/runner/dead-letters.ts";
 import { readEndpoints } from "../../shared/runner/endpoints.ts";
 import type { FragileItem } from "../fixtures/fragile-projection.ts";
@@ -120,6 +121,26 @@ describe("a poison event in a projection", () => {
     }, "p-1 at version 6");
     expect(after.seen).toEqual([1, 2, 3, 4, 5, 6]);
     expect((await canon("dlq", "list")).stdout).toContain("Nothing parked; every dead-letter queue is empty.");
+  });
+
+  it("lists what sits in a dead-letter queue with the reason it carries (a malformed record on the stream)", async () => {
+    await kinesisClient().send(
+      new PutRecordCommand({
+        StreamName: system.resources.streamNames.get("core"),
+        PartitionKey: "garbage",
+        Data: Buffer.from("this is not a commit"),
+      }),
+    );
+    const queue = await waitFor(async () => {
+      const report = await deadLetterReport(readEndpoints(system.dataDir));
+      return report.deadLetterQueues.find((q) => q.queue === "canon-core-relay-failures" && q.messages > 0);
+    }, "the relay's dead-letter queue to hold the record");
+    expect(queue.sample[0]?.reason).toBe("commit is not valid JSON");
+    const listed = await canon("dlq", "list");
+    expect(listed.stdout).toContain("canon-core-relay-failures: 1 message(s)");
+    expect(listed.stdout).toContain("commit is not valid JSON");
+    // Peeking left it where it was.
+    expect((await canon("dlq", "list")).stdout).toContain("canon-core-relay-failures: 1 message(s)");
   });
 
   it("refuses bad requests with a reason", async () => {
