@@ -9,6 +9,7 @@ import { upcasters } from "../../events/upcasters.ts";
 import { requireEnv } from "../../shared/env.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
 import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
+import { replayerFor } from "../../shared/handlers/replayer.ts";
 import { envNames } from "../../shared/plan.ts";
 
 export interface ActivityItem {
@@ -69,3 +70,6 @@ export const handler = projectionHandler({
     await applyToAggregateItem<ActivityItem>(table, event.subject, event, (item) => evolveActivity(item, event));
   },
 });
+
+/** The warm-up job on AWS (a Step Functions loop of chunks): the same handler, fed from the archive. */
+export const replay = replayerFor(handler, { upcasters });
