@@ -6,7 +6,8 @@
  * The stacks are environment-agnostic: they need no lookups, so `cdk synth` works
  * offline without credentials, and `cdk deploy` targets the account and region of the
  * caller's AWS profile. Deploy-time choices come from context (docs/deploy.md):
- * `canon:apiAuth`, `canon:jwtIssuer`, `canon:jwtAudience`, `canon:alarmTopicArn`.
+ * `canon:apiAuth`, `canon:jwtIssuer`, `canon:jwtAudience`, `canon:alarmTopicArn`,
+ * `canon:archiveObjectLock`, `canon:archiveReplicationDestination`, `canon:archiveSince`.
  */
 import { App } from "aws-cdk-lib";
 import { app as definition } from "../functions/app.ts";
