@@ -36,9 +36,13 @@ describe("planApp", () => {
     for (const queue of plan.queues.filter((q) => subscribed.has(q.id))) expect(queue.fifo).toBe(true);
   });
 
-  it("gives projections no way to write a stream, topic or queue (law F)", () => {
-    for (const fn of planApp(app).functions.filter((f) => f.role === "projection")) {
-      for (const ref of Object.values(fn.env)) expect(["table", "value"]).toContain(ref.kind);
+  it("gives projections no way to write a stream, topic, queue or bucket (law F)", () => {
+    for (const fn of planApp(app).functions.filter((f) => f.role === "projection" || f.role === "replayer")) {
+      for (const ref of Object.values(fn.env)) {
+        expect(["table", "value", "bucket", "stream"], `${fn.id}`).toContain(ref.kind);
+        // Buckets and streams only to read: claim checks and, for a replayer, the archive.
+        if (ref.kind === "bucket" || ref.kind === "stream") expect(ref.access, fn.id).toBe("read");
+      }
     }
   });
 
