@@ -10,29 +10,15 @@
  *
  * The `canon` commands write requests; the runner of `canon dev` acts on them and acknowledges.
  */
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { dynamoClient } from "../aws/clients.ts";
+import { createTableIfMissing } from "../aws/tables.ts";
 
 export const controlTableName = (prefix: string) => `${prefix}-local-control`;
 
 /** Creates the control table if it is missing. */
 export async function ensureControlTable(prefix: string): Promise<void> {
-  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
-  try {
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: controlTableName(prefix),
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof Error && error.name === "ResourceInUseException")) throw error;
-  } finally {
-    dynamo.destroy();
-  }
+  await createTableIfMissing(controlTableName(prefix));
 }
 
 async function read(prefix: string, id: string): Promise<Record<string, unknown> | undefined> {

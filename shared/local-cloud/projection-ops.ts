@@ -14,10 +14,10 @@
 
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { SQSHandler } from "aws-lambda";
 import { type ReplayProgress, replayIntoProjection } from "../archive/replay.ts";
 import { archivePassed } from "../archive/watermark.ts";
+import { createTableIfMissing, deleteTable } from "../aws/tables.ts";
 import type { Upcaster } from "../events/upcast.ts";
 import { type AppPlan, envNames, type PlannedFunction } from "../plan.ts";
 import type { AppDefinition, ProjectionDefinition } from "../topology.ts";
@@ -116,7 +116,7 @@ export async function rebuildProjection(
   const blue = current?.table ?? target.table;
   const generation = (current?.generation ?? 1) + 1;
   const green = `${target.table}-g${generation}`;
-  await createTable(green);
+  await createTableIfMissing(green);
   options.onStatus?.(`created ${green} beside ${blue}`);
 
   // 1. Fill the new table from the archive, the consumer still on the old one.
@@ -214,29 +214,4 @@ async function waitUntil<T>(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new ProjectionOpError(`timed out waiting for ${what}`);
-}
-
-async function createTable(name: string): Promise<void> {
-  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
-  try {
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: name,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-      }),
-    );
-  } finally {
-    dynamo.destroy();
-  }
-}
-
-async function deleteTable(name: string): Promise<void> {
-  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
-  try {
-    await dynamo.send(new DeleteTableCommand({ TableName: name }));
-  } finally {
-    dynamo.destroy();
-  }
 }

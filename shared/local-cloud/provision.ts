@@ -3,7 +3,6 @@
  * FIFO topics, FIFO queues with their dead-letter queues, subscriptions with filter policies,
  * tables, and each bus's archive bucket. Returns the physical names and addresses.
  */
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -13,6 +12,7 @@ import { CreateBucketCommand, PutBucketVersioningCommand } from "@aws-sdk/client
 import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../aws/clients.ts";
+import { createTableIfMissing } from "../aws/tables.ts";
 import type { AppPlan, PlannedFunction, ResourceRef } from "../plan.ts";
 
 export interface ProvisionedResources {
@@ -33,7 +33,6 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
   const deadLetterQueueUrls = new Map<string, string>();
   const tableNames = new Map<string, string>();
   const archiveBuckets = new Map<string, string>();
-  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
 
   await Promise.all([
     ...plan.streams.map(async (stream) => {
@@ -57,16 +56,7 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
       streamArns.set(stream.bus, arn);
     }),
     ...plan.tables.map(async (table) => {
-      await ignoreExists(() =>
-        dynamo.send(
-          new CreateTableCommand({
-            TableName: table.name,
-            BillingMode: "PAY_PER_REQUEST",
-            AttributeDefinitions: [{ AttributeName: table.partitionKey, AttributeType: "S" }],
-            KeySchema: [{ AttributeName: table.partitionKey, KeyType: "HASH" }],
-          }),
-        ),
-      );
+      await createTableIfMissing(table.name, table.partitionKey);
       tableNames.set(table.id, table.name);
     }),
     ...plan.buckets.map(async ({ bus, name: bucket }) => {
@@ -121,7 +111,6 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
     );
   }
 
-  dynamo.destroy();
   return { streamNames, streamArns, topicArns, queueUrls, deadLetterQueueUrls, tableNames, archiveBuckets };
 }
 

@@ -5,7 +5,7 @@
 
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { createTableIfMissing } from "../aws/tables.ts";
 import {
   attachedFunctions,
   type ConsumerRequest,
@@ -68,7 +68,7 @@ export interface Runner {
 /** Starts every non-HTTP function of the plan; resolves once each has loaded its handler. */
 export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const checkpointTable = `${options.plan.prefix}-local-runner-checkpoints`;
-  await createCheckpointTable(checkpointTable);
+  await createTableIfMissing(checkpointTable);
   const prefix = options.plan.prefix;
   const steered = options.steer === true;
   const attached = new Set(steered ? await attachedFunctions(prefix) : (options.attached ?? []));
@@ -222,22 +222,4 @@ function queueArnFromUrl(url: string): string {
   const parts = new URL(url).pathname.split("/").filter(Boolean);
   const [account, name] = parts.slice(-2);
   return `arn:aws:sqs:${process.env.AWS_REGION ?? "us-east-1"}:${account}:${name}`;
-}
-
-async function createCheckpointTable(name: string): Promise<void> {
-  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
-  try {
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: name,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof Error && error.name === "ResourceInUseException")) throw error;
-  } finally {
-    dynamo.destroy();
-  }
 }
