@@ -6,6 +6,7 @@
 import { type ServerType, serve } from "@hono/node-server";
 import { createApi } from "../api/app.ts";
 import { destroyClients } from "../aws/clients.ts";
+import { type ConsoleServer, createConsole } from "../console/server.ts";
 import type { CommandSpecs } from "../domain/commands.ts";
 import { type AppPlan, planApp } from "../plan.ts";
 import { describeEndpoints, removeEndpoints, writeEndpoints } from "../runner/endpoints.ts";
@@ -26,6 +27,8 @@ export interface DevOptions {
   readonly retryDelaySeconds?: number;
   /** Use endpoints already in the environment (LocalStack) instead of starting emulators. */
   readonly external?: boolean;
+  /** Start the operator console's bus reader and charts at once (else on its first request). @default false */
+  readonly consoleEager?: boolean;
 }
 
 export interface DevSystem {
@@ -43,9 +46,11 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
   const cloud = options.external ? undefined : await startLocalCloud({ dataDir: options.dataDir });
   let runner: Runner | undefined;
   let server: ServerType | undefined;
+  let operatorConsole: ConsoleServer | undefined;
   const stop = async () => {
     ready = false;
     removeEndpoints(options.dataDir);
+    await operatorConsole?.stop();
     if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
     await runner?.stop();
     destroyClients();
@@ -72,9 +77,20 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
       isReady: () => ready,
       viewTable: cachedViewTables(plan.prefix),
     });
+    // The operator console at `/` and `/_canon/` (shared/console), only here, not on AWS's API.
+    operatorConsole = createConsole({
+      app: options.app,
+      plan,
+      resources,
+      runningFunctions: () => runner?.functions ?? [],
+      repoRoot: options.repoRoot,
+      embedded: cloud !== undefined,
+      eager: options.consoleEager,
+    });
     const host = options.host ?? "127.0.0.1";
     const port = await new Promise<number>((resolve, reject) => {
-      server = serve({ fetch: api.fetch, hostname: host, port: options.port }, (info) => resolve(info.port));
+      const fetch = operatorConsole?.wrap(api.fetch) ?? api.fetch;
+      server = serve({ fetch, hostname: host, port: options.port }, (info) => resolve(info.port));
       server.once("error", reject);
     });
     ready = true;
