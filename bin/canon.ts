@@ -7,6 +7,9 @@ import { fileURLToPath } from "node:url";
  *   canon dlq    what is parked or dead-lettered, and redrive it
  *   canon archive     verify the archive; query it with SQL
  *   canon projection  warm a projection up from the archive; rebuild one blue/green
+ *   canon status      buses, archive, projections and dead letters at a glance
+ *   canon tail        follow the events on the buses, live
+ *   canon bench       run the benchmarks
  */
 import { parseArgs } from "node:util";
 
@@ -21,6 +24,9 @@ Commands:
   dlq        List parked events and dead-letter queues; redrive a parked aggregate
   archive    Verify the archive is complete; query it with SQL
   projection Warm a projection up from the archive; rebuild one blue/green
+  status     Buses, archive, projections and dead letters of a running system at a glance
+  tail       Follow the events on the buses, live, filtered by type, aggregate or service
+  bench      Run the benchmarks
 
 Options:
   -h, --help Show help (also: canon <command> --help)
@@ -33,7 +39,8 @@ Usage: canon dev [options]
 
 Starts the embedded local cloud (Kinesis, DynamoDB, SNS, SQS, S3 emulators from npm; no
 Docker, no AWS account), creates every stream, topic, queue and table of the app, runs every
-function under the local runner, and serves the HTTP API. Ctrl-C stops everything.
+function under the local runner, and serves the HTTP API and the operator console (at /).
+Ctrl-C stops everything.
 
 Options:
   --port <n>        HTTP port (default: $CANON_PORT or 4000)
@@ -58,6 +65,12 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./commands/archive.ts")).archiveCommand(rest);
     case "projection":
       return (await import("./commands/projection.ts")).projectionCommand(rest, repoRoot);
+    case "status":
+      return (await import("./commands/status.ts")).statusCommand(rest);
+    case "tail":
+      return (await import("./commands/tail.ts")).tailCommand(rest);
+    case "bench":
+      return (await import("./commands/bench.ts")).benchCommand(rest, repoRoot);
     default:
       console.error(`canon: unknown command "${command}"\n\n${usage}`);
       return 2;
@@ -105,9 +118,11 @@ async function dev(args: string[]): Promise<number> {
     port,
     host: values.host,
     external: values.external,
+    consoleEager: true,
   });
   console.log(`canon: ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   API       ${system.url}
+  console   ${system.url}/  (operator console; canon status, canon tail from a terminal)
   health    ${system.url}/health
   commands  POST ${system.url}/commands/{service}/{command}
   outcomes  GET  ${system.url}/commands/{commandId}

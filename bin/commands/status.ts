@@ -1,0 +1,150 @@
+/** `canon status`: buses, archive, projections and dead letters of a running system at a glance. */
+
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { ConsoleUnreachableError, consoleGet, consoleUrl } from "../../shared/console/client.ts";
+import type { Overview, ReaderLag } from "../../shared/console/source.ts";
+import { NotRunningError } from "../../shared/runner/endpoints.ts";
+
+export const statusUsage = `canon status — a running system at a glance
+
+Usage: canon status [options]
+
+Shows each bus (shards, records, records/s, how far the relay and the archiver are behind the
+stream's tip), the archive (objects, records, lag behind the stream), every projection (live,
+warming up, detached or rebuilding; items; messages waiting in its queue; dead letters; parked
+aggregates) and what is parked or dead-lettered. Reads the console API of the \`canon dev\`
+running on the data folder (the same views as the web console at its URL).
+
+Options:
+  --data-dir <dir>  The data folder of the running \`canon dev\` (default: .canon/data)
+  --url <url>       Ask the console at this URL instead (e.g. http://127.0.0.1:4000)
+  --json            Print the whole overview as JSON
+  -h, --help        Show this help
+
+Exit status: 0 all is well; 3 something needs attention (a parked aggregate or a message in a
+dead-letter queue; see \`canon dlq list\`); 1 no running system could be reached; 2 usage.`;
+
+const options = {
+  "data-dir": { type: "string" },
+  url: { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+export async function statusCommand(args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; strict: true }>>;
+  try {
+    parsed = parseArgs({ args, options, strict: true });
+  } catch (error) {
+    console.error(`canon status: ${(error as Error).message}\n\n${statusUsage}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(statusUsage);
+    return 0;
+  }
+  let overview: Overview;
+  let target: { url: string; startedAt?: string };
+  try {
+    target = consoleUrl({ url: values.url, dataDir: resolve(values["data-dir"] ?? ".canon/data") });
+    overview = await consoleGet<Overview>(target.url, "overview");
+  } catch (error) {
+    if (error instanceof NotRunningError || error instanceof ConsoleUnreachableError) {
+      console.error(`canon status: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+  const attention = needsAttention(overview);
+  if (values.json) {
+    console.log(JSON.stringify(overview, null, 2));
+    return attention ? 3 : 0;
+  }
+  console.log(formatStatus(overview, target));
+  return attention ? 3 : 0;
+}
+
+/** Something an operator must act on: a parked aggregate or a dead-lettered message. */
+export function needsAttention(overview: Overview): boolean {
+  return (
+    overview.deadLetters.parked.length > 0 || overview.deadLetters.deadLetterQueues.some((queue) => queue.messages > 0)
+  );
+}
+
+const plural = (n: number, word: string) => `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
+
+function lagText(lag: ReaderLag): string {
+  return lag.records === 0
+    ? "caught up"
+    : `${lag.atLeast ? "≥ " : ""}${lag.records} behind (${Math.round(lag.ageMs / 1000)} s)`;
+}
+
+function sumLag(lags: readonly ReaderLag[]): ReaderLag {
+  return {
+    records: lags.reduce((sum, l) => sum + l.records, 0),
+    ageMs: Math.max(0, ...lags.map((l) => l.ageMs)),
+    atLeast: lags.some((l) => l.atLeast),
+  };
+}
+
+/** The status as text, one line per bus, archive, projection and problem. */
+export function formatStatus(o: Overview, target: { url: string; startedAt?: string }): string {
+  const lines: string[] = [];
+  const since = target.startedAt ? `, running since ${target.startedAt}` : "";
+  lines.push(`${o.prefix} at ${target.url}${since}`, "");
+  const width = Math.max(...o.buses.map((b) => b.bus.length), ...o.projections.map((p) => p.name.length), 8);
+  lines.push("Buses");
+  for (const bus of o.buses) {
+    const records = bus.shards.reduce((sum, s) => sum + s.records, 0);
+    lines.push(
+      `  ${bus.bus.padEnd(width)}  ${plural(bus.shards.length, "shard").padEnd(9)} ${plural(records, "record").padEnd(14)} ` +
+        `${bus.recordsPerSecond.toFixed(1).padStart(6)} rec/s  relay ${lagText(sumLag(bus.shards.map((s) => s.relay)))}, ` +
+        `archiver ${lagText(sumLag(bus.shards.map((s) => s.archiver)))}${bus.caughtUp ? "" : "  (still reading the stream)"}`,
+    );
+  }
+  lines.push("Archive");
+  for (const a of o.archive) {
+    lines.push(
+      `  ${a.bus.padEnd(width)}  ${plural(a.objects, "object").padEnd(9)} ${plural(a.records, "record").padEnd(14)} ` +
+        `${lagText(sumLag(a.shards.map((s) => s.lag)))}`,
+    );
+  }
+  lines.push("Projections");
+  for (const p of o.projections) {
+    const items = p.items ? `${p.items.atLeast ? "≥" : ""}${p.items.count}` : "?";
+    const queued = p.queue.visible + p.queue.inFlight;
+    const flags = [
+      p.deadLetters > 0 ? `${p.deadLetters} dead-lettered` : "",
+      p.parked > 0 ? `${p.parked} parked` : "",
+      p.status === "live" ? "" : p.detail,
+    ].filter(Boolean);
+    lines.push(
+      `  ${p.name.padEnd(width)}  ${p.status.padEnd(10)} ${`${items} items`.padEnd(12)} ${`${queued} queued`.padEnd(10)}` +
+        `${flags.length > 0 ? `  ${flags.join("; ")}` : ""}`,
+    );
+  }
+  const running = o.replays.filter((job) => job.state === "running");
+  if (running.length > 0) {
+    lines.push("Warm-ups and rebuilds");
+    for (const job of running) {
+      const p = job.progress;
+      lines.push(`  ${job.projection.padEnd(width)}  ${job.action}  ${p ? `${p.done}/${p.total} events` : "starting"}`);
+    }
+  }
+  lines.push("Dead letters");
+  const queues = o.deadLetters.deadLetterQueues.filter((q) => q.messages > 0);
+  if (o.deadLetters.parked.length === 0 && queues.length === 0) {
+    lines.push("  Nothing parked; every dead-letter queue is empty.");
+  }
+  for (const park of o.deadLetters.parked) {
+    lines.push(`  parked  ${park.projection} ${park.group}: ${plural(park.events, "event")} — ${park.reason}`);
+  }
+  for (const queue of queues) {
+    const reason = queue.sample.find((m) => m.reason)?.reason;
+    lines.push(`  queue   ${queue.queue}: ${plural(queue.messages, "message")}${reason ? ` — ${reason}` : ""}`);
+  }
+  if (needsAttention(o)) lines.push("", "Needs attention: see `canon dlq list`, then `canon dlq redrive`.");
+  return lines.join("\n");
+}
