@@ -253,7 +253,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
     });
   };
 
-  // Slower reads, shared by every request within a couple of seconds.
+  // Slower reads (parks and item counts scan tables), shared by every request for a few seconds.
   const cached = <T>(ms: number, read: () => Promise<T>) => {
     let value: { at: number; promise: Promise<T> } | undefined;
     const get = () => {
@@ -268,12 +268,12 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
     };
     return Object.assign(get, { invalidate: () => (value = undefined) });
   };
-  const deadLetters = cached(2_000, () => deadLetterReport(endpoints));
+  const deadLetters = cached(4_000, () => deadLetterReport(endpoints));
   const itemCounts = new Map<string, ReturnType<typeof cached<{ count: number; atLeast: boolean }>>>();
   const itemsOf = (table: string) => {
     let counter = itemCounts.get(table);
     if (counter === undefined) {
-      counter = cached(10_000, () => countItems(table, countCap));
+      counter = cached(15_000, () => countItems(table, countCap));
       itemCounts.set(table, counter);
     }
     return counter().catch(() => undefined);
