@@ -127,6 +127,8 @@ export const envNames = {
   outcomesTable: "CANON_OUTCOMES_TABLE",
   arbitrationTable: "CANON_ARBITRATION_TABLE",
   archiveBucket: "CANON_ARCHIVE_BUCKET",
+  /** The receive at which a projection parks a failing event (shared/handlers/parking.ts). */
+  parkAfterReceives: "CANON_PARK_AFTER_RECEIVES",
   deadLetterQueueUrl: "CANON_DEAD_LETTER_QUEUE_URL",
   /** A replayer's projection: its consumer function id and subscribed event types (JSON). */
   consumerFunction: "CANON_CONSUMER_FUNCTION",
@@ -279,7 +281,11 @@ export function planApp(app: AppDefinition): AppPlan {
       owner,
       handler: service.stateProjection as string,
       source: sqsSource(stateQueue.id, undefined),
-      env: { [envNames.table]: { kind: "table", id: stateTable.id, access: "readWrite" }, ...claimReader(service.bus) },
+      env: {
+        [envNames.table]: { kind: "table", id: stateTable.id, access: "readWrite" },
+        ...claimReader(service.bus),
+        ...parking(stateQueue),
+      },
     });
   };
 
@@ -326,7 +332,11 @@ export function planApp(app: AppDefinition): AppPlan {
         owner,
         handler: projection.handler,
         source: sqsSource(q.id, projection.mapping),
-        env: { [envNames.table]: { kind: "table", id: t.id, access: "readWrite" }, ...claimReader(service.bus) },
+        env: {
+          [envNames.table]: { kind: "table", id: t.id, access: "readWrite" },
+          ...claimReader(service.bus),
+          ...parking(q),
+        },
         ...(projection.warmUp ? { startsDetached: true } : {}),
       });
       if (projection.warmUp) {
@@ -404,6 +414,17 @@ export function planApp(app: AppDefinition): AppPlan {
   });
 
   return { prefix: app.prefix, streams, topics, buckets, queues, tables, subscriptions, functions };
+}
+
+/**
+ * Sequenced parking for a projection (shared/handlers/parking.ts): an event still failing two
+ * receives before the queue would dead-letter it is parked with its aggregate, so the aggregate's
+ * order holds while others flow on. A queue with fewer than 4 receives leaves no room: failing
+ * events then go to its dead-letter queue.
+ */
+function parking(queue: PlannedQueue): Record<string, ResourceRef> {
+  if (queue.maxReceiveCount < 4) return {};
+  return { [envNames.parkAfterReceives]: { kind: "value", value: String(queue.maxReceiveCount - 2) } };
 }
 
 /** Read access to a bus's archive, where events too large for a message wait (claim checks). */

@@ -38,7 +38,7 @@ import {
 const logger = new Logger({ serviceName: "canon-projection" });
 
 /** Environment variable with the receive count at which a failing event is parked. */
-export const parkAfterReceivesEnv = "CANON_PARK_AFTER_RECEIVES";
+export const parkAfterReceivesEnv = envNames.parkAfterReceives;
 
 /** Parking threshold of the projections built here: below the queues' default maxReceiveCount (5). */
 export const defaultParkAfterReceives = 3;
