@@ -113,7 +113,7 @@ export function formatStatus(o: Overview, target: { url: string; startedAt?: str
   }
   lines.push("Projections");
   for (const p of o.projections) {
-    const items = p.items ? `${p.items.atLeast ? "≥" : ""}${p.items.count}` : "?";
+    const items = p.items ? `${p.items.atLeast ? "≥ " : ""}${plural(p.items.count, "item")}` : "? items";
     const queued = p.queue.visible + p.queue.inFlight;
     const flags = [
       p.deadLetters > 0 ? `${p.deadLetters} dead-lettered` : "",
@@ -121,7 +121,7 @@ export function formatStatus(o: Overview, target: { url: string; startedAt?: str
       p.status === "live" ? "" : p.detail,
     ].filter(Boolean);
     lines.push(
-      `  ${p.name.padEnd(width)}  ${p.status.padEnd(10)} ${`${items} items`.padEnd(12)} ${`${queued} queued`.padEnd(10)}` +
+      `  ${p.name.padEnd(width)}  ${p.status.padEnd(10)} ${items.padEnd(12)} ${`${queued} queued`.padEnd(10)}` +
         `${flags.length > 0 ? `  ${flags.join("; ")}` : ""}`,
     );
   }
@@ -146,5 +146,5 @@ export function formatStatus(o: Overview, target: { url: string; startedAt?: str
     lines.push(`  queue   ${queue.queue}: ${plural(queue.messages, "message")}${reason ? ` — ${reason}` : ""}`);
   }
   if (needsAttention(o)) lines.push("", "Needs attention: see `canon dlq list`, then `canon dlq redrive`.");
-  return lines.join("\n");
+  return lines.map((line) => line.trimEnd()).join("\n");
 }
