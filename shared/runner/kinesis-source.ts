@@ -71,10 +71,19 @@ export async function runKinesisSource(options: KinesisSourceOptions, handler: K
       if (!parents.every((p) => finished.has(p) || !known.has(p))) continue;
       running.set(
         id,
-        runShard(options, id, handler, faults).then((ended) => {
-          running.delete(id);
-          if (ended) finished.add(id);
-        }),
+        runShard(options, id, handler, faults).then(
+          (ended) => {
+            running.delete(id);
+            if (ended) finished.add(id);
+          },
+          (error: unknown) => {
+            // Kinesis or the checkpoint table unreachable (an emulator restarting, a throttle): the
+            // next listing starts this shard again from its checkpoint, as the event source mapping
+            // would. Left unhandled, the rejection would kill the worker and stop the consumer for good.
+            console.error(`[${options.functionName}] ${id} stopped; resumed from its checkpoint:`, describe(error));
+            running.delete(id);
+          },
+        ),
       );
     }
     await sleep(2_000, options.isStopping);
@@ -289,4 +298,8 @@ async function sleep(ms: number, isStopping: () => boolean): Promise<void> {
   while (Date.now() < end && !isStopping()) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(50, end - Date.now())));
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
