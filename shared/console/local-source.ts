@@ -256,8 +256,8 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
   // Slower reads (parks and item counts scan tables), shared by every request for a few seconds.
   const cached = <T>(ms: number, read: () => Promise<T>) => {
     let value: { at: number; promise: Promise<T> } | undefined;
-    const get = () => {
-      if (value === undefined || Date.now() - value.at > ms) {
+    const get = (maxAgeMs = ms) => {
+      if (value === undefined || Date.now() - value.at > maxAgeMs) {
         const promise = read();
         value = { at: Date.now(), promise };
         promise.catch(() => {
@@ -270,13 +270,14 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
   };
   const deadLetters = cached(4_000, () => deadLetterReport(endpoints));
   const itemCounts = new Map<string, ReturnType<typeof cached<{ count: number; atLeast: boolean }>>>();
-  const itemsOf = (table: string) => {
+  /** A table's item count, at most 15 s old (2 s while `busy`: a replay fills it). */
+  const itemsOf = (table: string, busy: boolean) => {
     let counter = itemCounts.get(table);
     if (counter === undefined) {
       counter = cached(15_000, () => countItems(table, countCap));
       itemCounts.set(table, counter);
     }
-    return counter().catch(() => undefined);
+    return counter(busy ? 2_000 : undefined).catch(() => undefined);
   };
 
   const declaredProjections = new Set(
@@ -311,7 +312,13 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
                 : status === "paused" || status === "moving"
                   ? (["rebuilding", `consumer ${status} (a rebuild)`] as const)
                   : (["stopped", "its consumer is not running"] as const);
-        const items = await itemsOf(table);
+        const recent = jobs
+          .list()
+          .some(
+            (j) =>
+              j.projection === p.name && Date.parse(j.finishedAt ?? new Date().toISOString()) > Date.now() - 20_000,
+          );
+        const items = await itemsOf(table, recent);
         return {
           name: p.name,
           service: fn.owner.kind === "service" ? fn.owner.name : "",
