@@ -67,11 +67,23 @@ export async function runSqsSource(options: SqsSourceOptions, handler: SqsLambda
     if (messages.length === 0) continue;
 
     const records = messages.map((m) => toRecord(m, options.queueArn));
-    if (faulty === undefined) {
-      const failed = await invoke(options, handler, records);
-      await settle(options, messages, failed, new Set(), options.retryDelaySeconds);
-    } else {
-      await deliverWithFaults(options, handler, faulty, messages, records);
+    try {
+      if (faulty === undefined) {
+        const failed = await invoke(options, handler, records);
+        await settle(options, messages, failed, new Set(), options.retryDelaySeconds);
+      } else {
+        await deliverWithFaults(options, handler, faulty, messages, records);
+      }
+    } catch (error) {
+      // Deleting or returning the batch failed (SQS unreachable, a stale receipt handle): what was
+      // not deleted comes back after its visibility timeout, as on AWS. Left unhandled, the
+      // rejection would kill the worker and stop the consumer for good.
+      if (options.isStopping()) return;
+      console.error(
+        `[${options.functionName}] settling a batch failed; it will be redelivered:`,
+        (error as Error).message,
+      );
+      await sleep(500);
     }
   }
 }
