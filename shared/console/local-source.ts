@@ -54,6 +54,7 @@ interface Snapshot {
 /** Items counted per table before the count says "at least". */
 const countCap = 100_000;
 
+/** The console's data layer over the local cloud; its sampler and bus reader run until `stop()`. */
 export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
   const { plan, resources } = options;
   const prefix = plan.prefix;

@@ -24,6 +24,7 @@ export interface ReplayJobs {
 
 type MutableJob = { -readonly [K in keyof ReplayJob]: ReplayJob[K] } & { messages: string[] };
 
+/** Starts and tracks console-started warm-ups and rebuilds of one app. */
 export function replayJobs(input: Omit<ReplayWorkerInput, "action" | "projection">): ReplayJobs {
   const jobs: MutableJob[] = [];
   const workers = new Map<string, Worker>();

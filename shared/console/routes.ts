@@ -51,6 +51,7 @@ function boundedInt(value: string | undefined, fallback: number, max: number): n
   return Number.isInteger(n) && n >= 0 ? Math.min(n, max) : fallback;
 }
 
+/** The console's Hono app: the page, its files and the admin API (mounted by `createConsole`). */
 export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   const app = new Hono();
 

@@ -30,6 +30,7 @@ export function isConsolePath(pathname: string): boolean {
   return pathname === "/" || pathname.startsWith("/_canon/");
 }
 
+/** The console of one running system, ready to be put in front of its API with `wrap`. */
 export function createConsole(options: ConsoleOptions): ConsoleServer {
   let source: ConsoleSource | undefined;
   let stopped = false;
