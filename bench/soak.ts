@@ -1,0 +1,418 @@
+/**
+ * `npm run soak -- --seconds N [--seed S] [--accounts K] [--clients C]`: the bank under load and
+ * faults, then the oracle (bench/oracle.ts).
+ *
+ * Starts the whole system in-process on a fresh data folder, with runner faults from the seed
+ * (duplicates, crashes after partial work, replays, delayed redelivery: CANON_FAULTS) on every
+ * queue and stream consumer; C clients run deposits, withdrawals and transfers over K accounts
+ * through the HTTP API for N seconds, while the schedule (bench/schedule.ts) restarts each
+ * emulator process and puts poison on the stream. Then it quiesces and runs the oracle. The last
+ * line printed is `oracle: ok ops=… faults=… seed=…` or `oracle: FAILED …` (exit code 1).
+ * The same seed gives the same fault schedule (which message meets which fault also depends on
+ * how batches happen to form, so two runs are alike, not identical).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { PutRecordCommand } from "@aws-sdk/client-kinesis";
+import { contracts } from "../functions/api/contracts.ts";
+import { app } from "../functions/app.ts";
+import { archivePassed } from "../shared/archive/watermark.ts";
+import { kinesisClient } from "../shared/aws/clients.ts";
+import { buildCommit } from "../shared/events/envelope.ts";
+import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
+import { seededRandom } from "../shared/runner/faults.ts";
+import { checkOracle } from "./oracle.ts";
+import { poisonRecordBytes, type ScheduledFault, soakSchedule } from "./schedule.ts";
+
+export interface SoakOptions {
+  readonly seconds: number;
+  readonly seed: number;
+  readonly accounts: number;
+  readonly clients: number;
+  /** Progress lines. @default console.log */
+  readonly log?: (line: string) => void;
+}
+
+export interface SoakResult {
+  readonly ok: boolean;
+  readonly ops: number;
+  readonly faults: number;
+  readonly faultCounts: Readonly<Record<string, number>>;
+  readonly problems: readonly string[];
+  /** The last line: `oracle: ok ops=… faults=… seed=…` or `oracle: FAILED …`. */
+  readonly line: string;
+}
+
+const repoRoot = resolve(import.meta.dirname, "..");
+const openingCents = 10_000;
+
+interface Outcome {
+  readonly status: string;
+  readonly reason?: string;
+}
+
+/** A client's view of the system: commands with retries (same Idempotency-Key), outcomes by polling. */
+class Client {
+  readonly url: string;
+  constructor(url: string) {
+    this.url = url;
+  }
+
+  /** Sends a command until the API takes it (5xx and network errors retried, bounded); resolves with its outcome. */
+  async command(service: string, command: string, body: object, key: string): Promise<Outcome> {
+    const commandId = await this.retry(`${command} ${key}`, async () => {
+      const response = await fetch(`${this.url}/commands/${service}/${command}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": key },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (response.status >= 500) return undefined;
+      if (response.status !== 202) throw new Error(`${command}: HTTP ${response.status} ${await response.text()}`);
+      return ((await response.json()) as { commandId: string }).commandId;
+    });
+    return this.retry(`outcome of ${command} ${key}`, async () => {
+      const response = await fetch(`${this.url}/commands/${commandId}`, { signal: AbortSignal.timeout(10_000) });
+      if (response.status !== 200) return undefined;
+      const outcome = (await response.json()) as Outcome;
+      return outcome.status === "pending" ? undefined : outcome;
+    });
+  }
+
+  async view(path: string): Promise<Record<string, unknown> | undefined> {
+    const response = await fetch(`${this.url}/views/${path}`, { signal: AbortSignal.timeout(10_000) });
+    return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined;
+  }
+
+  /** Polls `attempt` (undefined or a network error: again) for up to 90 s. */
+  private async retry<T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + 90_000;
+    let last: unknown;
+    for (let delay = 50; Date.now() < deadline; delay = Math.min(delay * 2, 1_000)) {
+      try {
+        const value = await attempt();
+        if (value !== undefined) return value;
+      } catch (error) {
+        if (error instanceof Error && error.message.includes("HTTP 4")) throw error;
+        last = error;
+      }
+      await sleep(delay);
+    }
+    throw new Error(`gave up on ${what}${last ? `: ${String(last)}` : ""}`);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs one soak; never throws for an oracle failure (see `ok` and `problems`). */
+export async function runSoak(options: SoakOptions): Promise<SoakResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const { seed, seconds } = options;
+  const schedule = soakSchedule(seed, seconds);
+  const dataDir = mkdtempSync(join(tmpdir(), "canon-soak-"));
+  const savedFaults = process.env.CANON_FAULTS;
+  // The runner reads its faults from the environment. Projections park an event still failing on
+  // its 3rd receive (the plan's default); the injected faults stop at 2 receives per message.
+  process.env.CANON_FAULTS = schedule.faults;
+  log(`soak: seed=${seed} seconds=${seconds} accounts=${options.accounts} clients=${options.clients}`);
+  log(`soak: CANON_FAULTS=${schedule.faults}`);
+  log(`soak: schedule ${schedule.events.map(describe).join(", ")}`);
+  let system: DevSystem | undefined;
+  try {
+    system = await startDev({ app, contracts, repoRoot, dataDir, port: 0 });
+    return await soak(system, options, schedule.events, dataDir, log);
+  } finally {
+    await system?.stop();
+    restoreEnv("CANON_FAULTS", savedFaults);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+function describe(event: ScheduledFault): string {
+  const at = `${(event.atMs / 1000).toFixed(1)}s`;
+  switch (event.kind) {
+    case "restart":
+    case "quiet-restart":
+      return `${event.kind} ${event.emulator} @${at}`;
+    case "poison-record":
+      return `poison-record#${event.variant} @${at}`;
+    case "poison-event":
+      return `poison-event @${at}`;
+  }
+}
+
+async function soak(
+  system: DevSystem,
+  options: SoakOptions,
+  schedule: readonly ScheduledFault[],
+  dataDir: string,
+  log: (line: string) => void,
+): Promise<SoakResult> {
+  const { seed } = options;
+  const client = new Client(system.url);
+  const accounts = Array.from({ length: options.accounts }, (_, i) => `s${seed}-a${i}`);
+  await Promise.all(
+    accounts.map(async (accountId) => {
+      await client.command("accounts", "OpenAccount", { accountId, owner: accountId }, `${accountId}-open`);
+      await client.command("accounts", "Deposit", { accountId, amountCents: openingCents }, `${accountId}-seed`);
+    }),
+  );
+  log(`soak: ${accounts.length} accounts open with ${openingCents} cents each`);
+
+  let expectedTotalCents = accounts.length * openingCents;
+  const transfers: string[] = [];
+  const problems: string[] = [];
+  let ops = 0;
+  let inFlight = 0;
+  let gate: Promise<void> | undefined;
+  const started = Date.now();
+  const deadline = started + options.seconds * 1000;
+
+  const runClient = async (index: number) => {
+    const random = seededRandom((seed ^ (index * 0x9e3779b1)) >>> 0);
+    const pick = (n: number) => Math.floor(random() * n);
+    for (let n = 0; Date.now() < deadline; n++) {
+      if (gate) await gate;
+      const a = accounts[pick(accounts.length)] as string;
+      const b = accounts[(accounts.indexOf(a) + 1 + pick(accounts.length - 1)) % accounts.length] as string;
+      const roll = pick(10);
+      const amountCents = 1 + pick(roll < 4 ? 500 : 800);
+      const key = `s${seed}-c${index}-${n}`;
+      inFlight += 1;
+      try {
+        if (roll < 4) {
+          const outcome = await client.command("accounts", "Deposit", { accountId: a, amountCents }, key);
+          if (outcome.status === "accepted") expectedTotalCents += amountCents;
+        } else if (roll < 7) {
+          const outcome = await client.command("accounts", "Withdraw", { accountId: a, amountCents }, key);
+          if (outcome.status === "accepted") expectedTotalCents -= amountCents;
+        } else {
+          const body = { transferId: key, fromAccountId: a, toAccountId: b, amountCents };
+          const outcome = await client.command("transfers", "RequestTransfer", body, key);
+          if (outcome.status === "accepted") transfers.push(key);
+        }
+        ops += 1;
+      } catch (error) {
+        problems.push(`client ${index}: ${(error as Error).message}`);
+        return;
+      } finally {
+        inFlight -= 1;
+      }
+    }
+  };
+
+  const poisonAggregates: string[] = [];
+  const poisonSequenceNumbers: string[] = [];
+  let restarts = 0;
+  const streamName = system.resources.streamNames.get("core") as string;
+  const inject = async (event: ScheduledFault) => {
+    switch (event.kind) {
+      case "restart": {
+        const t = Date.now();
+        await system.cloud?.restart(event.emulator);
+        restarts += 1;
+        log(`soak: restarted ${event.emulator} under load in ${Date.now() - t} ms`);
+        return;
+      }
+      case "quiet-restart": {
+        let open = () => {};
+        gate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        const t = Date.now();
+        try {
+          await until(() => inFlight === 0, 90_000);
+          await transfersFinished(client, [...transfers]);
+          await sleep(1_000); // four of kinesis-mock's 250 ms persistence intervals
+          await system.cloud?.restart(event.emulator);
+          restarts += 1;
+          log(`soak: restarted ${event.emulator} at a quiet moment (paused ${Date.now() - t} ms)`);
+        } finally {
+          gate = undefined;
+          open();
+        }
+        return;
+      }
+      case "poison-record": {
+        const put = await kinesisClient().send(
+          new PutRecordCommand({
+            StreamName: streamName,
+            PartitionKey: `poison-${seed}-${event.variant}`,
+            Data: poisonRecordBytes(event.variant, seed),
+          }),
+        );
+        poisonSequenceNumbers.push(put.SequenceNumber ?? "");
+        return;
+      }
+      case "poison-event": {
+        const aggregateId = `s${seed}-poison-${poisonAggregates.length}`;
+        poisonAggregates.push(aggregateId);
+        const commit = buildCommit(
+          "events",
+          {
+            commandId: `${aggregateId}-cmd`,
+            attempt: 1,
+            service: "accounts",
+            bus: "core",
+            aggregateType: "Account",
+            aggregateId,
+            expectedVersion: 0,
+            correlationId: `${aggregateId}-cmd`,
+            causationId: `${aggregateId}-cmd`,
+            now: new Date(),
+          },
+          [
+            { type: "AccountOpened", data: { accountId: aggregateId, owner: "poison" } },
+            // Valid JSON and a valid envelope, but no DynamoDB number holds 1e300: every write fails.
+            { type: "FundsDeposited", data: { accountId: aggregateId, amountCents: 1e300 } },
+          ],
+        );
+        // Stamped as a command handler stamps AccountOpened: schema version 2 (events/upcasters.ts).
+        const stamped = {
+          ...commit,
+          events: commit.events.map((e) => (e.type === "AccountOpened" ? { ...e, schemaversion: 2 } : e)),
+        };
+        await kinesisClient().send(
+          new PutRecordCommand({
+            StreamName: streamName,
+            PartitionKey: aggregateId,
+            Data: Buffer.from(JSON.stringify(stamped)),
+          }),
+        );
+        return;
+      }
+    }
+  };
+
+  const injector = (async () => {
+    for (const event of schedule) {
+      const wait = started + event.atMs - Date.now();
+      if (wait > 0) await sleep(wait);
+      try {
+        await inject(event);
+      } catch (error) {
+        problems.push(`injecting ${describe(event)}: ${(error as Error).message}`);
+        log(`soak: injecting ${describe(event)} failed: ${(error as Error).message}`);
+      }
+    }
+  })();
+  const progress = setInterval(() => {
+    const f = system.runner.faultCounts();
+    log(
+      `soak: t=${Math.round((Date.now() - started) / 1000)}s ops=${ops} transfers=${transfers.length} faults=${JSON.stringify(f)}`,
+    );
+  }, 5_000);
+  try {
+    await Promise.all([...Array.from({ length: options.clients }, (_, i) => runClient(i)), injector]);
+  } finally {
+    clearInterval(progress);
+  }
+  log(`soak: load done after ${Math.round((Date.now() - started) / 1000)} s: ${ops} ops; quiescing`);
+
+  // Quiesce: every saga finished, then the archive holds everything appended so far.
+  await transfersFinished(client, transfers).catch((error: Error) => problems.push(error.message));
+  const moment = new Date();
+  await until(
+    async () =>
+      (
+        await archivePassed({
+          bucket: system.resources.archiveBuckets.get("core") as string,
+          bus: "core",
+          streamName,
+          moment,
+        })
+      ).passed,
+    90_000,
+  ).catch(() => problems.push("the archive did not catch up with the stream within 90 s"));
+
+  const report = await checkOracle({
+    url: system.url,
+    dataDir,
+    resources: system.resources,
+    accounts,
+    expectedTotalCents,
+    transfers,
+    poisonAggregates,
+    poisonSequenceNumbers,
+  });
+  problems.push(...report.problems);
+  const runner = system.runner.faultCounts();
+  const faultCounts = {
+    ...runner,
+    restarts,
+    poisonRecords: poisonSequenceNumbers.length,
+    poisonEvents: poisonAggregates.length,
+  };
+  const faults = Object.values(faultCounts).reduce((sum, n) => sum + n, 0);
+  log(
+    `soak: oracle checked ${report.stats.archivedEvents} archived events against ${report.stats.views} view items; ` +
+      `parked ${report.stats.parked}, relay dead letters ${report.stats.deadLettered}; faults ${JSON.stringify(faultCounts)}`,
+  );
+  const ok = problems.length === 0;
+  const line = ok
+    ? `oracle: ok ops=${ops} faults=${faults} seed=${seed}`
+    : `oracle: FAILED ops=${ops} faults=${faults} seed=${seed}: ${problems.length} problems: ${problems.slice(0, 5).join("; ")}`;
+  return { ok, ops, faults, faultCounts, problems, line };
+}
+
+/** Polls until `probe` holds; rejects after `timeoutMs`. */
+async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch {
+      // an emulator restarting: ask again
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms`);
+}
+
+/** Waits (bounded) until every transfer's view says COMPLETED or FAILED. */
+async function transfersFinished(client: Client, transfers: readonly string[]): Promise<void> {
+  const pending = new Set(transfers);
+  const deadline = Date.now() + 90_000;
+  while (pending.size > 0 && Date.now() < deadline) {
+    for (const transferId of [...pending]) {
+      const item = await client.view(`transfers/transfers/${transferId}`).catch(() => undefined);
+      if (item?.status === "COMPLETED" || item?.status === "FAILED") pending.delete(transferId);
+    }
+    if (pending.size > 0) await sleep(200);
+  }
+  if (pending.size > 0) throw new Error(`${pending.size} transfers unfinished after 90 s: ${[...pending].slice(0, 3)}`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: "string", default: "30" },
+      seed: { type: "string", default: "1" },
+      accounts: { type: "string", default: "12" },
+      clients: { type: "string", default: "6" },
+    },
+  });
+  const number = (name: string, text: string, max: number) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer from 1 to ${max}`);
+    return n;
+  };
+  const result = await runSoak({
+    seconds: number("seconds", values.seconds, 3_600),
+    seed: number("seed", values.seed, 2 ** 31),
+    accounts: Math.max(2, number("accounts", values.accounts, 1_000)),
+    clients: number("clients", values.clients, 64),
+  });
+  for (const problem of result.problems.slice(5, 50)) console.log(`  ${problem}`);
+  console.log(result.line);
+  process.exitCode = result.ok ? 0 : 1;
+}
+
+if (import.meta.main) await main();
