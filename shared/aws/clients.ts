@@ -11,6 +11,7 @@ import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { countCalls } from "./call-counter.ts";
 
 const region = () => process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
 const endpointOverride = (service: string) =>
@@ -35,7 +36,7 @@ function cached<T extends { destroy(): void }>(service: string, build: (overridd
     const key = `${region()}|${endpointOverride(service) ?? ""}`;
     if (client === undefined || builtFor !== key) {
       client?.destroy();
-      client = build(endpointOverride(service) !== undefined);
+      client = countCalls(build(endpointOverride(service) !== undefined));
       builtFor = key;
     }
     return client;
