@@ -85,7 +85,13 @@ export async function archiveBatch(
     shardId,
     lastSequenceNumber: last.kinesis.sequenceNumber,
     objects: (manifest?.objects ?? 0) + 1,
-    records: (manifest?.records ?? 0) + records.length,
+    // A batch retried with other boundaries (a crash after a prefix, a bisected retry) overlaps what
+    // the manifest already counts; the reader reads such records once, so they are counted once.
+    records:
+      (manifest?.records ?? 0) +
+      records.filter(
+        (r) => manifest === undefined || compareSequence(r.kinesis.sequenceNumber, manifest.lastSequenceNumber) > 0,
+      ).length,
     updatedAt: new Date().toISOString(),
   };
   await putJson(config.bucket, manifestKey(config.bus, shardId), next);

@@ -19,8 +19,10 @@ import type {
 } from "aws-lambda";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readArchivedRecords, readManifests } from "../../shared/archive/reader.ts";
 import { dynamoClient, sqsClient } from "../../shared/aws/clients.ts";
 import { buildCommit, type Commit, parseCommit } from "../../shared/events/envelope.ts";
+import { archiveBatch } from "../../shared/handlers/archiver.ts";
 import { listParks } from "../../shared/handlers/parking.ts";
 import { resolveEnv } from "../../shared/local-cloud/provision.ts";
 import { envNames } from "../../shared/plan.ts";
@@ -287,5 +289,41 @@ describe("a command handler under fuzzed queue messages", () => {
       { seed: seed + 2, numRuns: 8 },
     );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe("the archiver under retries with other batch boundaries", () => {
+  it("counts every record once in the manifest, whatever overlapping batches delivered it", async () => {
+    const bucket = system.resources.archiveBuckets.get("core") as string;
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 6 })), { minLength: 1, maxLength: 6 }),
+        async (size, steps) => {
+          run += 1;
+          const bus = `fz-archive-${run}`;
+          const records = Array.from({ length: size }, (_, i) =>
+            kinesisRecord(Buffer.from(JSON.stringify(opened(`${bus}-a${i}`))), `${bus}-a${i}`),
+          );
+          // Deliveries as at-least-once allows: each batch starts at or before where the last one
+          // ended (a retry after a crash, a bisected retry), until everything was delivered.
+          let end = 0;
+          for (const [back, length] of [...steps, [0, size] as [number, number]]) {
+            const start = Math.max(0, end - (back % (end + 1)));
+            const batch = records.slice(start, Math.min(size, start + length));
+            if (batch.length === 0) continue;
+            await archiveBatch({ bus, bucket, streamName: "unused" }, "shardId-000000000000", batch);
+            end = Math.max(end, start + batch.length);
+          }
+          let read = 0;
+          for await (const _ of readArchivedRecords(bucket, bus)) read += 1;
+          const [manifest] = await readManifests(bucket, bus);
+          expect(read).toBe(size);
+          expect(manifest?.records).toBe(size);
+        },
+      ),
+      { seed: seed + 3, numRuns: 20 },
+    );
   });
 });
