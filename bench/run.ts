@@ -207,6 +207,9 @@ async function main(): Promise<void> {
     initRuns: Number(values["init-runs"]),
     ratePerSecond: Number(values.rate),
   };
+  for (const [name, value] of Object.entries(options)) {
+    if (!(Number.isFinite(value) && value > 0)) throw new Error(`bench: --${name} must be a positive number`);
+  }
   const started = new Date();
   const log = (line: string) => console.log(line);
   log(`bench: ${JSON.stringify(options)}`);
@@ -509,7 +512,8 @@ ${r.replay.limit}: ${r.replay.limitPerSecond} items/s — ratio **${r.replay.rat
 ## Lambda bundles
 
 esbuild as \`infra/canon-function.ts\` bundles (ESM, node, \`@aws-sdk/*\` external, minified); init = median
-time to \`import()\` the bundle in a fresh Node process, vs an empty module (${r.lambda.emptyModuleInitMs} ms).
+time to \`import()\` the bundle in a fresh Node process, vs an empty module (${r.lambda.emptyModuleInitMs} ms). Init
+includes loading the external \`@aws-sdk/*\` clients from node_modules, as the Lambda runtime loads its own.
 
 ${rows(
   ["function", "bundle KiB", "init ms", "init ÷ empty module"],
@@ -585,8 +589,11 @@ the relay, a projection and a command handler with garbage batches around one va
 
 - Local throughput is bound by the emulators and two shared cores, not by AWS: on AWS each hop scales
   by shards, message groups and concurrency; use the ratios, not the absolute figures.
-- The pipeline's latency includes the runner's polling intervals (Kinesis every 100 ms, SQS long polls)
-  and the command handler's read-your-writes wait for its own state projection.
+- The pipeline's latency includes the runner's polling intervals (Kinesis every 100 ms, SQS long polls),
+  kinesis-mock's slow PutRecord and GetRecords (see the raw hop), and the command handler's
+  read-your-writes wait for its own state projection (its GetItem calls per event in the table above).
+- Sizes are flags: \`npm run bench -- --seconds 20 --clients 8 --accounts 32 --engine-events 2000
+  --raw-seconds 3 --init-runs 3 --rate 100\` (the defaults); the whole run takes about two minutes.
 `;
 }
 
