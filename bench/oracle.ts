@@ -125,8 +125,20 @@ async function viewsEqualFolds(input: OracleInput, events: readonly EventEnvelop
   }
 }
 
-/** The daily totals view against the fold of deposits and withdrawals (poison aggregates excluded). */
-async function dailyTotals(input: OracleInput, events: readonly EventEnvelope[]): Promise<string[]> {
+/**
+ * The daily totals view against the fold of deposits and withdrawals (poison aggregates
+ * excluded); retried until equal or `timeoutMs` passes, since it lags like every projection.
+ */
+async function dailyTotals(input: OracleInput, events: readonly EventEnvelope[], timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const problems = await compareDailyTotals(input, events);
+    if (problems.length === 0 || Date.now() > deadline) return problems;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+async function compareDailyTotals(input: OracleInput, events: readonly EventEnvelope[]): Promise<string[]> {
   const poison = new Set(input.poisonAggregates);
   const days = new Map<string, { depositsCents: number; withdrawalsCents: number; events: number }>();
   for (const e of events) {
@@ -227,7 +239,7 @@ export async function checkOracle(input: OracleInput, timeoutMs = 60_000): Promi
   const events = await acceptedEventsFromArchive(bucket, bus, [...accountEventTypes, ...transferEventTypes], upcasters);
   const views = await viewsEqualFolds(input, events, timeoutMs);
   problems.push(...views.problems);
-  problems.push(...(await dailyTotals(input, events)));
+  problems.push(...(await dailyTotals(input, events, timeoutMs)));
 
   let total = 0;
   for (const accountId of input.accounts) {
