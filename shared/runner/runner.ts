@@ -107,11 +107,14 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   };
 
   try {
-    for (const fn of playable) {
-      if (fn.startsDetached && !attached.has(fn.id)) continue;
-      if (tables.get(fn.id)?.paused) continue;
-      await start(fn, tables.get(fn.id)?.table);
-    }
+    // Started together: each worker spends most of its start loading modules.
+    const results = await Promise.allSettled(
+      playable
+        .filter((fn) => !(fn.startsDetached && !attached.has(fn.id)) && !tables.get(fn.id)?.paused)
+        .map((fn) => start(fn, tables.get(fn.id)?.table)),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
   } catch (error) {
     await Promise.all([...workers.values()].map((w) => w.worker.terminate()));
     throw error;
