@@ -4,8 +4,9 @@
  * up to the watermark is in the archive; per aggregate, the accepted versions run from 1 with
  * no gap. Any problem is named.
  */
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from "@aws-sdk/client-kinesis";
+import { GetRecordsCommand, GetShardIteratorCommand } from "@aws-sdk/client-kinesis";
 import { kinesisClient } from "../aws/clients.ts";
+import { listShards } from "../aws/shards.ts";
 import { type AggregateHead, aggregateKey, arbitrate } from "../events/arbitrate.ts";
 import { compareSequence } from "./layout.ts";
 import { readArchivedRecords, readManifests } from "./reader.ts";
@@ -115,8 +116,7 @@ export async function verifyArchive(options: {
 
 /** Every record the stream still holds (shard id and sequence number), oldest first per shard. */
 async function* streamRecords(streamName: string): AsyncGenerator<{ shardId: string; sequenceNumber: string }> {
-  const shards = await kinesisClient().send(new ListShardsCommand({ StreamName: streamName }));
-  for (const shard of shards.Shards ?? []) {
+  for (const shard of await listShards(streamName)) {
     const shardId = shard.ShardId ?? "";
     let iterator = (
       await kinesisClient().send(

@@ -4,8 +4,9 @@
  * complete. A record appended after the projection's queue was subscribed is published after
  * it too, so it reaches the queue's buffer: the replay need not wait for it.
  */
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from "@aws-sdk/client-kinesis";
+import { GetRecordsCommand, GetShardIteratorCommand } from "@aws-sdk/client-kinesis";
 import { kinesisClient } from "../aws/clients.ts";
+import { listShards } from "../aws/shards.ts";
 import { readManifests } from "./reader.ts";
 
 /**
@@ -22,9 +23,8 @@ export async function archivePassed(options: {
   const watermarks = new Map(
     (await readManifests(options.bucket, options.bus)).map((m) => [m.shardId, m.lastSequenceNumber]),
   );
-  const shards = await kinesisClient().send(new ListShardsCommand({ StreamName: options.streamName }));
   const waitingOn: string[] = [];
-  for (const shard of shards.Shards ?? []) {
+  for (const shard of await listShards(options.streamName)) {
     const shardId = shard.ShardId ?? "";
     const watermark = watermarks.get(shardId);
     const { ShardIterator } = await kinesisClient().send(

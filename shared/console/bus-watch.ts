@@ -6,9 +6,10 @@
  * accepted, duplicates or conflicts. Reading starts at the oldest retained record; parent
  * shards are read to their end before their children, as every reader of a bus must.
  */
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type Shard } from "@aws-sdk/client-kinesis";
+import { GetRecordsCommand, GetShardIteratorCommand, type Shard } from "@aws-sdk/client-kinesis";
 import { compareSequence } from "../archive/layout.ts";
 import { kinesisClient } from "../aws/clients.ts";
+import { listShards } from "../aws/shards.ts";
 import { type AggregateHead, aggregateKey, arbitrate } from "../events/arbitrate.ts";
 import { type Commit, readCommit } from "../events/envelope.ts";
 import type { ReaderLag, TailEvent, TailVerdict } from "./source.ts";
@@ -249,19 +250,6 @@ export function lagOf(
     ageMs: oldest === undefined ? 0 : Math.max(0, now - oldest.at),
     ...(unknown ? { atLeast: true } : {}),
   };
-}
-
-async function listShards(streamName: string): Promise<Shard[]> {
-  const shards: Shard[] = [];
-  let token: string | undefined;
-  do {
-    const page = await kinesisClient().send(
-      new ListShardsCommand(token ? { NextToken: token } : { StreamName: streamName }),
-    );
-    shards.push(...(page.Shards ?? []));
-    token = page.NextToken;
-  } while (token);
-  return shards;
 }
 
 async function shardIterator(streamName: string, shardId: string, after: string | undefined) {

@@ -8,7 +8,6 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { ListShardsCommand } from "@aws-sdk/client-kinesis";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { KinesisStreamHandler, KinesisStreamRecord } from "aws-lambda";
 import {
@@ -20,7 +19,8 @@ import {
   type ShardLineage,
   type ShardManifest,
 } from "../archive/layout.ts";
-import { kinesisClient, s3Client } from "../aws/clients.ts";
+import { s3Client } from "../aws/clients.ts";
+import { listShards } from "../aws/shards.ts";
 import { requireEnv } from "../env.ts";
 import { readCommit } from "../events/envelope.ts";
 import { envNames } from "../plan.ts";
@@ -120,21 +120,14 @@ async function toArchived(bus: string, shardId: string, record: KinesisStreamRec
 async function recordLineage(config: Config): Promise<void> {
   const known = (await readJson<ShardLineage[]>(config.bucket, lineageKey(config.bus))) ?? [];
   const merged = new Map(known.map((s) => [s.shardId, s]));
-  let token: string | undefined;
-  do {
-    const page = await kinesisClient().send(
-      new ListShardsCommand(token ? { NextToken: token } : { StreamName: config.streamName }),
-    );
-    for (const shard of page.Shards ?? []) {
-      if (!shard.ShardId) continue;
-      merged.set(shard.ShardId, {
-        shardId: shard.ShardId,
-        parentShardId: shard.ParentShardId,
-        adjacentParentShardId: shard.AdjacentParentShardId,
-      });
-    }
-    token = page.NextToken;
-  } while (token);
+  for (const shard of await listShards(config.streamName)) {
+    if (!shard.ShardId) continue;
+    merged.set(shard.ShardId, {
+      shardId: shard.ShardId,
+      parentShardId: shard.ParentShardId,
+      adjacentParentShardId: shard.AdjacentParentShardId,
+    });
+  }
   await putJson(config.bucket, lineageKey(config.bus), [...merged.values()]);
 }
 

@@ -8,17 +8,12 @@
  * invocation may crash after partial work: its result is lost and the batch is delivered again.
  */
 
-import {
-  type _Record,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  type Shard,
-} from "@aws-sdk/client-kinesis";
+import { type _Record, GetRecordsCommand, GetShardIteratorCommand, type Shard } from "@aws-sdk/client-kinesis";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda";
 import { dynamoClient, kinesisClient, sqsClient } from "../aws/clients.ts";
+import { listShards } from "../aws/shards.ts";
 import { type FaultKind, type FaultSpec, functionRandom, planKinesisFaults, type Random } from "./faults.ts";
 import { localContext } from "./lambda-context.ts";
 
@@ -89,19 +84,6 @@ export async function runKinesisSource(options: KinesisSourceOptions, handler: K
     await sleep(2_000, options.isStopping);
   }
   await Promise.all(running.values());
-}
-
-async function listShards(streamName: string): Promise<Shard[]> {
-  const shards: Shard[] = [];
-  let token: string | undefined;
-  do {
-    const page = await kinesisClient().send(
-      new ListShardsCommand(token ? { NextToken: token } : { StreamName: streamName }),
-    );
-    shards.push(...(page.Shards ?? []));
-    token = page.NextToken;
-  } while (token);
-  return shards;
 }
 
 /** Reads one shard to its end (true) or until stopping (false). */

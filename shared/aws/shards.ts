@@ -1,0 +1,16 @@
+import { ListShardsCommand, type Shard } from "@aws-sdk/client-kinesis";
+import { kinesisClient } from "./clients.ts";
+
+/** Every shard of a stream, open and closed, across ListShards pages. */
+export async function listShards(streamName: string): Promise<Shard[]> {
+  const shards: Shard[] = [];
+  let token: string | undefined;
+  do {
+    const page = await kinesisClient().send(
+      new ListShardsCommand(token ? { NextToken: token } : { StreamName: streamName }),
+    );
+    shards.push(...(page.Shards ?? []));
+    token = page.NextToken;
+  } while (token);
+  return shards;
+}
