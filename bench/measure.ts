@@ -6,7 +6,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { PutRecordCommand } from "@aws-sdk/client-kinesis";
 import { PublishBatchCommand } from "@aws-sdk/client-sns";
 import {
@@ -174,18 +173,6 @@ export async function measureRawHops(
     return messages.length;
   });
   return { kinesisPutRecord, snsPublishBatch, sqsFifoSendReceiveDelete };
-}
-
-/** Creates an on-demand table keyed on `id` (for replay and the raw write limit). */
-export async function createTable(name: string): Promise<void> {
-  await dynamoClient().send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-    }),
-  );
 }
 
 /** Raw BatchWriteItem: `items` items of about the size of a balance, 25 a call, `lanes` at once; items/s. */

@@ -11,6 +11,7 @@
  * - AWS calls per event at each hop (shared/aws/call-counter.ts), vs the floor batching allows;
  * - cost: dollars per million events for the default topology at a given rate (bench/prices.json).
  */
+
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, tmpdir, totalmem } from "node:os";
@@ -24,16 +25,10 @@ import { app } from "../functions/app.ts";
 import { replayIntoProjection } from "../shared/archive/replay.ts";
 import { archivePassed } from "../shared/archive/watermark.ts";
 import { type CallCounts, countCallsEnv } from "../shared/aws/call-counter.ts";
+import { createTableIfMissing } from "../shared/aws/tables.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { envNames } from "../shared/plan.ts";
-import {
-  createTable,
-  measureBundles,
-  measureEngine,
-  measureRawBatchWrite,
-  measureRawHops,
-  percentile,
-} from "./measure.ts";
+import { measureBundles, measureEngine, measureRawBatchWrite, measureRawHops, percentile } from "./measure.ts";
 import prices from "./prices.json" with { type: "json" };
 
 const repoRoot = resolve(import.meta.dirname, "..");
@@ -249,7 +244,7 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     const replayTable = `${system.plan.prefix}-bench-replay`;
-    await createTable(replayTable);
+    await createTableIfMissing(replayTable);
     process.env[envNames.table] = replayTable;
     process.env.POWERTOOLS_LOG_LEVEL = "ERROR";
     const replay = await replayIntoProjection({
@@ -262,7 +257,7 @@ async function main(): Promise<void> {
       lanes: 4,
     });
     const rawTable = `${system.plan.prefix}-bench-raw`;
-    await createTable(rawTable);
+    await createTableIfMissing(rawTable);
     const rawWrites = await measureRawBatchWrite(rawTable, Math.max(500, replay.events), 4);
 
     const results = report({

@@ -3,7 +3,6 @@
  * `verify` proves it and names a removed object, SQL reads it, and a replay from it rebuilds a
  * projection equal to the fold of the accepted events.
  */
-import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { CreateStreamCommand, PutRecordsCommand } from "@aws-sdk/client-kinesis";
 import { CreateBucketCommand, DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
@@ -18,6 +17,7 @@ import { acceptedEventsFromArchive, replayIntoProjection } from "../../shared/ar
 import { queryArchive } from "../../shared/archive/sql.ts";
 import { verifyArchive } from "../../shared/archive/verify.ts";
 import { dynamoClient, kinesisClient, s3Client, sqsClient } from "../../shared/aws/clients.ts";
+import { createTableIfMissing } from "../../shared/aws/tables.ts";
 import { acceptedHistory } from "../../shared/events/arbitrate.ts";
 import { buildCommit, type Commit } from "../../shared/events/envelope.ts";
 import { upcast } from "../../shared/events/upcast.ts";
@@ -163,14 +163,7 @@ afterAll(async () => {
 
 async function checkpointTable(): Promise<string> {
   const name = "archive-test-checkpoints";
-  await dynamoClient().send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-    }),
-  );
+  await createTableIfMissing(name);
   return name;
 }
 
@@ -203,14 +196,7 @@ describe("the archive", () => {
 
   it("replays into a projection that equals the fold of the accepted events", async () => {
     const table = "archive-test-balances";
-    await dynamoClient().send(
-      new CreateTableCommand({
-        TableName: table,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-      }),
-    );
+    await createTableIfMissing(table);
     process.env.CANON_TABLE = table;
     const { handler } = await import("../../functions/accounts/balances-projection.ts");
     const types = ["AccountOpened", "FundsDeposited", "FundsWithdrawn"];

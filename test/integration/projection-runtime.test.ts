@@ -3,13 +3,15 @@
  * invoked with real SQS event shapes, as the Lambda service would, including duplicates,
  * concurrent redeliveries, stale replays, poison events, parking and redrive.
  */
+
 import { randomUUID } from "node:crypto";
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import { GetCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import type { SQSRecord } from "aws-lambda";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dynamoClient } from "../../shared/aws/clients.ts";
+import { createTableIfMissing } from "../../shared/aws/tables.ts";
 import { buildCommit, type EventEnvelope } from "../../shared/events/envelope.ts";
 import { counterProjection } from "../../shared/handlers/counters.ts";
 import { listParks, type RedriveRequest } from "../../shared/handlers/parking.ts";
@@ -40,14 +42,7 @@ afterAll(async () => {
 async function freshTable(): Promise<string> {
   const name = `t-${randomUUID()}`;
   const dynamo = new DynamoDBClient({});
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-    }),
-  );
+  await createTableIfMissing(name);
   await waitUntilTableExists({ client: dynamo, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.2 }, { TableName: name });
   dynamo.destroy();
   process.env[envNames.table] = name;

@@ -11,7 +11,7 @@
  * Assess: `done` stays false while the archive has not passed the subscription point, then both
  * replays end in the same table, equal to the fold of the accepted events, scratch items gone.
  */
-import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
+
 import {
   CreateStreamCommand,
   GetRecordsCommand,
@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { upcasters } from "../../events/upcasters.ts";
 import { dailyTotals } from "../../functions/accounts/daily-totals-projection.ts";
 import { dynamoClient, kinesisClient, s3Client } from "../../shared/aws/clients.ts";
+import { createTableIfMissing } from "../../shared/aws/tables.ts";
 import { acceptedHistory } from "../../shared/events/arbitrate.ts";
 import { buildCommit, type Commit } from "../../shared/events/envelope.ts";
 import { archiverHandler } from "../../shared/handlers/archiver.ts";
@@ -174,17 +175,6 @@ async function archive(parts: readonly number[]): Promise<void> {
   }
 }
 
-async function createTable(name: string): Promise<void> {
-  await dynamoClient().send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: "PAY_PER_REQUEST",
-      AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
-    }),
-  );
-}
-
 async function scan(table: string): Promise<Map<string, Record<string, unknown>>> {
   const items = (await dynamoClient().send(new ScanCommand({ TableName: table, ConsistentRead: true }))).Items ?? [];
   return new Map(items.map((item) => [String(item.id), item]));
@@ -214,7 +204,7 @@ beforeAll(async () => {
   });
   await s3Client().send(new CreateBucketCommand({ Bucket: bucket }));
   await kinesisClient().send(new CreateStreamCommand({ StreamName: streamName, ShardCount: 2 }));
-  await Promise.all(Object.values(tables).map(createTable));
+  await Promise.all(Object.values(tables).map((name) => createTableIfMissing(name)));
 
   await append(partOne(), 1);
   await archive([1]);
