@@ -8,9 +8,19 @@ import { contracts } from "../../functions/api/contracts.ts";
 import { app } from "../../functions/app.ts";
 import { transferEventSchemas } from "../../functions/transfers/events.ts";
 import { validateCommand } from "../../shared/domain/commands.ts";
-import { buildCommit } from "../../shared/events/envelope.ts";
+import { buildCommit, type NewEvent } from "../../shared/events/envelope.ts";
 import { checkEvent, InvalidEventError } from "../../shared/events/schemas.ts";
 import { upcast } from "../../shared/events/upcast.ts";
+
+/** A commit of one event for account "a", decided against `expectedVersion`. */
+function accountCommit(expectedVersion: number, event: NewEvent) {
+  const meta = { commandId: "c", attempt: 1, service: "accounts", bus: "core", aggregateType: "Account" };
+  return buildCommit(
+    "events",
+    { ...meta, aggregateId: "a", expectedVersion, correlationId: "c", causationId: "c", now: new Date(0) },
+    [event],
+  );
+}
 
 describe("command contracts", () => {
   it("give every command the API routes a schema (the routes map one to one onto the rpcs)", () => {
@@ -55,22 +65,7 @@ describe("event schemas", () => {
   });
 
   it("read a version 1 AccountOpened as version 2", () => {
-    const [v1] = buildCommit(
-      "events",
-      {
-        commandId: "c",
-        attempt: 1,
-        service: "accounts",
-        bus: "core",
-        aggregateType: "Account",
-        aggregateId: "a",
-        expectedVersion: 0,
-        correlationId: "c",
-        causationId: "c",
-        now: new Date(0),
-      },
-      [{ type: "AccountOpened", data: { accountId: "a", ownerName: "Ada" } }],
-    ).events;
+    const [v1] = accountCommit(0, { type: "AccountOpened", data: { accountId: "a", ownerName: "Ada" } }).events;
     if (v1 === undefined) throw new Error("no event");
     const read = upcast({ ...v1, schemaversion: 1 }, upcasters);
     expect(read.schemaversion).toBe(2);
@@ -82,22 +77,7 @@ describe("event schemas", () => {
 
 describe("the envelope", () => {
   it("is what the Commit message in envelope.proto describes (for readers in other languages)", () => {
-    const commit = buildCommit(
-      "events",
-      {
-        commandId: "c",
-        attempt: 1,
-        service: "accounts",
-        bus: "core",
-        aggregateType: "Account",
-        aggregateId: "a",
-        expectedVersion: 3,
-        correlationId: "c",
-        causationId: "c",
-        now: new Date(0),
-      },
-      [{ type: "FundsDeposited", data: { accountId: "a", amountCents: 5 } }],
-    );
+    const commit = accountCommit(3, { type: "FundsDeposited", data: { accountId: "a", amountCents: 5 } });
     const decoded = fromJson(CommitSchema, JSON.parse(JSON.stringify(commit)) as JsonValue);
     expect(decoded.commitId).toBe(commit.commitId);
     expect(decoded.events[0]?.aggregateversion).toBe(4n);
