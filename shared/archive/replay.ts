@@ -6,7 +6,7 @@
  * aggregate). The projection's idempotency makes a replay safe to overlap with live traffic.
  */
 import type { SQSEvent, SQSHandler, SQSRecord } from "aws-lambda";
-import { type AggregateHead, aggregateKey, arbitrate } from "../events/arbitrate.ts";
+import { arbiter, reachesReaders } from "../events/arbitrate.ts";
 import type { EventEnvelope } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
 import { localContext } from "../runner/lambda-context.ts";
@@ -42,14 +42,11 @@ export async function acceptedEventsFromArchive(
   upcasters: readonly Upcaster[],
 ): Promise<EventEnvelope[]> {
   const wanted = new Set(eventTypes);
-  const heads = new Map<string, AggregateHead>();
+  const run = arbiter();
   const events: EventEnvelope[] = [];
   for await (const record of readArchivedRecords(bucket, bus)) {
     const commit = record.commit;
-    if (commit === undefined) continue;
-    const verdict = arbitrate(heads.get(aggregateKey(commit)), commit);
-    if (verdict.verdict === "accepted") heads.set(aggregateKey(commit), verdict.head);
-    else if (verdict.verdict !== "unversioned") continue;
+    if (commit === undefined || !reachesReaders(run.judge(commit))) continue;
     for (const event of commit.events) if (wanted.has(event.type)) events.push(upcast(event, upcasters));
   }
   return events;

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { type AggregateHead, aggregateKey, arbitrate } from "../events/arbitrate.ts";
+import { arbiter, reachesReaders } from "../events/arbitrate.ts";
 import { readArchivedRecords } from "./reader.ts";
 
 /** The `events` table's columns and DuckDB types. */
@@ -47,13 +47,11 @@ export async function queryArchive(
     const file = join(dir, "events.jsonl");
     const lines: string[] = [];
     for (const bus of buses) {
-      const heads = new Map<string, AggregateHead>();
+      const run = arbiter();
       for await (const record of readArchivedRecords(bucket(bus), bus)) {
         const commit = record.commit;
         if (commit === undefined) continue;
-        const verdict = arbitrate(heads.get(aggregateKey(commit)), commit);
-        if (verdict.verdict === "accepted") heads.set(aggregateKey(commit), verdict.head);
-        const accepted = verdict.verdict === "accepted" || verdict.verdict === "unversioned";
+        const accepted = reachesReaders(run.judge(commit));
         for (const event of commit.events) {
           lines.push(
             JSON.stringify({

@@ -7,7 +7,7 @@
 import { GetRecordsCommand, GetShardIteratorCommand } from "@aws-sdk/client-kinesis";
 import { kinesisClient } from "../aws/clients.ts";
 import { listShards } from "../aws/shards.ts";
-import { type AggregateHead, aggregateKey, arbitrate } from "../events/arbitrate.ts";
+import { aggregateKey, arbiter } from "../events/arbitrate.ts";
 import { compareSequence } from "./layout.ts";
 import { readArchivedRecords, readManifests } from "./reader.ts";
 
@@ -35,7 +35,7 @@ export async function verifyArchive(options: {
   const problems: string[] = [];
   const perShard = new Map<string, { count: number; last: string }>();
   const archived = new Set<string>();
-  const heads = new Map<string, AggregateHead>();
+  const run = arbiter();
   let records = 0;
   let commits = 0;
   let acceptedCommits = 0;
@@ -49,9 +49,8 @@ export async function verifyArchive(options: {
     if (commit === undefined) continue;
     commits += 1;
     const key = aggregateKey(commit);
-    const verdict = arbitrate(heads.get(key), commit);
+    const verdict = run.judge(commit);
     if (verdict.verdict === "accepted") {
-      heads.set(key, verdict.head);
       acceptedCommits += 1;
     } else if (verdict.verdict === "conflict" && commit.expectedVersion > verdict.currentVersion) {
       // Commits are decided against versions already on the stream: one from "the future" means the archive lost some.
@@ -107,7 +106,7 @@ export async function verifyArchive(options: {
       records,
       commits,
       acceptedCommits,
-      aggregates: heads.size,
+      aggregates: run.heads.size,
       streamRecordsChecked,
       notYetArchived,
     },

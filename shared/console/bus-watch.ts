@@ -10,7 +10,7 @@ import { GetRecordsCommand, GetShardIteratorCommand, type Shard } from "@aws-sdk
 import { compareSequence } from "../archive/layout.ts";
 import { kinesisClient } from "../aws/clients.ts";
 import { listShards } from "../aws/shards.ts";
-import { type AggregateHead, aggregateKey, arbitrate } from "../events/arbitrate.ts";
+import { type AggregateHead, aggregateKey, arbiter } from "../events/arbitrate.ts";
 import { type Commit, readCommit } from "../events/envelope.ts";
 import type { ReaderLag, TailEvent, TailVerdict } from "./source.ts";
 
@@ -297,11 +297,10 @@ async function toTailEvents(
     ];
   }
   const key = aggregateKey(commit);
-  const verdict = arbitrate(state.heads.get(key), commit);
+  const verdict = arbiter(state.heads).judge(commit);
   let shown: TailVerdict;
   switch (verdict.verdict) {
     case "accepted":
-      state.heads.set(key, verdict.head);
       shown = "accepted";
       break;
     case "unversioned":

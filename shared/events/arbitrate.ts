@@ -39,6 +39,31 @@ export function aggregateKey(commit: Pick<Commit, "aggregateType" | "aggregateId
   return `${commit.aggregateType}#${commit.aggregateId}`;
 }
 
+/** Whether a verdict lets a commit's events reach readers (accepted, or a rejection on record). */
+export function reachesReaders(verdict: Verdict): boolean {
+  return verdict.verdict === "accepted" || verdict.verdict === "unversioned";
+}
+
+/**
+ * An arbiter over a stream read in order: judges each commit against the heads it has seen and
+ * remembers the new head of every accepted one. Every reader of the log (relay, replay, verify,
+ * SQL, the console's tail) judges through one.
+ */
+export function arbiter(heads: Map<string, AggregateHead> = new Map()): {
+  readonly heads: Map<string, AggregateHead>;
+  judge(commit: Commit): Verdict;
+} {
+  return {
+    heads,
+    judge(commit) {
+      const key = aggregateKey(commit);
+      const verdict = arbitrate(heads.get(key), commit);
+      if (verdict.verdict === "accepted") heads.set(key, verdict.head);
+      return verdict;
+    },
+  };
+}
+
 /**
  * Arbitrates a run of commits in stream order from the given heads (which it does not
  * change): each commit's verdict, and the heads after the run. The relay runs each batch
@@ -48,14 +73,8 @@ export function arbitrateRun(
   heads: ReadonlyMap<string, AggregateHead>,
   commits: readonly Commit[],
 ): { verdicts: Verdict[]; heads: Map<string, AggregateHead> } {
-  const next = new Map(heads);
-  const verdicts = commits.map((commit) => {
-    const key = aggregateKey(commit);
-    const verdict = arbitrate(next.get(key), commit);
-    if (verdict.verdict === "accepted") next.set(key, verdict.head);
-    return verdict;
-  });
-  return { verdicts, heads: next };
+  const run = arbiter(new Map(heads));
+  return { verdicts: commits.map((commit) => run.judge(commit)), heads: run.heads };
 }
 
 /**
@@ -63,9 +82,6 @@ export function arbitrateRun(
  * as every reader of the log must: the relay, a replay from the archive, a test's oracle.
  */
 export function acceptedHistory(commits: readonly Commit[]): Commit[] {
-  const { verdicts } = arbitrateRun(new Map(), commits);
-  return commits.filter((_, i) => {
-    const verdict = verdicts[i]?.verdict;
-    return verdict === "accepted" || verdict === "unversioned";
-  });
+  const run = arbiter();
+  return commits.filter((commit) => reachesReaders(run.judge(commit)));
 }

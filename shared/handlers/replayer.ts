@@ -41,7 +41,7 @@ import { deliver, laneOf } from "../archive/replay.ts";
 import { archivePassed } from "../archive/watermark.ts";
 import { dynamoClient } from "../aws/clients.ts";
 import { optionalEnv, requireEnv } from "../env.ts";
-import { type AggregateHead, aggregateKey, arbitrate } from "../events/arbitrate.ts";
+import { type AggregateHead, arbiter, reachesReaders } from "../events/arbitrate.ts";
 import type { EventEnvelope } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
 import { envNames } from "../plan.ts";
@@ -156,6 +156,7 @@ export function replayerFor(handler: SQSHandler, options: ReplayerOptions): Hand
     });
     const shards = await listArchive(config.bucket, config.bus);
     const heads = await loadHeads(config.table, cursor);
+    const run = arbiter(heads);
     const positions = new Map(Object.entries(cursor.positions));
 
     let events = 0;
@@ -178,9 +179,7 @@ export function replayerFor(handler: SQSHandler, options: ReplayerOptions): Hand
           last = record.sequenceNumber;
           const commit = record.commit;
           if (commit === undefined) continue;
-          const verdict = arbitrate(heads.get(aggregateKey(commit)), commit);
-          if (verdict.verdict === "accepted") heads.set(aggregateKey(commit), verdict.head);
-          else if (verdict.verdict !== "unversioned") continue;
+          if (!reachesReaders(run.judge(commit))) continue;
           for (const event of commit.events) {
             if (config.eventTypes.has(event.type)) accepted.push(upcast(event, options.upcasters));
           }
