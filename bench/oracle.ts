@@ -187,11 +187,20 @@ async function drain(url: string): Promise<Record<string, unknown>[]> {
 }
 
 /** Poison went where it must, with its reason, and nothing else did. */
-async function poisonAccounted(input: OracleInput): Promise<{ problems: string[]; parked: number; dead: number }> {
+async function poisonAccounted(
+  input: OracleInput,
+  timeoutMs: number,
+): Promise<{ problems: string[]; parked: number; dead: number }> {
   const problems: string[] = [];
   const endpoints = readEndpoints(input.dataDir);
-  const report = await deadLetterReport(endpoints);
   const poison = new Set(input.poisonAggregates.map((id) => `Account#${id}`));
+  // A poison event parks only on its third receive, after retries and injected delays: wait for it (bounded).
+  const deadline = Date.now() + timeoutMs;
+  let report = await deadLetterReport(endpoints);
+  while ([...poison].some((group) => !report.parked.some((p) => p.group === group)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    report = await deadLetterReport(endpoints);
+  }
   for (const park of report.parked) {
     if (!poison.has(park.group))
       problems.push(`${park.projection} parked ${park.group}, which is no poison: ${park.reason}`);
@@ -256,7 +265,7 @@ export async function checkOracle(input: OracleInput, timeoutMs = 60_000): Promi
     const status = views.transfers.get(transferId)?.status;
     if (status !== "COMPLETED" && status !== "FAILED") problems.push(`transfer ${transferId} ended ${String(status)}`);
   }
-  const poison = await poisonAccounted(input);
+  const poison = await poisonAccounted(input, timeoutMs);
   problems.push(...poison.problems);
   return {
     problems,
