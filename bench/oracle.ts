@@ -217,7 +217,13 @@ async function poisonAccounted(
       problems.push(`${queue.queue} holds ${queue.messages} messages: ${JSON.stringify(queue.sample.slice(0, 2))}`);
     }
   }
+  // The relay may still be retrying a batch (injected crashes): keep draining until every poison record is there.
   const dead = (await Promise.all([...failureUrls].map(drain))).flat();
+  const arrived = () => new Set(dead.map((body) => String(body.sequenceNumber)));
+  while (input.poisonSequenceNumbers.some((s) => !arrived().has(s)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    dead.push(...(await Promise.all([...failureUrls].map(drain))).flat());
+  }
   const seen = new Set<string>();
   for (const body of dead) {
     const sequence = String(body.sequenceNumber);
