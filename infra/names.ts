@@ -19,13 +19,7 @@ export const stackNames = {
   api: (prefix: string) => `${pascal(prefix)}-Api`,
 } as const;
 
-/** The SSM parameters a bus stack publishes, so services find their bus by name. */
-export const busParameters = {
-  streamArn: (prefix: string, bus: string) => `/canon/${prefix}/bus/${bus}/stream-arn`,
-  topicArn: (prefix: string, bus: string) => `/canon/${prefix}/bus/${bus}/topic-arn`,
-  /** The archive bucket's (globally unique) name. */
-  archiveBucket: (prefix: string, bus: string) => `/canon/${prefix}/bus/${bus}/archive-bucket`,
-} as const;
+export { busParameters, tagKeys } from "../shared/aws/deployed-names.ts";
 
 /**
  * The alias of the KMS key that encrypts a bus's archive. A service's replayer reading the
@@ -70,14 +64,6 @@ export function parseOwnerTag(value: string | undefined): Owner | undefined {
 export function ownerSlug(owner: Owner): string {
   return ownerTag(owner).replace(":", "-");
 }
-
-/** The tags every function and stack carries; the laws (infra/laws.ts) read them. */
-export const tagKeys = {
-  app: "canon:app",
-  owner: "canon:owner",
-  role: "canon:role",
-  function: "canon:function",
-} as const;
 
 const roles: Record<FunctionRole, true> = {
   api: true,

@@ -142,7 +142,4 @@ export class WarmUp extends Construct {
   }
 }
 
-/** `{prefix}-{consumer}-warm-up`, at most 80 characters (a state machine name's limit). */
-export function warmUpName(prefix: string, consumerId: string): string {
-  return `${prefix}-${consumerId}-warm-up`.slice(0, 80);
-}
+export { warmUpName } from "../shared/aws/deployed-names.ts";
