@@ -3,8 +3,9 @@
  * archiver, read-only. It knows each shard's tip (what the relay and the archiver are measured
  * against), counts records, keeps the recent events for the live tail and tells subscribers of
  * new ones. Commits are arbitrated with the relay's pure function, so the tail shows which were
- * accepted, duplicates or conflicts. Reading starts at the oldest retained record; parent
- * shards are read to their end before their children, as every reader of a bus must.
+ * accepted, duplicates or conflicts. Reading starts at the oldest retained record (or at
+ * `startAt`: on AWS a stream holds a day or more, and the console wants the last minutes);
+ * parent shards are read to their end before their children, as every reader of a bus must.
  */
 import { GetRecordsCommand, GetShardIteratorCommand, type Shard } from "@aws-sdk/client-kinesis";
 import { compareSequence } from "../archive/layout.ts";
@@ -52,14 +53,23 @@ export interface BusWatch {
   caughtUp(bus: string): boolean;
   /** How far behind the tip a reader at `checkpoint` is on a shard (undefined checkpoint: at the start). */
   lag(bus: string, shardId: string, checkpoint: string | undefined): ReaderLag;
+  /**
+   * How far behind a reader is whose oldest unread record is `ageMs` old (Lambda's iterator
+   * age, all CloudWatch tells of a deployed reader): the records that arrived since then.
+   */
+  lagByAge(bus: string, shardId: string, ageMs: number): ReaderLag;
   recent(): readonly TailEvent[];
   subscribe(listener: (event: TailEvent) => void): () => void;
   stop(): Promise<void>;
 }
 
 /** Starts reading every bus's stream (bus name → stream name). */
-export function watchBuses(streams: ReadonlyMap<string, string>, options: { pollMs?: number } = {}): BusWatch {
+export function watchBuses(
+  streams: ReadonlyMap<string, string>,
+  options: { pollMs?: number; startAt?: Date } = {},
+): BusWatch {
   const pollMs = options.pollMs ?? 500;
+  const startAt = options.startAt;
   let stopping = false;
   // Every pending sleep, so that stopping wakes them all at once.
   const sleepers = new Set<() => void>();
@@ -92,7 +102,7 @@ export function watchBuses(streams: ReadonlyMap<string, string>, options: { poll
   };
 
   const readShard = async (state: BusState, shard: ShardState): Promise<void> => {
-    let iterator = await shardIterator(state.stream, shard.shardId, shard.tip);
+    let iterator = await shardIterator(state.stream, shard.shardId, shard.tip, startAt);
     while (!stopping) {
       if (iterator === undefined) {
         shard.finished = true;
@@ -107,7 +117,7 @@ export function watchBuses(streams: ReadonlyMap<string, string>, options: { poll
         if (stopping) return;
         console.error(`canon console: reading ${state.stream} ${shard.shardId}:`, (error as Error).message);
         await sleep(pollMs * 4);
-        iterator = await shardIterator(state.stream, shard.shardId, shard.tip).catch(() => undefined);
+        iterator = await shardIterator(state.stream, shard.shardId, shard.tip, startAt).catch(() => undefined);
         if (iterator === undefined && !stopping) await sleep(pollMs * 4);
         continue;
       }
@@ -201,6 +211,11 @@ export function watchBuses(streams: ReadonlyMap<string, string>, options: { poll
       const shard = bus(name).shards.get(shardId);
       return shard === undefined ? { checkpoint, records: 0, ageMs: 0 } : lagOf(shard, checkpoint, Date.now());
     },
+    lagByAge(name, shardId, ageMs) {
+      const shard = bus(name).shards.get(shardId);
+      if (shard === undefined || ageMs <= 0) return { records: 0, ageMs: 0 };
+      return lagByAgeOf(shard, ageMs, Date.now(), startAt?.getTime());
+    },
     recent: () => recent,
     subscribe(listener) {
       listeners.add(listener);
@@ -252,11 +267,38 @@ export function lagOf(
   };
 }
 
-async function shardIterator(streamName: string, shardId: string, after: string | undefined) {
+/**
+ * The records that arrived in the last `ageMs` (the reader's iterator age): it has not read
+ * them. Only a lower bound when the watch started reading after the reader's position, or
+ * has forgotten records that old.
+ */
+export function lagByAgeOf(
+  shard: Pick<ShardState, "arrivals" | "dropped">,
+  ageMs: number,
+  now: number,
+  watchedSince: number | undefined,
+): ReaderLag {
+  const since = now - ageMs;
+  const { arrivals } = shard;
+  let low = 0;
+  let high = arrivals.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if ((arrivals[mid] as { at: number }).at < since) low = mid + 1;
+    else high = mid;
+  }
+  const forgotten = low === 0 && shard.dropped > 0;
+  const unseen = watchedSince !== undefined && watchedSince > since;
+  return { records: arrivals.length - low, ageMs, ...(forgotten || unseen ? { atLeast: true } : {}) };
+}
+
+async function shardIterator(streamName: string, shardId: string, after: string | undefined, startAt?: Date) {
   const result = await kinesisClient().send(
     new GetShardIteratorCommand(
       after === undefined
-        ? { StreamName: streamName, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" }
+        ? startAt === undefined
+          ? { StreamName: streamName, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" }
+          : { StreamName: streamName, ShardId: shardId, ShardIteratorType: "AT_TIMESTAMP", Timestamp: startAt }
         : {
             StreamName: streamName,
             ShardId: shardId,

@@ -14,6 +14,7 @@ import { type DeadLetterReport, deadLetterReport, redrive } from "../runner/dead
 import { describeEndpoints, type LocalEndpoints } from "../runner/endpoints.ts";
 import type { AppDefinition } from "../topology.ts";
 import { type BusWatch, watchBuses } from "./bus-watch.ts";
+import { type CachedRead, cachedRead } from "./cached-read.ts";
 import { countItems, queueDepth, readCheckpoints, recentCommands } from "./local-reads.ts";
 import { type ReplayJobs, replayJobs } from "./replay-jobs.ts";
 import {
@@ -255,27 +256,13 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
   };
 
   // Slower reads (parks and item counts scan tables), shared by every request for a few seconds.
-  const cached = <T>(ms: number, read: () => Promise<T>) => {
-    let value: { at: number; promise: Promise<T> } | undefined;
-    const get = (maxAgeMs = ms) => {
-      if (value === undefined || Date.now() - value.at > maxAgeMs) {
-        const promise = read();
-        value = { at: Date.now(), promise };
-        promise.catch(() => {
-          if (value?.promise === promise) value = undefined;
-        });
-      }
-      return value.promise;
-    };
-    return Object.assign(get, { invalidate: () => (value = undefined) });
-  };
-  const deadLetters = cached(4_000, () => deadLetterReport(endpoints));
-  const itemCounts = new Map<string, ReturnType<typeof cached<{ count: number; atLeast: boolean }>>>();
+  const deadLetters = cachedRead(4_000, () => deadLetterReport(endpoints));
+  const itemCounts = new Map<string, CachedRead<{ count: number; atLeast: boolean }>>();
   /** A table's item count, at most 15 s old (2 s while `busy`: a replay fills it). */
   const itemsOf = (table: string, busy: boolean) => {
     let counter = itemCounts.get(table);
     if (counter === undefined) {
-      counter = cached(15_000, () => countItems(table, countCap));
+      counter = cachedRead(15_000, () => countItems(table, countCap));
       itemCounts.set(table, counter);
     }
     return counter(busy ? 2_000 : undefined).catch(() => undefined);
@@ -344,7 +331,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
       return s.commandHandler !== undefined && table !== undefined ? [[s.name, table] as const] : [];
     }),
   );
-  const commands = cached(2_000, () =>
+  const commands = cachedRead(2_000, () =>
     recentCommands(resources.tableNames.get(ids.apiCommandsTable()), outcomeTables, 200),
   );
 
@@ -358,6 +345,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
       ]);
       return {
         generatedAt: new Date().toISOString(),
+        target: { kind: "local" },
         prefix,
         startedAt,
         buses: snap.buses,
@@ -396,7 +384,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
         deadLetters.invalidate();
       }
     },
-    startReplay(projection, action) {
+    async startReplay(projection, action) {
       if (!declaredProjections.has(projection)) {
         throw new ConsoleRequestError(
           `unknown projection "${projection}" (known: ${[...declaredProjections].join(", ")})`,

@@ -157,8 +157,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
     return c.json(outcome, outcome.outcome === "cleared" ? 200 : 409);
   });
   for (const action of ["warm-up", "rebuild"] as const) {
-    api.post(`/projections/:name/${action}`, (c) =>
-      c.json(options.source().startReplay(c.req.param("name"), action), 202),
+    api.post(`/projections/:name/${action}`, async (c) =>
+      c.json(await options.source().startReplay(c.req.param("name"), action), 202),
     );
   }
   api.notFound((c) => c.json({ error: `no console route ${c.req.method} ${c.req.path}` }, 404));

@@ -7,6 +7,7 @@
  * before closing the HTTP server, which waits for open streams.
  */
 import { join } from "node:path";
+import { serve } from "@hono/node-server";
 import { type LocalSourceOptions, localConsoleSource } from "./local-source.ts";
 import { consoleRoutes } from "./routes.ts";
 import type { ConsoleSource } from "./source.ts";
@@ -59,6 +60,43 @@ export function createConsole(options: ConsoleOptions): ConsoleServer {
       stopped = true;
       signalStopped();
       await source?.stop();
+    },
+  };
+}
+
+/** A console served alone (`canon console --aws`): the page and the admin API over any source. */
+export interface StandaloneConsole {
+  readonly url: string;
+  /** Ends open tails, stops the source, closes the server. */
+  stop(): Promise<void>;
+}
+
+export async function serveConsole(options: {
+  readonly source: ConsoleSource;
+  readonly repoRoot: string;
+  readonly host: string;
+  readonly port: number;
+}): Promise<StandaloneConsole> {
+  let signalStopped: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    signalStopped = resolve;
+  });
+  const routes = consoleRoutes({
+    source: () => options.source,
+    staticDir: join(options.repoRoot, "console"),
+    stopped,
+  });
+  let server: ReturnType<typeof serve> | undefined;
+  const port = await new Promise<number>((resolve, reject) => {
+    server = serve({ fetch: routes.fetch, hostname: options.host, port: options.port }, (info) => resolve(info.port));
+    server.once("error", reject);
+  });
+  return {
+    url: `http://${options.host}:${port}`,
+    async stop() {
+      signalStopped();
+      await options.source.stop();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
  * The operator console's data port: what the console and `canon status` / `canon tail` show,
  * whatever runs the system. `local-source.ts` reads the embedded local cloud (and the runner's
- * checkpoints and control table); an AWS implementation reads the same facts from CloudWatch
- * and the tables (docs/console.md maps each field).
+ * checkpoints and control table); `aws-source.ts` reads the same facts from a deployed app:
+ * CloudWatch, Lambda's event source mappings, Step Functions and the same tables, queues and
+ * archive (docs/console.md maps each field).
  */
 import type { DeadLetterReport, RedriveOutcome } from "../runner/dead-letters.ts";
 
@@ -29,6 +30,11 @@ export interface ReaderLag {
   readonly ageMs: number;
   /** True when `records` is a lower bound (the console no longer holds the reader's position). */
   readonly atLeast?: boolean;
+  /**
+   * The position is not known, only the age (a deployed reader: CloudWatch's iterator age);
+   * `records` counts what arrived within that age.
+   */
+  readonly fromAge?: boolean;
 }
 
 export interface BusView {
@@ -197,11 +203,18 @@ export interface Sample {
   readonly projections: Readonly<Record<string, number>>;
   /** Messages in every dead-letter queue together. */
   readonly deadLetters: number;
+  /**
+   * What the bus lags count: records behind the tip (local), or the age in milliseconds of
+   * the oldest unread record (AWS: CloudWatch's `IteratorAge`, which has no record count).
+   */
+  readonly lagUnit?: "records" | "ms";
 }
 
 /** Everything the console's overview shows at once. */
 export interface Overview {
   readonly generatedAt: string;
+  /** What the console reads: the local cloud, or a deployed app (with its region). */
+  readonly target: { readonly kind: "local" } | { readonly kind: "aws"; readonly region: string };
   readonly prefix: string;
   readonly startedAt: string;
   readonly buses: readonly BusView[];
@@ -211,6 +224,8 @@ export interface Overview {
   readonly queues: readonly QueueDepth[];
   readonly deadLetters: DeadLetterReport;
   readonly replays: readonly ReplayJob[];
+  /** What could not be read or found (AWS: a denied call, a resource not deployed yet); the rest still answers. */
+  readonly warnings?: readonly string[];
 }
 
 /** The port the console's routes and the CLI read through. */
@@ -229,7 +244,7 @@ export interface ConsoleSource {
   /** Calls `listener` with every new event; returns the unsubscribe. */
   subscribe(listener: (event: TailEvent) => void): () => void;
   redrive(projection: string, aggregate: string, options: { skip?: string }): Promise<RedriveOutcome>;
-  startReplay(projection: string, action: ReplayAction): ReplayJob;
+  startReplay(projection: string, action: ReplayAction): Promise<ReplayJob>;
   replays(): readonly ReplayJob[];
   stop(): Promise<void>;
 }

@@ -53,7 +53,7 @@ export interface DeadLetterReport {
 async function projectionTables(endpoints: LocalEndpoints): Promise<Map<string, string[]>> {
   let moved = new Map<string, { table: string; applied: boolean }>();
   try {
-    moved = await consumerTables(endpoints.prefix);
+    if (!endpoints.deployed) moved = await consumerTables(endpoints.prefix);
   } catch (error) {
     if (!(error instanceof Error && error.name === "ResourceNotFoundException")) throw error;
   }

@@ -36,6 +36,11 @@ export interface LocalEndpoints {
   readonly api: string;
   /** True for the embedded emulators (placeholder credentials will do). */
   readonly embedded: boolean;
+  /**
+   * A deployed app (the console's AWS source) rather than `canon dev`: it has no local control
+   * table (blue/green rebuilds are local only), so every projection writes its planned table.
+   */
+  readonly deployed?: boolean;
   /** Region and endpoint settings (AWS_REGION, AWS_ENDPOINT_URL_*), never credentials. */
   readonly aws: Readonly<Record<string, string>>;
   readonly projections: readonly ProjectionEndpoint[];
