@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
  *   canon projection  warm a projection up from the archive; rebuild one blue/green
  *   canon status      buses, archive, projections and dead letters at a glance
  *   canon tail        follow the events on the buses, live
+ *   canon console     the operator console over the app deployed to AWS
  *   canon bench       run the benchmarks
  */
 import { parseArgs } from "node:util";
@@ -26,6 +27,7 @@ Commands:
   projection Warm a projection up from the archive; rebuild one blue/green
   status     Buses, archive, projections and dead letters of a running system at a glance
   tail       Follow the events on the buses, live, filtered by type, aggregate or service
+  console    The operator console over the app deployed to AWS (--aws)
   bench      Run the benchmarks
 
 Options:
@@ -69,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./commands/status.ts")).statusCommand(rest);
     case "tail":
       return (await import("./commands/tail.ts")).tailCommand(rest);
+    case "console":
+      return (await import("./commands/console.ts")).consoleCommand(rest, repoRoot);
     case "bench":
       return (await import("./commands/bench.ts")).benchCommand(rest, repoRoot);
     default:

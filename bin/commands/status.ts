@@ -76,9 +76,10 @@ export function needsAttention(overview: Overview): boolean {
 const plural = (n: number, word: string) => `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
 
 function lagText(lag: ReaderLag): string {
-  return lag.records === 0
+  const about = lag.atLeast ? "≥ " : lag.fromAge ? "≈ " : "";
+  return lag.records === 0 && lag.ageMs === 0
     ? "caught up"
-    : `${lag.atLeast ? "≥ " : ""}${lag.records} behind (${Math.round(lag.ageMs / 1000)} s)`;
+    : `${about}${lag.records} behind (${Math.round(lag.ageMs / 1000)} s)`;
 }
 
 function sumLag(lags: readonly ReaderLag[]): ReaderLag {
@@ -86,6 +87,7 @@ function sumLag(lags: readonly ReaderLag[]): ReaderLag {
     records: lags.reduce((sum, l) => sum + l.records, 0),
     ageMs: Math.max(0, ...lags.map((l) => l.ageMs)),
     atLeast: lags.some((l) => l.atLeast),
+    fromAge: lags.some((l) => l.fromAge),
   };
 }
 
@@ -93,7 +95,10 @@ function sumLag(lags: readonly ReaderLag[]): ReaderLag {
 export function formatStatus(o: Overview, target: { url: string; startedAt?: string }): string {
   const lines: string[] = [];
   const since = target.startedAt ? `, running since ${target.startedAt}` : "";
-  lines.push(`${o.prefix} at ${target.url}${since}`, "");
+  const where = o.target?.kind === "aws" ? ` (deployed, AWS ${o.target.region})` : "";
+  lines.push(`${o.prefix}${where} at ${target.url}${since}`, "");
+  for (const warning of o.warnings ?? []) lines.push(`warning: ${warning}`);
+  if (o.warnings?.length) lines.push("");
   const width = Math.max(...o.buses.map((b) => b.bus.length), ...o.projections.map((p) => p.name.length), 8);
   lines.push("Buses");
   for (const bus of o.buses) {

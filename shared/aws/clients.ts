@@ -4,11 +4,16 @@
  * so the same code talks to AWS, LocalStack or the embedded local cloud. A client is made
  * anew only if those settings change (a restarted local cloud listens on new ports).
  */
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { KinesisClient } from "@aws-sdk/client-kinesis";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { ResourceGroupsTaggingAPIClient } from "@aws-sdk/client-resource-groups-tagging-api";
 import { S3Client } from "@aws-sdk/client-s3";
+import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { countCalls } from "./call-counter.ts";
@@ -66,3 +71,10 @@ export const sqsClient = cached(
 
 /** S3 with path-style addressing when an endpoint is overridden (local emulators have no DNS per bucket). */
 export const s3Client = cached("S3", (overridden) => new S3Client({ ...common(), forcePathStyle: overridden }));
+
+// The control plane a deployed system is read through (the console's AWS source, shared/console/aws-source.ts).
+export const cloudWatchClient = cached("CLOUDWATCH", () => new CloudWatchClient(common()));
+export const lambdaClient = cached("LAMBDA", () => new LambdaClient(common()));
+export const sfnClient = cached("SFN", () => new SFNClient(common()));
+export const ssmClient = cached("SSM", () => new SSMClient(common()));
+export const taggingClient = cached("RESOURCE_GROUPS_TAGGING_API", () => new ResourceGroupsTaggingAPIClient(common()));

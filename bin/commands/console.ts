@@ -1,0 +1,121 @@
+/** `canon console --aws`: the operator console over a deployed app, on this machine. */
+
+import { parseArgs } from "node:util";
+
+export const consoleUsage = `canon console — the operator console for the app deployed to AWS
+
+Usage: canon console --aws [options]
+
+Serves the same console as \`canon dev\` (at /), reading the deployed app instead of the local
+cloud: CloudWatch (stream rates, the relay's and the archiver's iterator age, queue depths),
+Lambda's event source mappings (live, detached, paused), the warm-up state machines, and the
+app's own queues, tables and archive. Warm-ups and redrives work from it; a blue/green rebuild
+is local only. It listens on this machine only and uses your AWS credentials (AWS_PROFILE,
+SSO, environment): give them the operator policy the ConsoleAccess stack deploys
+(docs/deploy.md). No endpoint is deployed for it. \`canon status --url <its URL>\` and
+\`canon tail --url <its URL>\` read it from a terminal.
+
+Options:
+  --aws             Read the deployed app (required: the local console is part of \`canon dev\`)
+  --region <name>   The app's region (default: $AWS_REGION, $AWS_DEFAULT_REGION)
+  --port <n>        HTTP port (default: 4100)
+  --host <addr>     Address to listen on (default: 127.0.0.1)
+  -h, --help        Show this help
+
+Exit status: 0 on Ctrl-C; 1 the account could not be read (no credentials, no region, access
+denied, nothing deployed); 2 usage.`;
+
+const options = {
+  aws: { type: "boolean", default: false },
+  region: { type: "string" },
+  port: { type: "string" },
+  host: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+export async function consoleCommand(args: string[], repoRoot: string): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; strict: true }>>;
+  try {
+    parsed = parseArgs({ args, options, strict: true });
+  } catch (error) {
+    console.error(`canon console: ${(error as Error).message}\n\n${consoleUsage}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(consoleUsage);
+    return 0;
+  }
+  if (!values.aws) {
+    console.error(
+      "canon console: say --aws to read the deployed app (the local console is served by `canon dev` at /)",
+    );
+    return 2;
+  }
+  const port = Number(values.port ?? 4100);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`canon console: --port must be an integer from 0 to 65535, not "${values.port}"`);
+    return 2;
+  }
+  const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (region === undefined || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
+    console.error(
+      region === undefined
+        ? "canon console: no region: pass --region or set AWS_REGION"
+        : `canon console: "${region}" is not an AWS region name`,
+    );
+    return 2;
+  }
+  process.env.AWS_REGION = region;
+
+  const { app } = await import("../../functions/app.ts");
+  const { planApp } = await import("../../shared/plan.ts");
+  const { discoverDeployedApp } = await import("../../shared/console/aws-discovery.ts");
+  const plan = planApp(app);
+  // Look once before serving, so missing credentials or access fail here with the reason.
+  try {
+    const deployed = await discoverDeployedApp(plan, region);
+    if (deployed.functions.size === 0) {
+      console.error(
+        `canon console: no function tagged canon:app=${plan.prefix} in ${region}: is the app deployed there (npx cdk deploy --all)?`,
+      );
+      return 1;
+    }
+    if (deployed.missing.length > 0) console.warn(`canon console: not deployed (yet): ${deployed.missing.join(", ")}`);
+  } catch (error) {
+    console.error(`canon console: cannot read the account: ${(error as Error).name}: ${(error as Error).message}`);
+    return 1;
+  }
+
+  const { awsConsoleSource } = await import("../../shared/console/aws-source.ts");
+  const { serveConsole } = await import("../../shared/console/server.ts");
+  const source = awsConsoleSource({ app, plan, region });
+  let served: Awaited<ReturnType<typeof serveConsole>>;
+  try {
+    served = await serveConsole({ source, repoRoot, host: values.host ?? "127.0.0.1", port });
+  } catch (error) {
+    await source.stop();
+    console.error(`canon console: cannot listen: ${(error as Error).message}`);
+    return 1;
+  }
+  console.log(`canon console: ${plan.prefix} in ${region}
+  console   ${served.url}/
+  status    npx canon status --url ${served.url}
+  tail      npx canon tail --url ${served.url}
+Press Ctrl-C to stop.`);
+  await new Promise<void>((resolveStop) => {
+    let stopping = false;
+    const onSignal = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`\ncanon console: ${signal}: stopping …`);
+      served.stop().then(resolveStop, (error: unknown) => {
+        console.error(`canon console: stopping failed: ${(error as Error).message}`);
+        resolveStop();
+      });
+    };
+    process.once("SIGINT", () => onSignal("SIGINT"));
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
+  });
+  return 0;
+}
