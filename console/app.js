@@ -62,13 +62,19 @@ function drawCharts(samples) {
     busNames.map((bus) => ({ name: bus, points: points((s) => s.buses[bus]?.recordsPerSecond) })),
     { title: "records per second", unit: "/s" },
   );
+  // On AWS the lags are CloudWatch's iterator ages (ms), drawn in seconds; locally, records.
+  const ages = samples.some((s) => s.lagUnit === "ms");
+  const lagOf = (v) => (v === undefined || !ages ? v : v / 1000);
+  $("bus-lag-caption").textContent = ages
+    ? "Relay and archive lag (age of the oldest unread record, s; CloudWatch, 1-minute points)"
+    : "Relay and archive lag (records behind the tip)";
   lineChart(
     $("chart-bus-lag"),
     busNames.flatMap((bus) => [
-      { name: `${bus} relay`, points: points((s) => s.buses[bus]?.relayLag) },
-      { name: `${bus} archive`, points: points((s) => s.buses[bus]?.archiveLag) },
+      { name: `${bus} relay`, points: points((s) => lagOf(s.buses[bus]?.relayLag)) },
+      { name: `${bus} archive`, points: points((s) => lagOf(s.buses[bus]?.archiveLag)) },
     ]),
-    { title: "records behind the stream's tip" },
+    ages ? { title: "seconds behind the stream's tip", unit: " s" } : { title: "records behind the stream's tip" },
   );
   lineChart(
     $("chart-projection-lag"),
@@ -102,6 +108,9 @@ async function refresh() {
       render($("commands"), list, () => panels.commands(list));
     }
     $("prefix").textContent = overview.prefix;
+    $("target").textContent =
+      overview.target?.kind === "aws" ? `deployed, AWS ${overview.target.region}` : "local cloud";
+    render($("warnings"), overview.warnings ?? [], () => panels.warnings(overview));
     $("updated").replaceChildren(`updated ${new Date(overview.generatedAt).toLocaleTimeString()}`);
     document.body.classList.remove("offline");
   } catch (error) {

@@ -23,10 +23,14 @@ const table = (head, rows, empty = "nothing here") =>
         h("tbody", {}, rows),
       );
 
-/** A reader's lag: "0" when caught up, else "12 records, 3 s". */
+/**
+ * A reader's lag: "caught up", else "12 behind · 3 s". A deployed reader's is known by its age
+ * only (CloudWatch's iterator age): "≈ 12 behind" counts what arrived within that age.
+ */
 function lag(reader) {
-  if (!reader || reader.records === 0) return pill("caught up", "ok");
-  const text = `${reader.atLeast ? "≥ " : ""}${num(reader.records)} behind · ${duration(reader.ageMs)}`;
+  if (!reader || (reader.records === 0 && reader.ageMs === 0)) return pill("caught up", "ok");
+  const about = reader.atLeast ? "≥ " : reader.fromAge ? "≈ " : "";
+  const text = `${about}${num(reader.records)} behind · ${duration(reader.ageMs)}`;
   return pill(text, reader.ageMs > 60_000 ? "bad" : "warn");
 }
 
@@ -350,4 +354,9 @@ export function functions(o) {
       ),
     ),
   );
+}
+
+/** What the console could not read or find (a denied call, a stack not deployed yet). */
+export function warnings(o) {
+  return (o.warnings ?? []).map((text) => h("p", { class: "warning-line" }, text));
 }
