@@ -108,8 +108,9 @@ async function refresh() {
       render($("commands"), list, () => panels.commands(list));
     }
     $("prefix").textContent = overview.prefix;
-    $("target").textContent =
-      overview.target?.kind === "aws" ? `deployed, AWS ${overview.target.region}` : "local cloud";
+    const aws = overview.target?.kind === "aws";
+    $("target").textContent = aws ? `deployed, AWS ${overview.target.region}` : "local cloud";
+    $("served-by").textContent = aws ? "canon console --aws" : "canon dev";
     render($("warnings"), overview.warnings ?? [], () => panels.warnings(overview));
     $("updated").replaceChildren(`updated ${new Date(overview.generatedAt).toLocaleTimeString()}`);
     document.body.classList.remove("offline");

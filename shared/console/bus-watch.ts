@@ -289,7 +289,11 @@ export function lagByAgeOf(
   }
   const forgotten = low === 0 && shard.dropped > 0;
   const unseen = watchedSince !== undefined && watchedSince > since;
-  return { records: arrivals.length - low, ageMs, ...(forgotten || unseen ? { atLeast: true } : {}) };
+  const records = arrivals.length - low;
+  // The age is the reader's oldest unread record over all shards: a shard where nothing
+  // arrived within it has nothing unread.
+  if (records === 0 && !forgotten && !unseen) return { records: 0, ageMs: 0 };
+  return { records, ageMs, ...(forgotten || unseen ? { atLeast: true } : {}) };
 }
 
 async function shardIterator(streamName: string, shardId: string, after: string | undefined, startAt?: Date) {

@@ -88,6 +88,10 @@ describe("a lag known by its age", () => {
     expect(lagByAgeOf({ arrivals, dropped: 0 }, 100, 45, undefined)).toEqual({ records: 4, ageMs: 100 });
   });
 
+  it("is no lag on a shard where nothing arrived within the age (the age is the oldest over all shards)", () => {
+    expect(lagByAgeOf({ arrivals, dropped: 0 }, 4, 45, undefined)).toEqual({ records: 0, ageMs: 0 });
+  });
+
   it("is a lower bound when the watch started after the reader's position or forgot records", () => {
     expect(lagByAgeOf({ arrivals, dropped: 0 }, 100, 45, 5)).toMatchObject({ records: 4, atLeast: true });
     expect(lagByAgeOf({ arrivals, dropped: 3 }, 100, 45, undefined)).toMatchObject({ atLeast: true });
