@@ -1,9 +1,10 @@
 /**
- * Every stack of a plan: one per bus, one per service, one for the API, with the laws
- * (infra/laws.ts) and cdk-nag's AwsSolutions checks applied to all of them. Stacks share no
- * CloudFormation exports; the only ordering is "a bus before its services", since a service
- * reads its bus's SSM parameters at deploy time. Nothing depends on a service stack, so
- * `cdk destroy` of one service takes nothing else with it.
+ * Every stack of a plan: one per bus, one per service, one for the API, and one for the
+ * operator console's IAM access, with the laws (infra/laws.ts) and cdk-nag's AwsSolutions checks
+ * applied to all of them. Stacks share no CloudFormation exports; the only ordering is "a bus
+ * before its services, and before the console access", since those read the bus's SSM parameters
+ * at deploy time. Nothing depends on a service stack, so `cdk destroy` of one service takes
+ * nothing else with it.
  */
 import { type App, type Environment, Tags, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
@@ -12,6 +13,7 @@ import type { AppPlan, Owner } from "../shared/plan.ts";
 import { type ApiAuth, ApiStack } from "./api-stack.ts";
 import { type ArchiveOptions, archiveOptionsFromContext } from "./archive.ts";
 import { BusStack } from "./bus-stack.ts";
+import { ConsoleAccessStack, consoleOperatorsFromContext } from "./console-access.ts";
 import { applyLaws } from "./laws.ts";
 import type { MonitoringOptions } from "./monitoring.ts";
 import { sameOwner, stackNames, tagKeys } from "./names.ts";
@@ -27,12 +29,16 @@ export interface CanonStacksProps extends OwnedResourceOptions, MonitoringOption
   readonly archive?: ArchiveOptions;
   /** The first day the archives' SQL tables project (yyyy-MM-dd). @default "2026-01-01" */
   readonly archiveSince?: string;
+  /** Principal ARNs that may assume the operator console role. @default none: the managed policy only */
+  readonly consoleOperators?: readonly string[];
 }
 
 export interface CanonStacks {
   readonly buses: ReadonlyMap<string, BusStack>;
   readonly services: ReadonlyMap<string, ServiceStack>;
   readonly api: ApiStack;
+  /** The operator console's managed policy (and role): infra/console-access.ts. */
+  readonly consoleAccess: ConsoleAccessStack;
 }
 
 /** The names of the services in a plan, in declaration order. */
@@ -69,7 +75,7 @@ export function applyCanonChecks(app: App, plan: AppPlan): void {
 export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps = {}): CanonStacks {
   Tags.of(app).add(tagKeys.app, plan.prefix);
   applyCanonChecks(app, plan);
-  const { apiAuth, archive, archiveSince, ...common } = props;
+  const { apiAuth, archive, archiveSince, consoleOperators, ...common } = props;
   const buses = new Map<string, BusStack>();
   for (const { bus } of plan.streams) {
     buses.set(
@@ -88,21 +94,32 @@ export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps 
     services.set(service, stack);
   }
   const api = new ApiStack(app, stackNames.api(plan.prefix), { ...common, plan, auth: apiAuth });
-  return { buses, services, api };
+  const consoleAccess = new ConsoleAccessStack(app, stackNames.consoleAccess(plan.prefix), {
+    env: common.env,
+    plan,
+    operators: consoleOperators,
+  });
+  // Deploy order only, as for a service: the policy resolves each bus's archive-bucket SSM parameter.
+  for (const busStack of buses.values()) {
+    consoleAccess.addStackDependency(busStack, "reads the bus's archive-bucket SSM parameter");
+  }
+  return { buses, services, api, consoleAccess };
 }
 
 /** Options from CDK context (`cdk deploy -c key=value` or cdk.json), so a deploy needs no code change. */
 export function stacksPropsFromContext(
   scope: IConstruct,
-): Pick<CanonStacksProps, "alarmTopicArn" | "archive" | "archiveSince"> {
+): Pick<CanonStacksProps, "alarmTopicArn" | "archive" | "archiveSince" | "consoleOperators"> {
   const alarmTopicArn = scope.node.tryGetContext("canon:alarmTopicArn");
   const archiveSince = scope.node.tryGetContext("canon:archiveSince");
   if (archiveSince !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(String(archiveSince))) {
     throw new Error(`canon:archiveSince must be a day (yyyy-MM-dd), not "${archiveSince}"`);
   }
+  const consoleOperators = consoleOperatorsFromContext(scope);
   return {
     ...(typeof alarmTopicArn === "string" && alarmTopicArn !== "" && { alarmTopicArn }),
     ...(archiveSince !== undefined && { archiveSince: String(archiveSince) }),
     archive: archiveOptionsFromContext(scope),
+    ...(consoleOperators !== undefined && { consoleOperators }),
   };
 }

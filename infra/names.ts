@@ -17,6 +17,8 @@ export const stackNames = {
   bus: (prefix: string, bus: string) => `${pascal(prefix)}-Bus-${bus}`,
   service: (prefix: string, service: string) => `${pascal(prefix)}-Service-${service}`,
   api: (prefix: string) => `${pascal(prefix)}-Api`,
+  /** The operator console's IAM policy (and optional role): infra/console-access.ts. */
+  consoleAccess: (prefix: string) => `${pascal(prefix)}-ConsoleAccess`,
 } as const;
 
 export { busParameters, tagKeys } from "../shared/aws/deployed-names.ts";

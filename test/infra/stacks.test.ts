@@ -576,11 +576,26 @@ describe("every stack", () => {
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<SsmParameterValuecanoncanonbuscorearchivebucketParameter>/*]",
         // Server access logs cannot go to an SSE-KMS bucket.
         "AwsSolutions-S1",
+        // The operator console's policy (infra/console-access.ts): every bus's archive objects, the
+        // app's SSM parameters, and the executions of each warm-up state machine.
+        ...plan.buckets.map(
+          ({ bus }) =>
+            `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<SsmParameterValuecanoncanonbus${bus}archivebucketParameter>/*]`,
+        ),
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/canon/canon/*]",
+        ...plan.functions
+          .filter((fn) => fn.startsDetached === true)
+          .map(
+            (fn) =>
+              `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:canon-${fn.id}-warm-up:*]`,
+          ),
         // A warm-up state machine invokes its replayer (and its versions), where the app has one.
         ...(plan.functions.some((fn) => fn.role === "replayer")
           ? ["AwsSolutions-IAM5[Resource::<ReplayerFunction.Arn>:*]"]
           : []),
-      ].sort(),
+      ]
+        .filter((id, index, ids) => ids.indexOf(id) === index)
+        .sort(),
     );
   });
 });

@@ -1,0 +1,446 @@
+/**
+ * The operator console's IAM access (infra/console-access.ts), as a specification of what an
+ * operator may do with `canon console --aws`: each statement's actions and resources, computed
+ * here from the plan, not from the stack's own helpers; nothing on `*` but the four actions
+ * without resource-level permission; no write; the optional role and whom it trusts; the
+ * ordering after the bus stacks; the laws and cdk-nag; and an app too large for one policy.
+ */
+import type { Stack } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import type { IConstruct } from "constructs";
+import { describe, expect, it } from "vitest";
+import { app as definition } from "../../functions/app.ts";
+import { addCanonStacks, applyCanonChecks, stacksPropsFromContext } from "../../infra/canon-app.ts";
+import {
+  ConsoleAccessStack,
+  consoleAccessName,
+  consoleActions,
+  managedPolicyMaxSize,
+} from "../../infra/console-access.ts";
+import { archiveKeyAlias, busParameters, queueKeyAlias, stackNames } from "../../infra/names.ts";
+import { warmUpName } from "../../shared/aws/deployed-names.ts";
+import { type AppPlan, envNames, planApp } from "../../shared/plan.ts";
+import type { AppDefinition } from "../../shared/topology.ts";
+import { warmUpApp } from "./fixtures/warm-up.ts";
+import { type Json, resources, synthesize, testApp } from "./support.ts";
+
+/** A statement of the console's policies, its resources rendered as ARN-like text. */
+interface Statement {
+  readonly sid: string;
+  readonly actions: string[];
+  readonly resources: string[];
+  readonly condition: Json;
+  readonly raw: Json;
+}
+
+/** `arn:aws:…:REGION:ACCOUNT:…`; an archive bucket's SSM parameter becomes `{archive:<bus>}`. */
+function render(value: Json, template: Json, plan: AppPlan, longest = false): Json {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) return value.map((v) => render(v, template, plan, longest));
+  if (value === null || typeof value !== "object") return value;
+  if (typeof value.Ref === "string") {
+    const pseudo: Record<string, string> = longest
+      ? { "AWS::Partition": "aws-cn", "AWS::Region": "ap-southeast-5", "AWS::AccountId": "123456789012" }
+      : { "AWS::Partition": "aws", "AWS::Region": "REGION", "AWS::AccountId": "ACCOUNT" };
+    if (pseudo[value.Ref] !== undefined) return pseudo[value.Ref];
+    const parameter = template.Parameters?.[value.Ref]?.Default;
+    const bus = plan.buckets.find((b) => busParameters.archiveBucket(plan.prefix, b.bus) === parameter)?.bus;
+    if (bus === undefined) throw new Error(`unexpected reference ${value.Ref}`);
+    return longest ? "b".repeat(63) : `{archive:${bus}}`;
+  }
+  if (Array.isArray(value["Fn::Join"])) {
+    const [delimiter, parts] = value["Fn::Join"];
+    return parts.map((p: Json) => render(p, template, plan, longest)).join(delimiter);
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, render(v, template, plan, longest)]));
+}
+
+function policiesOf(template: Json): [string, Json][] {
+  return resources(template, "AWS::IAM::ManagedPolicy");
+}
+
+function statementsOf(template: Json, plan: AppPlan): Statement[] {
+  return policiesOf(template).flatMap(([, policy]) =>
+    (policy.Properties.PolicyDocument.Statement as Json[]).map((raw) => ({
+      sid: raw.Sid,
+      actions: [raw.Action].flat(),
+      resources: [raw.Resource].flat().map((r: Json) => render(r, template, plan)),
+      condition: raw.Condition,
+      raw,
+    })),
+  );
+}
+
+/** The resources on which some statement allows the action. */
+function allowedOn(statements: readonly Statement[], action: string): string[] {
+  return [...new Set(statements.filter((s) => s.actions.includes(action)).flatMap((s) => s.resources))].sort();
+}
+
+/** The KMS aliases some statement allows the action on (always through `kms:ResourceAliases`). */
+function aliasesFor(statements: readonly Statement[], action: string): string[] {
+  return [
+    ...new Set(
+      statements
+        .filter((s) => s.actions.includes(action))
+        .flatMap((s) => [s.condition?.["ForAnyValue:StringEquals"]?.["kms:ResourceAliases"]].flat()),
+    ),
+  ].sort();
+}
+
+/** What the plan says the console may touch, computed independently of the stack. */
+function expected(plan: AppPlan) {
+  const arn = (service: string, resource: string) => `arn:aws:${service}:REGION:ACCOUNT:${resource}`;
+  const queue = (name: string) => arn("sqs", name);
+  const projectionQueueIds = new Set(
+    plan.functions.flatMap((fn) => (fn.role === "projection" && fn.source.kind === "sqs" ? [fn.source.queueId] : [])),
+  );
+  const failureIds = new Set(
+    plan.functions.flatMap((fn) => [
+      ...(fn.source.kind === "kinesis" ? [fn.source.onFailureQueueId] : []),
+      ...Object.entries(fn.env).flatMap(([name, ref]) =>
+        name === envNames.deadLetterQueueUrl && ref.kind === "queue" ? [ref.id] : [],
+      ),
+    ]),
+  );
+  const projections = plan.queues.filter((q) => projectionQueueIds.has(q.id));
+  const peeked = [
+    ...plan.queues.map((q) => ({ name: q.deadLetterQueueName, owner: q.owner })),
+    ...plan.queues.filter((q) => failureIds.has(q.id)).map((q) => ({ name: q.name, owner: q.owner })),
+  ];
+  const machines = plan.functions
+    .filter((fn) => fn.startsDetached === true)
+    .map((fn) => warmUpName(plan.prefix, fn.id));
+  const sorted = (items: string[]) => [...new Set(items)].sort();
+  return {
+    streams: sorted(plan.streams.map((s) => arn("kinesis", `stream/${s.name}`))),
+    everyQueue: sorted(plan.queues.flatMap((q) => [queue(q.name), queue(q.deadLetterQueueName)])),
+    peeked: sorted(peeked.map((q) => queue(q.name))),
+    projectionQueues: sorted(projections.map((q) => queue(q.name))),
+    peekedKeys: sorted(peeked.map((q) => queueKeyAlias(plan.prefix, q.owner))),
+    projectionKeys: sorted(projections.map((q) => queueKeyAlias(plan.prefix, q.owner))),
+    archiveKeys: sorted(plan.buckets.map((b) => archiveKeyAlias(plan.prefix, b.bus))),
+    tables: sorted(plan.tables.map((t) => arn("dynamodb", `table/${t.name}`))),
+    buckets: sorted(plan.buckets.map((b) => `arn:aws:s3:::{archive:${b.bus}}`)),
+    objects: sorted(plan.buckets.map((b) => `arn:aws:s3:::{archive:${b.bus}}/*`)),
+    parameters: [arn("ssm", `parameter/canon/${plan.prefix}/*`)],
+    machines: sorted(machines.map((m) => arn("states", `stateMachine:${m}`))),
+    executions: sorted(machines.map((m) => arn("states", `execution:${m}:*`))),
+    anyKey: arn("kms", "key/*"),
+  };
+}
+
+/** Verbs of actions that change something. The console's only changes are SendMessage and StartExecution. */
+const writeVerbs = [
+  "Put",
+  "Update",
+  "Delete",
+  "Create",
+  "Invoke",
+  "Batch",
+  "Write",
+  "Tag",
+  "Untag",
+  "Purge",
+  "Change",
+  "Set",
+  "Enable",
+  "Disable",
+  "Stop",
+  "Publish",
+  "Pass",
+  "Restore",
+  "Import",
+  "Export",
+  "Register",
+  "Deregister",
+  "Modify",
+  "Add",
+  "Remove",
+  "Encrypt",
+  "ReEncrypt",
+  "Terminate",
+  "Redrive",
+  "Subscribe",
+  "Merge",
+  "Split",
+  "Increase",
+  "Decrease",
+  "Attach",
+  "Detach",
+  "Associate",
+  "Send",
+  "Start",
+];
+
+/** Every statement of the policies, checked group by group against `expected(plan)`. */
+function checkGrants(statements: readonly Statement[], plan: AppPlan): void {
+  const want = expected(plan);
+  // Each statement grants exactly one group of consoleActions, named by its Sid.
+  for (const statement of statements) {
+    const group = Object.keys(consoleActions).find(
+      (g) => g.toLowerCase() === statement.sid.replace(/\d+$/, "").toLowerCase(),
+    ) as keyof typeof consoleActions | undefined;
+    expect(group, statement.sid).toBeDefined();
+    expect([...statement.actions].sort(), statement.sid).toEqual([...consoleActions[group ?? "unscoped"]].sort());
+    expect(statement.raw.Effect, statement.sid).toBe("Allow");
+    for (const key of ["NotAction", "NotResource", "Principal", "NotPrincipal"]) {
+      expect(statement.raw[key], `${statement.sid} ${key}`).toBeUndefined();
+    }
+  }
+
+  // Nothing on an unconditional * but the four actions IAM cannot scope.
+  for (const statement of statements.filter((s) => s.resources.includes("*"))) {
+    expect(statement.resources).toEqual(["*"]);
+    expect(statement.condition).toBeUndefined();
+    expect([...statement.actions].sort()).toEqual(
+      [
+        "cloudwatch:GetMetricData",
+        "lambda:ListEventSourceMappings",
+        "states:ListStateMachines",
+        "tag:GetResources",
+      ].sort(),
+    );
+  }
+
+  for (const action of consoleActions.streams) expect(allowedOn(statements, action), action).toEqual(want.streams);
+  for (const action of consoleActions.tables) expect(allowedOn(statements, action), action).toEqual(want.tables);
+  for (const action of ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]) {
+    expect(allowedOn(statements, action), action).toEqual(want.everyQueue);
+  }
+  expect(allowedOn(statements, "sqs:ReceiveMessage")).toEqual(want.peeked);
+  expect(allowedOn(statements, "sqs:SendMessage")).toEqual(want.projectionQueues);
+  // Dead-letter queues and projection queues are not the same queues.
+  expect(want.peeked.filter((q) => want.projectionQueues.includes(q))).toEqual([]);
+
+  // Keys only by alias, on key/* with the kms:ResourceAliases condition.
+  for (const statement of statements.filter((s) => s.actions.some((a) => a.startsWith("kms:")))) {
+    expect(statement.resources, statement.sid).toEqual([want.anyKey]);
+    expect(Object.keys(statement.condition ?? {}), statement.sid).toEqual(["ForAnyValue:StringEquals"]);
+    expect(Object.keys(statement.condition["ForAnyValue:StringEquals"]), statement.sid).toEqual([
+      "kms:ResourceAliases",
+    ]);
+  }
+  expect(aliasesFor(statements, "kms:Decrypt")).toEqual(
+    [...new Set([...want.peekedKeys, ...want.projectionKeys, ...want.archiveKeys])].sort(),
+  );
+  expect(aliasesFor(statements, "kms:GenerateDataKey")).toEqual(want.projectionKeys);
+
+  expect(allowedOn(statements, "s3:ListBucket")).toEqual(want.buckets);
+  expect(allowedOn(statements, "s3:GetObject")).toEqual(want.objects);
+  expect(allowedOn(statements, "ssm:GetParameter")).toEqual(want.parameters);
+  for (const action of consoleActions.warmUps) expect(allowedOn(statements, action), action).toEqual(want.machines);
+  for (const action of consoleActions.warmUpExecutions) {
+    expect(allowedOn(statements, action), action).toEqual(want.executions);
+  }
+
+  // No write: no action of a write verb but the two the console needs, no wildcard action.
+  const actions = [...new Set(statements.flatMap((s) => s.actions))].sort();
+  expect(actions).toEqual([...new Set(Object.values(consoleActions).flat())].sort());
+  for (const action of actions) expect(action, action).not.toContain("*");
+  const writes = actions.filter((action) => writeVerbs.some((verb) => action.split(":")[1]?.startsWith(verb)));
+  expect(writes).toEqual(["sqs:SendMessage", "states:StartExecution"]);
+}
+
+describe("the operator console's access, for the example app", () => {
+  const { app, plan, stacks } = synthesize(definition);
+  const stack = stacks.consoleAccess;
+  const json = Template.fromStack(stack).toJSON();
+  const statements = statementsOf(json, plan);
+
+  it("is its own stack, Canon-ConsoleAccess, with the managed policy canon-operator-console and no role", () => {
+    expect(stack.stackName).toBe(stackNames.consoleAccess("canon"));
+    expect(stack.stackName).toBe("Canon-ConsoleAccess");
+    const [[, policy]] = policiesOf(json) as [[string, Json]];
+    expect(policiesOf(json)).toHaveLength(1); // the example fits IAM's size limit
+    expect(policy.Properties.ManagedPolicyName).toBe(consoleAccessName("canon"));
+    expect(policy.Properties.ManagedPolicyName).toBe("canon-operator-console");
+    expect(policy.Properties.Roles ?? policy.Properties.Users ?? policy.Properties.Groups).toBeUndefined();
+    expect(resources(json, "AWS::IAM::Role")).toEqual([]);
+    expect(Object.keys(json.Resources).sort()).toEqual(
+      policiesOf(json)
+        .map(([id]) => id)
+        .sort(),
+    );
+    expect(stack.tags.tagValues()).toMatchObject({ "canon:app": "canon" });
+  });
+
+  it("grants exactly what the console calls, on the app's own streams, queues, tables, archives, parameters and warm-ups", () => {
+    checkGrants(statements, plan);
+    // The example has one warming-up projection, so every group is there.
+    expect(statements.map((s) => s.sid).sort()).toEqual(
+      Object.keys(consoleActions)
+        .map((g) => g.charAt(0).toUpperCase() + g.slice(1))
+        .sort(),
+    );
+  });
+
+  it("names the queues the console peeks and redrives", () => {
+    expect(allowedOn(statements, "sqs:SendMessage")).toContain(
+      "arn:aws:sqs:REGION:ACCOUNT:canon-accounts-balances.fifo",
+    );
+    expect(allowedOn(statements, "sqs:SendMessage")).not.toContain(
+      "arn:aws:sqs:REGION:ACCOUNT:canon-accounts-commands.fifo",
+    );
+    expect(allowedOn(statements, "sqs:ReceiveMessage")).toEqual(
+      expect.arrayContaining([
+        "arn:aws:sqs:REGION:ACCOUNT:canon-accounts-balances-dlq.fifo",
+        "arn:aws:sqs:REGION:ACCOUNT:canon-core-relay-failures",
+        "arn:aws:sqs:REGION:ACCOUNT:canon-core-archiver-failures",
+      ]),
+    );
+    expect(allowedOn(statements, "sqs:ReceiveMessage")).not.toContain(
+      "arn:aws:sqs:REGION:ACCOUNT:canon-accounts-balances.fifo",
+    );
+    expect(allowedOn(statements, "states:StartExecution")).toEqual([
+      "arn:aws:states:REGION:ACCOUNT:stateMachine:canon-accounts-activity-warm-up",
+    ]);
+  });
+
+  it("finds each archive through its bus's SSM parameter, so it deploys after every bus stack and nothing else", () => {
+    for (const { bus } of plan.buckets) {
+      expect(Object.values(json.Parameters).map((p: Json) => p.Default)).toContain(
+        busParameters.archiveBucket("canon", bus),
+      );
+    }
+    expect(stack.dependencies.map((d) => d.stackName).sort()).toEqual(
+      plan.streams.map((s) => stackNames.bus("canon", s.bus)).sort(),
+    );
+    for (const other of [...stacks.services.values(), stacks.api]) {
+      expect(other.dependencies, other.stackName).not.toContain(stack);
+    }
+  });
+
+  it("outputs the policy's ARN, exports nothing, and synthesizes environment-agnostic", () => {
+    expect(Object.keys(json.Outputs)).toEqual(["PolicyArn"]);
+    expect(json.Outputs.PolicyArn.Value).toEqual({ Ref: policiesOf(json)[0]?.[0] });
+    expect(json.Outputs.PolicyArn.Description).toMatch(/canon console --aws/);
+    const text = JSON.stringify(json);
+    expect(text).not.toContain("Fn::ImportValue");
+    expect(text).not.toContain('"Export"');
+    expect(stack.environment).toBe("aws://unknown-account/unknown-region");
+  });
+
+  it("fits IAM's managed-policy size limit with the longest partition, region and bucket names", () => {
+    for (const [, policy] of policiesOf(json)) {
+      const size = JSON.stringify(render(policy.Properties.PolicyDocument, json, plan, true)).length;
+      expect(size).toBeLessThanOrEqual(managedPolicyMaxSize);
+    }
+  });
+
+  it("breaks no law and has no cdk-nag finding; every acknowledgement carries a reason", () => {
+    expect(() => app.synth()).not.toThrow();
+    expect(new AwsSolutionsChecks().validateScope(stack).violations).toEqual([]);
+    const reasons: string[] = [];
+    const visit = (node: IConstruct) => {
+      for (const entry of node.node.metadata) {
+        if (entry.type !== "aws:cdk:acknowledged-rules") continue;
+        for (const value of Object.values(entry.data as Record<string, Json>)) {
+          reasons.push(typeof value === "string" ? value : value?.reason);
+        }
+      }
+      for (const child of node.node.children) visit(child);
+    };
+    visit(stack);
+    expect(reasons.length).toBeGreaterThan(0);
+    for (const reason of reasons) expect(reason).toMatch(/\w{10}/);
+  });
+});
+
+describe("the operator console role", () => {
+  const plan = planApp(definition);
+  const operators = [
+    "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Ops_0123",
+    "arn:aws:iam::111111111111:user/ada",
+  ];
+
+  function withContext(context: Record<string, unknown>): { stack: Stack; json: Json } {
+    const app = testApp(context);
+    const { consoleAccess } = addCanonStacks(app, plan, stacksPropsFromContext(app));
+    app.synth(); // the laws and cdk-nag hold with the role too
+    expect(new AwsSolutionsChecks().validateScope(consoleAccess).violations).toEqual([]);
+    return { stack: consoleAccess, json: Template.fromStack(consoleAccess).toJSON() };
+  }
+
+  it("exists only with canon:consoleOperators, trusts exactly those principals, for an hour at most", () => {
+    expect(resources(withContext({}).json, "AWS::IAM::Role")).toEqual([]);
+    expect(resources(withContext({ "canon:consoleOperators": "" }).json, "AWS::IAM::Role")).toEqual([]);
+
+    const { json } = withContext({ "canon:consoleOperators": ` ${operators[0]}, ${operators[1]} ` });
+    const [[roleId, role]] = resources(json, "AWS::IAM::Role") as [[string, Json]];
+    expect(resources(json, "AWS::IAM::Role")).toHaveLength(1);
+    expect(role.Properties.RoleName).toBe("canon-operator-console");
+    expect(role.Properties.MaxSessionDuration).toBe(3600);
+    const trust: Json[] = role.Properties.AssumeRolePolicyDocument.Statement;
+    expect(trust.map((s) => [s.Effect, s.Action])).toEqual(trust.map(() => ["Allow", "sts:AssumeRole"]));
+    expect(trust.every((s) => s.Condition === undefined && Object.keys(s.Principal).join() === "AWS")).toBe(true);
+    expect(trust.flatMap((s) => [s.Principal.AWS].flat()).sort()).toEqual([...operators].sort());
+    // The console's policy, and nothing else: no inline policy, no AWS managed policy.
+    expect(role.Properties.ManagedPolicyArns).toEqual(policiesOf(json).map(([id]) => ({ Ref: id })));
+    expect(role.Properties.Policies).toBeUndefined();
+    expect(resources(json, "AWS::IAM::Policy")).toEqual([]);
+    expect(json.Outputs.RoleArn.Value).toEqual({ "Fn::GetAtt": [roleId, "Arn"] });
+    expect(json.Outputs.RoleArn.Description).toMatch(/canon console --aws/);
+  });
+
+  it("takes the list from cdk.json too", () => {
+    const { json } = withContext({ "canon:consoleOperators": operators });
+    const [[, role]] = resources(json, "AWS::IAM::Role") as [[string, Json]];
+    expect([role.Properties.AssumeRolePolicyDocument.Statement[0].Principal.AWS].flat().sort()).toEqual(
+      [...operators].sort(),
+    );
+  });
+
+  it("refuses a principal that is not an IAM ARN, naming the option", () => {
+    for (const bad of ["ada", "111111111111", "arn:aws:s3:::bucket", "arn:aws:iam::111:role/x"]) {
+      expect(() => withContext({ "canon:consoleOperators": bad }), bad).toThrow(/canon:consoleOperators must/);
+    }
+  });
+});
+
+describe("an app too large for one managed policy", () => {
+  // The warm-up fixture with twenty more services: some 90 queues and 60 tables.
+  const base = warmUpApp.services.find((s) => s.name === "billing");
+  if (base === undefined) throw new Error("the fixture has no billing service");
+  const large: AppDefinition = {
+    ...warmUpApp,
+    services: [
+      ...warmUpApp.services,
+      ...Array.from({ length: 20 }, (_, i) => ({ ...base, name: `extra${String(i).padStart(2, "0")}` })),
+    ],
+  };
+  const plan = planApp(large);
+  const app = testApp({ "canon:consoleOperators": "arn:aws:iam::111111111111:role/ops" });
+  applyCanonChecks(app, plan);
+  const stack = new ConsoleAccessStack(app, stackNames.consoleAccess(plan.prefix), {
+    plan,
+    operators: ["arn:aws:iam::111111111111:role/ops"],
+  });
+  const json = Template.fromStack(stack).toJSON();
+
+  it("splits into canon-operator-console, -2, …, each within IAM's limit, still granting exactly the same", () => {
+    const policies = policiesOf(json);
+    expect(policies.length).toBeGreaterThan(1);
+    expect(policies.map(([, p]) => p.Properties.ManagedPolicyName).sort()).toEqual(
+      ["shop-operator-console", ...policies.slice(1).map((_, i) => `shop-operator-console-${i + 2}`)].sort(),
+    );
+    for (const [, policy] of policies) {
+      const size = JSON.stringify(render(policy.Properties.PolicyDocument, json, plan, true)).length;
+      expect(size).toBeLessThanOrEqual(managedPolicyMaxSize);
+    }
+    const statements = statementsOf(json, plan);
+    expect(new Set(statements.map((s) => s.sid)).size).toBe(statements.length); // Sids stay unique
+    checkGrants(statements, plan);
+  });
+
+  it("attaches every part to the role and outputs each", () => {
+    const [[, role]] = resources(json, "AWS::IAM::Role") as [[string, Json]];
+    expect(role.Properties.ManagedPolicyArns).toEqual(policiesOf(json).map(([id]) => ({ Ref: id })));
+    expect(Object.keys(json.Outputs).filter((k) => k.startsWith("PolicyArn"))).toHaveLength(policiesOf(json).length);
+  });
+
+  it("synthesizes alone, breaking no law, with no cdk-nag finding", () => {
+    expect(() => app.synth()).not.toThrow();
+    expect(new AwsSolutionsChecks().validateScope(stack).violations).toEqual([]);
+  });
+});
