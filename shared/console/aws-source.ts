@@ -23,7 +23,7 @@ import type { ShardManifest } from "../archive/layout.ts";
 import { readManifests } from "../archive/reader.ts";
 import { dynamoClient, lambdaClient } from "../aws/clients.ts";
 import { type AppPlan, ids, type PlannedFunction } from "../plan.ts";
-import { type DeadLetterReport, deadLetterReport, redrive } from "../runner/dead-letters.ts";
+import { type DeadLetterReport, deadLetterReport } from "../runner/dead-letters.ts";
 import { describeEndpoints, type LocalEndpoints } from "../runner/endpoints.ts";
 import type { AppDefinition } from "../topology.ts";
 import { type DeployedApp, discoverDeployedApp } from "./aws-discovery.ts";
@@ -46,13 +46,21 @@ import {
   type ConsoleSource,
   type FunctionStatus,
   type FunctionView,
-  matchesFilter,
   type Overview,
   type ProjectionView,
   type QueueDepth,
   type ReplayJob,
   type Sample,
 } from "./source.ts";
+import {
+  archiveView,
+  declaredProjections,
+  describeFunction,
+  outcomeTables,
+  recentMatching,
+  redriveForConsole,
+  requireDeclared,
+} from "./views.ts";
 
 export interface AwsSourceOptions {
   readonly app: AppDefinition;
@@ -333,39 +341,19 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
         metrics === undefined
           ? 0
           : latestIteratorAge(metrics.layout, metrics.points, bus, "archiver", Date.now(), 3 * periodSeconds * 1000);
-      const shardIds = new Set([...manifests.map((m) => m.shardId), ...watch.shards(bus).map((s) => s.shardId)]);
-      const shards = [...shardIds].sort().map((shardId) => {
-        const manifest = manifests.find((m) => m.shardId === shardId);
-        return {
-          shardId,
-          ...(manifest ? { watermark: manifest.lastSequenceNumber, updatedAt: manifest.updatedAt } : {}),
-          objects: manifest?.objects ?? 0,
-          records: manifest?.records ?? 0,
-          lag: { ...watch.lagByAge(bus, shardId, archiverAge), fromAge: true },
-        };
-      });
-      return {
+      return archiveView(
         bus,
         bucket,
-        objects: shards.reduce((sum, s) => sum + s.objects, 0),
-        records: shards.reduce((sum, s) => sum + s.records, 0),
-        shards,
-      };
+        manifests,
+        watch.shards(bus).map((s) => s.shardId),
+        (shardId) => ({ ...watch.lagByAge(bus, shardId, archiverAge), fromAge: true }),
+      );
     });
 
   const functions = async (): Promise<FunctionView[]> => {
     const snap = await current();
     return plan.functions.map((fn) => ({
-      id: fn.id,
-      role: fn.role,
-      owner: fn.owner.kind === "api" ? "api" : `${fn.owner.kind} ${fn.owner.name}`,
-      source:
-        fn.source.kind === "sqs"
-          ? `queue ${fn.source.queueId}`
-          : fn.source.kind === "kinesis"
-            ? `stream ${fn.source.bus}`
-            : fn.source.kind,
-      handler: fn.handlerExport ? `${fn.handler}#${fn.handlerExport}` : fn.handler,
+      ...describeFunction(fn),
       status: statusFromMapping(fn, snap.deployed.functions.has(fn.id), snap.mappings.get(fn.id)),
     }));
   };
@@ -384,7 +372,7 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
 
   // Warnings from reads outside the sampler (dead letters), shown once with the next overview.
   const lateWarnings: string[] = [];
-  const declaredProjections = new Set(app.services.flatMap((s) => s.projections.map((p) => `${s.name}.${p.name}`)));
+  const declared = declaredProjections(app);
 
   const projections = async (): Promise<ProjectionView[]> => {
     const snap = await current();
@@ -426,10 +414,7 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
         deadLetters: depth?.deadLetters ?? 0,
         parked: report.parked.filter((park) => park.projection === p.name).length,
         canWarmUp:
-          declaredProjections.has(p.name) &&
-          status === "detached" &&
-          job === undefined &&
-          snap.deployed.warmUps.has(fn.id),
+          declared.has(p.name) && status === "detached" && job === undefined && snap.deployed.warmUps.has(fn.id),
         canRebuild: false,
       };
     });
@@ -437,13 +422,12 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
 
   const commands = cachedRead(10_000, async () => {
     const d = await deployed();
-    const outcomeTables = new Map(
-      app.services.flatMap((s) => {
-        const table = d.resources.tableNames.get(ids.outcomesTable(s.name));
-        return s.commandHandler !== undefined && table !== undefined ? [[s.name, table] as const] : [];
-      }),
+    return recentCommands(
+      d.resources.tableNames.get(ids.apiCommandsTable()),
+      outcomeTables(app, d.resources.tableNames),
+      200,
+      commandScanCap,
     );
-    return recentCommands(d.resources.tableNames.get(ids.apiCommandsTable()), outcomeTables, 200, commandScanCap);
   });
 
   const projectionFunction = (d: DeployedApp, projection: string) => {
@@ -485,34 +469,20 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
     deadLetters: () => deadLetters(),
     commands: async (limit) => (await commands()).slice(0, limit),
     series: () => metrics?.samples ?? [],
-    recentEvents: (filter, limit) => {
-      const matching = watch.recent().filter((event) => matchesFilter(event, filter));
-      return matching.slice(Math.max(0, matching.length - limit));
-    },
+    recentEvents: (filter, limit) => recentMatching(watch, filter, limit),
     subscribe: (listener) => watch.subscribe(listener),
     async redrive(projection, aggregate, { skip }) {
-      const endpoints = endpointsOf(await deployed());
-      if (!endpoints.projections.some((p) => p.name === projection)) {
-        throw new ConsoleRequestError(`unknown projection "${projection}"`, 404);
-      }
       try {
-        return await redrive(endpoints, projection, aggregate, { skip, timeoutMs: 30_000 });
-      } catch (error) {
-        if (error instanceof Error && error.name === "RedriveRefusedError") {
-          throw new ConsoleRequestError(error.message, 409);
-        }
-        throw error;
+        return await redriveForConsole(endpointsOf(await deployed()), projection, aggregate, {
+          skip,
+          timeoutMs: 30_000,
+        });
       } finally {
         deadLetters.invalidate();
       }
     },
     async startReplay(projection, action) {
-      if (!declaredProjections.has(projection)) {
-        throw new ConsoleRequestError(
-          `unknown projection "${projection}" (known: ${[...declaredProjections].join(", ")})`,
-          404,
-        );
-      }
+      requireDeclared(declared, projection);
       if (action === "rebuild") {
         throw new ConsoleRequestError(
           `${projection}: a blue/green rebuild runs on the local cloud only; on AWS, declare the new version as a ` +

@@ -10,7 +10,7 @@ import { readManifests } from "../archive/reader.ts";
 import { attachedFunctions, type ConsumerRequest, consumerTables } from "../local-cloud/control.ts";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import { type AppPlan, ids, type PlannedFunction } from "../plan.ts";
-import { type DeadLetterReport, deadLetterReport, redrive } from "../runner/dead-letters.ts";
+import { type DeadLetterReport, deadLetterReport } from "../runner/dead-letters.ts";
 import { describeEndpoints, type LocalEndpoints } from "../runner/endpoints.ts";
 import type { AppDefinition } from "../topology.ts";
 import { type BusWatch, watchBuses } from "./bus-watch.ts";
@@ -24,11 +24,19 @@ import {
   type ConsoleSource,
   type FunctionStatus,
   type FunctionView,
-  matchesFilter,
   type ProjectionView,
   type QueueDepth,
   type Sample,
 } from "./source.ts";
+import {
+  archiveView,
+  declaredProjections,
+  describeFunction,
+  outcomeTables,
+  recentMatching,
+  redriveForConsole,
+  requireDeclared,
+} from "./views.ts";
 
 export interface LocalSourceOptions {
   readonly app: AppDefinition;
@@ -131,26 +139,15 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
       };
     });
     lastRecords = new Map(buses.map((b) => [b.bus, { records: watch.records(b.bus), at }]));
-    const archive = manifests.map(({ bus, bucket, manifests: list }): ArchiveView => {
-      const shardIds = new Set([...list.map((m) => m.shardId), ...watch.shards(bus).map((s) => s.shardId)]);
-      const shards = [...shardIds].sort().map((shardId) => {
-        const manifest = list.find((m) => m.shardId === shardId);
-        return {
-          shardId,
-          ...(manifest ? { watermark: manifest.lastSequenceNumber, updatedAt: manifest.updatedAt } : {}),
-          objects: manifest?.objects ?? 0,
-          records: manifest?.records ?? 0,
-          lag: watch.lag(bus, shardId, manifest?.lastSequenceNumber),
-        };
-      });
-      return {
+    const archive = manifests.map(({ bus, bucket, manifests: list }) =>
+      archiveView(
         bus,
         bucket,
-        objects: shards.reduce((sum, s) => sum + s.objects, 0),
-        records: shards.reduce((sum, s) => sum + s.records, 0),
-        shards,
-      };
-    });
+        list,
+        watch.shards(bus).map((s) => s.shardId),
+        (shardId, watermark) => watch.lag(bus, shardId, watermark),
+      ),
+    );
     return { at, buses, archive, queues: depths };
   };
 
@@ -239,16 +236,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
     return plan.functions.map((fn) => {
       const request = tables.get(fn.id);
       return {
-        id: fn.id,
-        role: fn.role,
-        owner: fn.owner.kind === "api" ? "api" : `${fn.owner.kind} ${fn.owner.name}`,
-        source:
-          fn.source.kind === "sqs"
-            ? `queue ${fn.source.queueId}`
-            : fn.source.kind === "kinesis"
-              ? `stream ${fn.source.bus}`
-              : fn.source.kind,
-        handler: fn.handlerExport ? `${fn.handler}#${fn.handlerExport}` : fn.handler,
+        ...describeFunction(fn),
         status: statusOf(fn, running, attached, tables),
         ...(request ? { table: request.table } : {}),
       };
@@ -268,9 +256,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
     return counter(busy ? 2_000 : undefined).catch(() => undefined);
   };
 
-  const declaredProjections = new Set(
-    options.app.services.flatMap((s) => s.projections.map((p) => `${s.name}.${p.name}`)),
-  );
+  const declared = declaredProjections(options.app);
 
   const projections = async (): Promise<ProjectionView[]> => {
     const [snap, { attached, tables }, report] = await Promise.all([current(), control(), deadLetters()]);
@@ -284,7 +270,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
         const job = jobs.running(p.name);
         const depth = depthOf.get(queueIdOf(p.functionId));
         const status = statusOf(fn, running, attached, tables);
-        const declared = declaredProjections.has(p.name);
+        const isDeclared = declared.has(p.name);
         const detached = fn.startsDetached === true && !attached.has(fn.id);
         const [view, detail] = job
           ? ([
@@ -318,21 +304,19 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
           queue: { visible: depth?.visible ?? 0, inFlight: depth?.inFlight ?? 0 },
           deadLetters: depth?.deadLetters ?? 0,
           parked: report.parked.filter((park) => park.projection === p.name).length,
-          canWarmUp: declared && detached && job === undefined,
-          canRebuild: declared && !detached && status === "running" && job === undefined,
+          canWarmUp: isDeclared && detached && job === undefined,
+          canRebuild: isDeclared && !detached && status === "running" && job === undefined,
         };
       }),
     );
   };
 
-  const outcomeTables = new Map(
-    options.app.services.flatMap((s) => {
-      const table = resources.tableNames.get(ids.outcomesTable(s.name));
-      return s.commandHandler !== undefined && table !== undefined ? [[s.name, table] as const] : [];
-    }),
-  );
   const commands = cachedRead(2_000, () =>
-    recentCommands(resources.tableNames.get(ids.apiCommandsTable()), outcomeTables, 200),
+    recentCommands(
+      resources.tableNames.get(ids.apiCommandsTable()),
+      outcomeTables(options.app, resources.tableNames),
+      200,
+    ),
   );
 
   return {
@@ -364,33 +348,17 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
     deadLetters: (): Promise<DeadLetterReport> => deadLetters(),
     commands: async (limit) => (await commands()).slice(0, limit),
     series: () => samples,
-    recentEvents: (filter, limit) => {
-      const matching = watch.recent().filter((event) => matchesFilter(event, filter));
-      return matching.slice(Math.max(0, matching.length - limit));
-    },
+    recentEvents: (filter, limit) => recentMatching(watch, filter, limit),
     subscribe: (listener) => watch.subscribe(listener),
     async redrive(projection, aggregate, { skip }) {
-      if (!endpoints.projections.some((p) => p.name === projection)) {
-        throw new ConsoleRequestError(`unknown projection "${projection}"`, 404);
-      }
       try {
-        return await redrive(endpoints, projection, aggregate, { skip, timeoutMs: 20_000 });
-      } catch (error) {
-        if (error instanceof Error && error.name === "RedriveRefusedError") {
-          throw new ConsoleRequestError(error.message, 409);
-        }
-        throw error;
+        return await redriveForConsole(endpoints, projection, aggregate, { skip, timeoutMs: 20_000 });
       } finally {
         deadLetters.invalidate();
       }
     },
     async startReplay(projection, action) {
-      if (!declaredProjections.has(projection)) {
-        throw new ConsoleRequestError(
-          `unknown projection "${projection}" (known: ${[...declaredProjections].join(", ")})`,
-          404,
-        );
-      }
+      requireDeclared(declared, projection);
       const running = jobs.running(projection);
       if (running !== undefined) {
         throw new ConsoleRequestError(`${projection}: a ${running.action} is already running`, 409);
