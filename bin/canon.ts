@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
  *   canon bench       run the benchmarks
  */
 import { parseArgs } from "node:util";
+import { untilSignal } from "./commands/until-signal.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -133,20 +134,7 @@ async function dev(args: string[]): Promise<number> {
   views     GET  ${system.url}/views/{service}/{view}/{key}
   functions ${system.runner.functions.join(", ")}
 Press Ctrl-C to stop.`);
-  await new Promise<void>((resolveStop) => {
-    let stopping = false;
-    const onSignal = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      console.log(`\ncanon: ${signal}: stopping …`);
-      system.stop().then(() => {
-        console.log("canon: stopped");
-        resolveStop();
-      });
-    };
-    process.once("SIGINT", () => onSignal("SIGINT"));
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
-  });
+  await untilSignal("canon", () => system.stop());
   return 0;
 }
 

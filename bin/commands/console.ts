@@ -1,6 +1,7 @@
 /** `canon console --aws`: the operator console over a deployed app, on this machine. */
 
 import { parseArgs } from "node:util";
+import { untilSignal } from "./until-signal.ts";
 
 export const consoleUsage = `canon console — the operator console for the app deployed to AWS
 
@@ -103,19 +104,6 @@ export async function consoleCommand(args: string[], repoRoot: string): Promise<
   status    npx canon status --url ${served.url}
   tail      npx canon tail --url ${served.url}
 Press Ctrl-C to stop.`);
-  await new Promise<void>((resolveStop) => {
-    let stopping = false;
-    const onSignal = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      console.log(`\ncanon console: ${signal}: stopping …`);
-      served.stop().then(resolveStop, (error: unknown) => {
-        console.error(`canon console: stopping failed: ${(error as Error).message}`);
-        resolveStop();
-      });
-    };
-    process.once("SIGINT", () => onSignal("SIGINT"));
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
-  });
+  await untilSignal("canon console", () => served.stop());
   return 0;
 }
