@@ -7,7 +7,8 @@
  * offline without credentials, and `cdk deploy` targets the account and region of the
  * caller's AWS profile. Deploy-time choices come from context (docs/deploy.md):
  * `canon:apiAuth`, `canon:jwtIssuer`, `canon:jwtAudience`, `canon:alarmTopicArn`,
- * `canon:archiveObjectLock`, `canon:archiveReplicationDestination`, `canon:archiveSince`.
+ * `canon:archiveObjectLock`, `canon:archiveReplicationDestination`, `canon:archiveSince`,
+ * `canon:consoleOperators`.
  */
 import { App } from "aws-cdk-lib";
 import { app as definition } from "../functions/app.ts";

@@ -34,7 +34,7 @@ import { PlanResources } from "./resources.ts";
  */
 export const consoleActions = {
   /** Each bus's Kinesis stream: the console's own read-only tail reader (streams use the AWS managed key: no KMS grant). */
-  streams: ["kinesis:ListShards", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords"],
+  streams: ["kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"],
   /**
    * Every dead-letter queue, and the relay's and archiver's failure queues (dead-letter queues in
    * all but name, which `canon dlq` lists too): depth, and a peek with a zero visibility timeout
@@ -50,7 +50,7 @@ export const consoleActions = {
   /** The queue keys of the projections' services, by alias: SQS encrypts a sent message with it. */
   projectionQueueKeys: ["kms:GenerateDataKey", "kms:Decrypt"],
   /** Every planned table (AWS managed key: no KMS grant): item counts, parks, recent commands. Read only. */
-  tables: ["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:Query"],
+  tables: ["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"],
   /** Each bus's archive bucket (its name from the bus's SSM parameter): list the manifests. */
   archiveBuckets: ["s3:ListBucket"],
   /** The objects of each archive bucket: manifests, and archived records. */
