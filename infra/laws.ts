@@ -23,6 +23,7 @@ export const laws = {
   B: "Law B (each service owns its stack, tables and queues)",
   BC: "Law B/C (a node touches only its own tables, queues and buckets, and its bus's archive; only the API and declared reactors send commands, only the API reads query tables)",
   C: "Law C (nodes never talk to each other: no function invokes a function)",
+  D: "Law D (a command handler never writes its read model: it appends to the stream, and its own projection records the event)",
   F: "Law F (fanout consumers publish nothing: a projection, and its replayer, write no stream, topic, queue or bucket)",
   DLQ: "Law DLQ (every queue, subscription and stream consumer has a dead-letter destination)",
   KMS: "Law KMS (every stream, topic, queue, table and bucket is encrypted with KMS)",
@@ -51,6 +52,16 @@ const tableReads = new Set(
     "Scan",
   ].map((a) => `dynamodb:${a}`.toLowerCase()),
 );
+/** What writing a table takes (`grantWriteData`), and what would write it anyway. */
+const tableWrites = [
+  "BatchWriteItem",
+  "PutItem",
+  "UpdateItem",
+  "DeleteItem",
+  "PartiQLInsert",
+  "PartiQLUpdate",
+  "PartiQLDelete",
+].map((a) => `dynamodb:${a}`);
 /** What sending to a queue takes. */
 const queueSends = new Set(
   ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"].map((a) => a.toLowerCase()),
@@ -63,9 +74,17 @@ export function applyLaws(scope: IConstruct, plan: AppPlan): void {
 
 export class CanonLaws implements IAspect {
   private readonly plan: AppPlan;
+  /** The tables projections write (read models, a service's state among them): law D's. */
+  private readonly readModels: ReadonlySet<string>;
 
   constructor(plan: AppPlan) {
     this.plan = plan;
+    const written = plan.functions
+      .filter((f) => f.role === "projection")
+      .flatMap((f) =>
+        Object.values(f.env).flatMap((r) => (r.kind === "table" && r.access === "readWrite" ? [r.id] : [])),
+      );
+    this.readModels = new Set(plan.tables.filter((t) => written.includes(t.id)).map((t) => t.name));
   }
 
   visit(node: IConstruct): void {
@@ -128,6 +147,15 @@ export class CanonLaws implements IAspect {
         if (target.kind !== kind && target.kind !== "any") continue;
         const writing = allowed(writes[kind]);
         if (writing.length > 0) violations.push(`${laws.F}: ${fn.who} may ${writing.join(", ")} on ${on}`);
+      }
+    }
+    if (
+      fn.role === "command-handler" &&
+      (target.kind === "any" || (target.kind === "table" && this.readModels.has(target.name)))
+    ) {
+      const writing = allowed(tableWrites);
+      if (writing.length > 0) {
+        violations.push(`${laws.D}: ${fn.who} may ${writing.join(", ")} on ${on}, a read model its projection writes`);
       }
     }
     if (target.kind === "topic" || target.kind === "any") {

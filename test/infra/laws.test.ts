@@ -223,6 +223,35 @@ describe("Law B/C: a node touches only its own tables and queues", () => {
   });
 });
 
+describe("Law D: a command handler never writes its read model", () => {
+  it("fails a command handler allowed to write its service's state, which its state projection writes", () => {
+    const stack = serviceStack();
+    stack.resources.table("orders-state").grantWriteData(fn(stack, "orders-command-handler"));
+    expect(synthError(stack)).toMatch(
+      /Law D \(.*\): orders-command-handler \(command-handler of service:orders\) may dynamodb:BatchWriteItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem on table shop-orders-state .*a read model its projection writes/,
+    );
+  });
+
+  it("fails one allowed to update a view of its service", () => {
+    const stack = serviceStack();
+    fn(stack, "orders-command-handler").addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ["dynamodb:UpdateItem"],
+        resources: [stack.resources.table("orders-summary").tableArn],
+      }),
+    );
+    expect(synthError(stack)).toMatch(
+      /Law D .*orders-command-handler .*may dynamodb:UpdateItem on table shop-orders-summary/,
+    );
+  });
+
+  it("lets it write its outcomes table (the unbroken fixture does), and read its state", () => {
+    const stack = serviceStack();
+    stack.resources.table("orders-state").grantReadData(fn(stack, "orders-command-handler"));
+    expect(() => (stack.node.root as App).synth()).not.toThrow();
+  });
+});
+
 describe("Law C: no function invokes a function", () => {
   it("fails a function allowed to invoke another", () => {
     const stack = serviceStack();
@@ -343,6 +372,7 @@ it("names every law it enforces", () => {
     "Law B",
     "Law B/C",
     "Law C",
+    "Law D",
     "Law F",
     "Law DLQ",
     "Law KMS",
