@@ -223,26 +223,51 @@ export async function appendCommit(
   );
 }
 
-/** Polls the service's own state until it shows the commit won, lost, or time runs out. */
+/**
+ * How long commits have lately taken to show in this instance's service state (an average
+ * of the last ones). The wait for a commit times its first look by it, so a command costs a
+ * few reads rather than one every few milliseconds from the moment it is appended.
+ */
+const visibility = { typicalMs: 250 };
+
+/** When to look first, and how often after, given the typical time a commit takes to show. */
+export function commitLookSchedule(typicalMs: number): { readonly firstMs: number; readonly everyMs: number } {
+  const clamp = (ms: number, low: number, high: number) => Math.round(Math.min(high, Math.max(low, ms)));
+  return { firstMs: clamp(typicalMs * 0.75, 10, 2_000), everyMs: clamp(typicalMs / 4, 20, 200) };
+}
+
+/** Folds one observed time-to-show into the typical one (an exponentially weighted average). */
+export function learnCommitVisibility(typicalMs: number, observedMs: number): number {
+  return 0.7 * typicalMs + 0.3 * Math.min(Math.max(observedMs, 0), 5_000);
+}
+
+/** Looks at the service's own state until it shows the commit won, lost, or time runs out. */
 async function awaitCommit(
   config: Config,
   commit: Commit,
   waitMs: number,
 ): Promise<"accepted" | "conflict" | "pending"> {
-  const deadline = Date.now() + waitMs;
+  const started = Date.now();
+  const deadline = started + waitMs;
   const finalVersion = commit.expectedVersion + commit.events.length;
-  let delay = 10;
-  while (Date.now() < deadline) {
+  const schedule = commitLookSchedule(visibility.typicalMs);
+  const settled = (fate: "accepted" | "conflict") => {
+    visibility.typicalMs = learnCommitVisibility(visibility.typicalMs, Date.now() - started);
+    return fate;
+  };
+  let wait = schedule.firstMs;
+  for (;;) {
+    await sleep(Math.max(0, Math.min(wait, deadline - Date.now())));
     const state = await readState(config.stateTable, commit.aggregateId, null);
-    if (state.version >= finalVersion && (await isCommitAccepted(config.stateTable, commit.commitId)))
-      return "accepted";
-    if (state.version > commit.expectedVersion && !(await isCommitAccepted(config.stateTable, commit.commitId))) {
-      return "conflict"; // the next version was taken by another commit (markers precede state)
+    if (state.version > commit.expectedVersion) {
+      // Markers precede state: past the expected version, the marker says whether it was this commit.
+      const accepted = await isCommitAccepted(config.stateTable, commit.commitId);
+      if (accepted && state.version >= finalVersion) return settled("accepted");
+      if (!accepted) return settled("conflict"); // the next version was taken by another commit
     }
-    await sleep(delay);
-    delay = Math.min(delay * 2, 200);
+    if (Date.now() >= deadline) return "pending";
+    wait = schedule.everyMs;
   }
-  return "pending";
 }
 
 function baseOutcome(
