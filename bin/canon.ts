@@ -142,6 +142,7 @@ const dlqUsage = `canon dlq — what a running system could not process, and how
 
 Usage: canon dlq list [options]
        canon dlq redrive <service.projection> <aggregate> [options]
+       canon dlq move <queue> [options]
 
 list     Every parked aggregate (per projection: its parked events in order, the reason the
          first one failed, after how many receives) and every dead-letter queue's depth, with
@@ -152,6 +153,10 @@ redrive  Replays one parked aggregate's events in order through the projection's
          message group (Account#acc-1) or just the aggregate id (acc-1) when unambiguous.
          A FIFO queue's own redrive would let later events overtake the parked ones; this keeps
          the order.
+move     Sends a queue's dead letters back to it, once their cause is fixed (a command whose
+         handler kept failing stays \`pending\` until then; a reactor's message): in order, in
+         their message groups. <queue> is the planned queue id, e.g. accounts-commands (\`canon
+         dlq list\` names the queues that hold dead letters).
 
 Options:
   --data-dir <dir>  The data folder of the running \`canon dev\` (default: .canon/data)
@@ -159,16 +164,18 @@ Options:
   --skip <eventId>  redrive: drop the first parked event, unapplied (kept on record), if it
                     has this id; for an event the projection can never apply
   --timeout <s>     redrive: seconds to wait for the outcome (default: 30)
+  --max <n>         move: at most this many messages (default: 1000)
   -h, --help        Show this help
 
-Exit status: 0 on success (list: whatever is listed), 1 if a redrive did not clear, 2 on usage
-errors.`;
+Exit status: 0 on success (list: whatever is listed), 1 if a redrive did not clear or a move
+was refused, 2 on usage errors.`;
 
 const dlqOptions = {
   "data-dir": { type: "string" },
   json: { type: "boolean", default: false },
   skip: { type: "string" },
   timeout: { type: "string" },
+  max: { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -189,11 +196,15 @@ async function dlq(args: string[]): Promise<number> {
   }
   const [action, ...operands] = positionals;
   const timeoutSeconds = Number(values.timeout ?? 30);
+  const max = Number(values.max ?? 1000);
   const valid =
     (action === "list" && operands.length === 0) ||
-    (action === "redrive" && operands.length === 2 && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0);
+    (action === "redrive" && operands.length === 2 && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) ||
+    (action === "move" && operands.length === 1 && Number.isInteger(max) && max > 0);
   if (!valid) {
-    console.error(`canon dlq: expected "list" or "redrive <service.projection> <aggregate>"\n\n${dlqUsage}`);
+    console.error(
+      `canon dlq: expected "list", "redrive <service.projection> <aggregate>" or "move <queue>"\n\n${dlqUsage}`,
+    );
     return 2;
   }
   const { readEndpoints } = await import("../shared/runner/endpoints.ts");
@@ -225,10 +236,25 @@ async function dlq(args: string[]): Promise<number> {
     }
     console.log(`Dead-letter queues with messages: ${queues.length}`);
     for (const queue of queues) {
-      console.log(`  ${queue.queue}: ${queue.messages} message(s)`);
+      const move = queue.movableTo ? ` (send them back: canon dlq move ${queue.movableTo})` : "";
+      console.log(`  ${queue.queue}: ${queue.messages} message(s)${move}`);
       for (const m of queue.sample) console.log(`    - ${m.summary}${m.reason ? ` — ${m.reason}` : ""}`);
     }
     return 0;
+  }
+
+  if (action === "move") {
+    const { moveDeadLetters } = await import("../shared/runner/move-dead-letters.ts");
+    try {
+      const moved = await moveDeadLetters(endpoints, operands[0] as string, { max });
+      if (values.json) console.log(JSON.stringify(moved));
+      else console.log(`canon dlq: ${moved.queue}: ${moved.moved} message(s) sent back, ${moved.left} left`);
+      return 0;
+    } catch (error) {
+      if (!(error instanceof Error && error.name === "RedriveRefusedError")) throw error;
+      console.error(`canon dlq: ${error.message}`);
+      return 1;
+    }
   }
 
   const [projection, aggregate] = operands as [string, string];

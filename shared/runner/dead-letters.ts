@@ -36,6 +36,8 @@ export interface ParkedAggregate {
 export interface DeadLetterQueue {
   /** The queue's name. */
   readonly queue: string;
+  /** The planned queue whose dead letters these are; `canon dlq move <id>` sends them back to it. */
+  readonly movableTo?: string;
   readonly messages: number;
   /** Up to ten messages, peeked (not removed), with the reason when the message carries one. */
   readonly sample: readonly { messageId: string; reason?: string; summary: string }[];
@@ -81,7 +83,7 @@ export async function deadLetterReport(endpoints: LocalEndpoints): Promise<DeadL
   // Every queue's dead-letter queue, and the failure destinations themselves (e.g. the relay's).
   const deadLetterQueues = await Promise.all([
     ...endpoints.queues.filter((q) => q.failures).map((queue) => inspectQueue(queue.url)),
-    ...endpoints.queues.map((queue) => inspectQueue(queue.deadLetterQueueUrl)),
+    ...endpoints.queues.map((queue) => inspectQueue(queue.deadLetterQueueUrl, queue.failures ? undefined : queue.id)),
   ]);
   return { parked, deadLetterQueues };
 }
@@ -102,8 +104,9 @@ function toParked(projection: ProjectionEndpoint, listing: ParkListing): ParkedA
   };
 }
 
-async function inspectQueue(url: string): Promise<DeadLetterQueue> {
+async function inspectQueue(url: string, movableTo?: string): Promise<DeadLetterQueue> {
   const queue = new URL(url).pathname.split("/").filter(Boolean).at(-1) ?? url;
+  const movable = movableTo === undefined ? {} : { movableTo };
   const attributes = await sqsClient().send(
     new GetQueueAttributesCommand({
       QueueUrl: url,
@@ -113,7 +116,7 @@ async function inspectQueue(url: string): Promise<DeadLetterQueue> {
   const messages =
     Number(attributes.Attributes?.ApproximateNumberOfMessages ?? 0) +
     Number(attributes.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-  if (messages === 0) return { queue, messages, sample: [] };
+  if (messages === 0) return { queue, ...movable, messages, sample: [] };
   // Peek: received with a zero visibility timeout, so the messages stay where they are.
   const received = await sqsClient().send(
     new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0, WaitTimeSeconds: 0 }),
@@ -122,7 +125,7 @@ async function inspectQueue(url: string): Promise<DeadLetterQueue> {
     messageId: m.MessageId ?? "",
     ...describeBody(m.Body ?? ""),
   }));
-  return { queue, messages, sample };
+  return { queue, ...movable, messages, sample };
 }
 
 /** The reason a dead-lettered message carries (the relay's and Lambda's on-failure shapes), and what it is. */
