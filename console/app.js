@@ -36,6 +36,15 @@ const actions = {
     else notify(`Redrive refused: ${body.error ?? "unknown error"}`, "bad");
     await refresh();
   },
+  async moveBack(queue, button) {
+    if (!window.confirm(`Send the dead letters of ${queue} back to it? Do it once their cause is fixed.`)) return;
+    button.disabled = true;
+    button.textContent = "Sending…";
+    const { ok, body } = await postJson(`/_canon/api/queues/${encodeURIComponent(queue)}/move-dead-letters`, {});
+    if (ok) notify(`${queue}: ${body.moved} message(s) sent back, ${body.left} left`, body.left > 0 ? "warn" : "ok");
+    else notify(`Send back refused: ${body.error ?? "unknown error"}`, "bad");
+    await refresh();
+  },
   async replay(projection, action) {
     const question =
       action === "rebuild"

@@ -234,11 +234,11 @@ export function deadLetters(o, actions) {
     ),
     h("h3", {}, "Dead-letter queues"),
     table(
-      ["queue", n("messages"), "sample (peeked, not removed)"],
+      ["queue", n("messages"), "sample (peeked, not removed)", ""],
       queues.map((q) =>
         h(
           "tr",
-          {},
+          { class: "dead-letters", dataset: { queue: q.queue } },
           h("td", { class: "mono" }, q.queue),
           h("td", { class: "num alert" }, num(q.messages)),
           h(
@@ -252,6 +252,22 @@ export function deadLetters(o, actions) {
                 m.reason ? h("span", { class: "warn-text" }, ` — ${m.reason}`) : "",
               ),
             ),
+          ),
+          h(
+            "td",
+            { class: "actions" },
+            q.movableTo
+              ? h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "move",
+                    title: `send them back to ${q.movableTo}, in order`,
+                    onclick: (e) => actions.moveBack(q.movableTo, e.currentTarget),
+                  },
+                  "Send back",
+                )
+              : "",
           ),
         ),
       ),

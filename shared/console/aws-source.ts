@@ -56,6 +56,7 @@ import {
   archiveView,
   declaredProjections,
   describeFunction,
+  moveForConsole,
   outcomeTables,
   recentMatching,
   redriveForConsole,
@@ -477,6 +478,13 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
           skip,
           timeoutMs: 30_000,
         });
+      } finally {
+        deadLetters.invalidate();
+      }
+    },
+    async moveDeadLetters(queueId) {
+      try {
+        return await moveForConsole(endpointsOf(await deployed()), queueId);
       } finally {
         deadLetters.invalidate();
       }

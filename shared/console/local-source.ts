@@ -32,6 +32,7 @@ import {
   archiveView,
   declaredProjections,
   describeFunction,
+  moveForConsole,
   outcomeTables,
   recentMatching,
   redriveForConsole,
@@ -353,6 +354,13 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
     async redrive(projection, aggregate, { skip }) {
       try {
         return await redriveForConsole(endpoints, projection, aggregate, { skip, timeoutMs: 20_000 });
+      } finally {
+        deadLetters.invalidate();
+      }
+    },
+    async moveDeadLetters(queueId) {
+      try {
+        return await moveForConsole(endpoints, queueId);
       } finally {
         deadLetters.invalidate();
       }

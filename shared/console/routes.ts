@@ -69,7 +69,8 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       const type = c.req.header("content-type") ?? "";
       if (!type.startsWith("application/json")) return c.json({ error: "send application/json" }, 415);
       const origin = c.req.header("origin");
-      if (origin !== undefined && new URL(origin).host !== c.req.header("host")) {
+      if (origin !== undefined && URL.parse(origin)?.host !== c.req.header("host")) {
+        // Another site's, or an opaque one ("null": a sandboxed frame, a file).
         return c.json({ error: "cross-origin requests are refused" }, 403);
       }
     }
@@ -156,6 +157,9 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
       .redrive(c.req.param("name"), parsed.data.aggregate, { skip: parsed.data.skip });
     return c.json(outcome, outcome.outcome === "cleared" ? 200 : 409);
   });
+  api.post("/queues/:id/move-dead-letters", async (c) =>
+    c.json(await options.source().moveDeadLetters(c.req.param("id")), 200),
+  );
   for (const action of ["warm-up", "rebuild"] as const) {
     api.post(`/projections/:name/${action}`, async (c) =>
       c.json(await options.source().startReplay(c.req.param("name"), action), 202),

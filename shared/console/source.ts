@@ -6,6 +6,7 @@
  * archive (docs/console.md maps each field).
  */
 import type { DeadLetterReport, RedriveOutcome } from "../runner/dead-letters.ts";
+import type { MoveOutcome } from "../runner/move-dead-letters.ts";
 
 /** One shard of a bus's stream, and how far each reader of it has come. */
 export interface ShardView {
@@ -244,6 +245,8 @@ export interface ConsoleSource {
   /** Calls `listener` with every new event; returns the unsubscribe. */
   subscribe(listener: (event: TailEvent) => void): () => void;
   redrive(projection: string, aggregate: string, options: { skip?: string }): Promise<RedriveOutcome>;
+  /** Sends a queue's dead letters back to it, in order (`canon dlq move`). */
+  moveDeadLetters(queueId: string): Promise<MoveOutcome>;
   startReplay(projection: string, action: ReplayAction): Promise<ReplayJob>;
   replays(): readonly ReplayJob[];
   stop(): Promise<void>;

@@ -8,6 +8,7 @@ import type { ShardManifest } from "../archive/layout.ts";
 import { ids, type PlannedFunction } from "../plan.ts";
 import { type RedriveOutcome, redrive } from "../runner/dead-letters.ts";
 import type { LocalEndpoints } from "../runner/endpoints.ts";
+import { type MoveOutcome, moveDeadLetters } from "../runner/move-dead-letters.ts";
 import type { AppDefinition } from "../topology.ts";
 import type { BusWatch } from "./bus-watch.ts";
 import {
@@ -115,5 +116,20 @@ export function declaredProjections(app: AppDefinition): ReadonlySet<string> {
 export function requireDeclared(declared: ReadonlySet<string>, projection: string): void {
   if (!declared.has(projection)) {
     throw new ConsoleRequestError(`unknown projection "${projection}" (known: ${[...declared].join(", ")})`, 404);
+  }
+}
+
+/** `canon dlq move` for the console: an unknown queue is a 404, a refused move a 409. */
+export async function moveForConsole(endpoints: LocalEndpoints, queueId: string): Promise<MoveOutcome> {
+  if (!endpoints.queues.some((q) => q.id === queueId)) {
+    throw new ConsoleRequestError(`unknown queue "${queueId}"`, 404);
+  }
+  try {
+    return await moveDeadLetters(endpoints, queueId);
+  } catch (error) {
+    if (error instanceof Error && error.name === "RedriveRefusedError") {
+      throw new ConsoleRequestError(error.message, 409);
+    }
+    throw error;
   }
 }
