@@ -4,13 +4,14 @@
  * `{prefix}-operator-console`, holding exactly what the console's AWS source calls
  * (`consoleActions`), each action on the app's own resources (names from the plan, the archive
  * buckets through their bus's SSM parameter, keys through their alias). Nothing in it writes a
- * table, deletes or invokes; the only things it may change are a redrive request in a
- * projection's own queue and the start of a warm-up. The policy names every planned queue and
- * table, so an app too large for IAM's 6,144-character limit gets `{prefix}-operator-console-2`,
- * … as well. With the context `canon:consoleOperators` (principal ARNs, comma-separated) the
- * stack also creates a role, `{prefix}-operator-console`, those principals may assume for an
- * hour at a time, with the policies attached. No endpoint is deployed: the console runs where the
- * operator is.
+ * table or invokes; the only things it may change are a message sent to a consumed queue (a
+ * projection's redrive request, a dead letter sent back by `canon dlq move`), that dead letter's
+ * deletion from its dead-letter queue, and the start of a warm-up. The policy names every
+ * planned queue and table, so an app too large for IAM's 6,144-character limit gets
+ * `{prefix}-operator-console-2`, … as well. With the context `canon:consoleOperators` (principal
+ * ARNs, comma-separated) the stack also creates a role, `{prefix}-operator-console`, those
+ * principals may assume for an hour at a time, with the policies attached. No endpoint is
+ * deployed: the console runs where the operator is.
  *
  * The archive buckets' names are resolved from SSM at deploy time, so the stack deploys after
  * the bus stacks (infra/canon-app.ts); it references no other stack and exports nothing.
@@ -28,27 +29,45 @@ import { PlanResources } from "./resources.ts";
  * Every action the operator console's AWS source may take, by group. Each group is one statement
  * of the policy (its Sid is the group's name in PascalCase; a group too large for one policy is
  * split into `Sid`, `Sid2`, …), on the resources its comment names. The queue groups partition
- * the queues (dead-letter and failure queues, projection queues, the rest), so each ARN is
- * written once: together they grant `GetQueueUrl` and `GetQueueAttributes` on every queue,
- * `ReceiveMessage` only on dead letters and `SendMessage` only on projection queues.
+ * the queues (consumed queues, their dead-letter queues, failure queues and theirs), so each ARN
+ * is written once: together they grant `GetQueueUrl` and `GetQueueAttributes` on every queue,
+ * `ReceiveMessage` on dead-letter and failure queues, `DeleteMessage` only on the dead-letter
+ * queues of consumed queues and `SendMessage` only on consumed queues. The key groups partition
+ * the queue owners the same way: `GenerateDataKey` only for the owners of consumed queues.
  */
 export const consoleActions = {
   /** Each bus's Kinesis stream: the console's own read-only tail reader (streams use the AWS managed key: no KMS grant). */
   streams: ["kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"],
   /**
-   * Every dead-letter queue, and the relay's and archiver's failure queues (dead-letter queues in
-   * all but name, which `canon dlq` lists too): depth, and a peek with a zero visibility timeout
-   * for the messages' reasons.
+   * Every consumed queue (any planned queue that is not a failure destination: command, state,
+   * projection, reactor queues): depth (a projection's lag); a redrive request, a message in a
+   * projection's own queue; and `canon dlq move` (the console's Send back), which sends each of
+   * the queue's dead letters back to it.
    */
-  deadLetters: ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
-  /** Projection queues: depth (the projection's lag), and a redrive request, a message in the projection's own queue. */
-  projectionQueues: ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"],
-  /** Every other queue (command, reactor): depth only. */
-  queues: ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-  /** The queue keys of the dead letters' owners, by alias: SQS decrypts a received message with it. */
-  deadLetterKeys: ["kms:Decrypt"],
-  /** The queue keys of the projections' services, by alias: SQS encrypts a sent message with it. */
-  projectionQueueKeys: ["kms:GenerateDataKey", "kms:Decrypt"],
+  queues: ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"],
+  /**
+   * The dead-letter queues of the consumed queues: depth; a peek with a zero visibility timeout
+   * for the messages' reasons; and `canon dlq move` (Send back), which receives each dead letter
+   * and, once it is sent back to its queue, deletes it here.
+   */
+  deadLetters: ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage"],
+  /**
+   * The failure destinations (the relay's and archiver's failure queues, dead-letter queues in all
+   * but name, which `canon dlq` lists too) and their own dead-letter queues: depth, and a peek
+   * only. Their messages are records to read, not work to retry: `canon dlq move` refuses them.
+   */
+  failureQueues: ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+  /**
+   * The queue keys of the consumed queues' owners (services), by alias: SQS encrypts a message
+   * sent to their queues with it (a redrive request, a dead letter sent back) and decrypts one
+   * received from their dead-letter queues.
+   */
+  queueKeys: ["kms:GenerateDataKey", "kms:Decrypt"],
+  /**
+   * The queue keys of the failure queues' owners (buses) that own no consumed queue, by alias:
+   * SQS decrypts a peeked message with it. Nothing is sent to their queues.
+   */
+  failureQueueKeys: ["kms:Decrypt"],
   /** Every planned table (AWS managed key: no KMS grant): item counts, parks, recent commands. Read only. */
   tables: ["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"],
   /** Each bus's archive bucket (its name from the bus's SSM parameter): list the manifests. */
@@ -125,7 +144,7 @@ export class ConsoleAccessStack extends Stack {
       const policy = new iam.ManagedPolicy(this, `Policy${n}`, {
         managedPolicyName: n === "" ? name : `${name}-${n}`,
         description:
-          `Canon ${plan.prefix}: what the operator console (canon console --aws) reads, plus redrive and warm-up` +
+          `Canon ${plan.prefix}: what the operator console (canon console --aws) reads, plus redrive, send back and warm-up` +
           (documents.length > 1 ? ` (${index + 1} of ${documents.length})` : ""),
         statements: statements.map((packed) => packed.statement),
       });
@@ -182,12 +201,11 @@ function consoleStatements(plan: AppPlan, resources: PlanResources): StatementSp
   const queue = (name: string) => arn("sqs", name);
 
   const failures = failureQueues(plan);
-  const projections = projectionQueues(plan);
-  const peeked = [
-    ...failures.map((q) => ({ name: q.name, owner: q.owner })),
-    ...plan.queues.map((q) => ({ name: q.deadLetterQueueName, owner: q.owner })),
-  ];
-  const others = plan.queues.filter((q) => !failures.includes(q) && !projections.includes(q));
+  const consumed = plan.queues.filter((q) => !failures.includes(q));
+  const keyAlias = (q: AppPlan["queues"][number]) => queueKeyAlias(plan.prefix, q.owner);
+  // The owners of consumed queues get GenerateDataKey and Decrypt; the other owners received from, Decrypt alone.
+  const consumedKeys = new Set(consumed.map(keyAlias));
+  const failureKeys = failures.map(keyAlias).filter((alias) => !consumedKeys.has(alias));
   const machines = plan.functions
     .filter((fn) => fn.role === "projection" && fn.startsDetached === true)
     .map((fn) => warmUpName(plan.prefix, fn.id));
@@ -195,17 +213,11 @@ function consoleStatements(plan: AppPlan, resources: PlanResources): StatementSp
 
   const groups: Record<ConsoleActionGroup, Omit<StatementSpec, "group">> = {
     streams: { resources: plan.streams.map((s) => arn("kinesis", `stream/${s.name}`)) },
-    deadLetters: { resources: peeked.map((q) => queue(q.name)) },
-    projectionQueues: { resources: projections.map((q) => queue(q.name)) },
-    queues: { resources: others.map((q) => queue(q.name)) },
-    deadLetterKeys: {
-      resources: peeked.length > 0 ? [anyKey] : [],
-      conditions: byAlias(peeked.map((q) => queueKeyAlias(plan.prefix, q.owner))),
-    },
-    projectionQueueKeys: {
-      resources: projections.length > 0 ? [anyKey] : [],
-      conditions: byAlias(projections.map((q) => queueKeyAlias(plan.prefix, q.owner))),
-    },
+    queues: { resources: consumed.map((q) => queue(q.name)) },
+    deadLetters: { resources: consumed.map((q) => queue(q.deadLetterQueueName)) },
+    failureQueues: { resources: failures.flatMap((q) => [queue(q.name), queue(q.deadLetterQueueName)]) },
+    queueKeys: { resources: consumedKeys.size > 0 ? [anyKey] : [], conditions: byAlias([...consumedKeys]) },
+    failureQueueKeys: { resources: failureKeys.length > 0 ? [anyKey] : [], conditions: byAlias(failureKeys) },
     tables: { resources: plan.tables.map((t) => arn("dynamodb", `table/${t.name}`)) },
     archiveBuckets: { resources: buses.map((bus) => resources.bucket(bus).bucketArn) },
     archiveObjects: { resources: buses.map((bus) => resources.bucket(bus).arnForObjects("*")) },
@@ -290,14 +302,6 @@ function worstCaseSize(stack: Stack, statement: iam.PolicyStatement): number {
   return JSON.stringify(render(stack.resolve(statement.toStatementJson()))).length + 1;
 }
 
-/** The queues of the app's projections (role `projection`, fed by a queue): where a redrive request goes. */
-function projectionQueues(plan: AppPlan): AppPlan["queues"][number][] {
-  const ids = new Set(
-    plan.functions.flatMap((fn) => (fn.role === "projection" && fn.source.kind === "sqs" ? [fn.source.queueId] : [])),
-  );
-  return plan.queues.filter((q) => ids.has(q.id));
-}
-
 /**
  * The queues that are failure destinations (a stream mapping's on-failure queue, a function's
  * dead-letter queue URL), as `canon dlq` finds them (shared/runner/endpoints.ts).
@@ -335,8 +339,8 @@ const wildcardReasons: Partial<Record<ConsoleActionGroup, string>> = {
   unscoped:
     `Only ${consoleActions.unscoped.join(", ")}: they take no resource-level permission in IAM. Every other ` +
     "action of the operator console's policy names the app's own resources.",
-  deadLetterKeys: keysReason(),
-  projectionQueueKeys: keysReason(),
+  queueKeys: keysReason(),
+  failureQueueKeys: keysReason(),
   archiveKeys: keysReason(),
   parameters: "The app's own SSM parameters (/canon/{prefix}/…, read only): the console reads each bus's parameters.",
   archiveObjects:

@@ -2,7 +2,9 @@
  * The operator console's IAM access (infra/console-access.ts), as a specification of what an
  * operator may do with `canon console --aws`: each statement's actions and resources, computed
  * here from the plan, not from the stack's own helpers; nothing on `*` but the four actions
- * without resource-level permission; no write; the optional role and whom it trusts; the
+ * without resource-level permission; no write but a message sent to a consumed queue (a redrive
+ * request, a dead letter sent back), its deletion from that queue's dead-letter queue, and a
+ * warm-up's start; failure queues only peeked; the optional role and whom it trusts; the
  * ordering after the bus stacks; the laws and cdk-nag; and an app too large for one policy.
  */
 import type { Stack } from "aws-cdk-lib";
@@ -92,9 +94,6 @@ function aliasesFor(statements: readonly Statement[], action: string): string[] 
 function expected(plan: AppPlan) {
   const arn = (service: string, resource: string) => `arn:aws:${service}:REGION:ACCOUNT:${resource}`;
   const queue = (name: string) => arn("sqs", name);
-  const projectionQueueIds = new Set(
-    plan.functions.flatMap((fn) => (fn.role === "projection" && fn.source.kind === "sqs" ? [fn.source.queueId] : [])),
-  );
   const failureIds = new Set(
     plan.functions.flatMap((fn) => [
       ...(fn.source.kind === "kinesis" ? [fn.source.onFailureQueueId] : []),
@@ -103,10 +102,12 @@ function expected(plan: AppPlan) {
       ),
     ]),
   );
-  const projections = plan.queues.filter((q) => projectionQueueIds.has(q.id));
-  const peeked = [
+  // A consumed queue is any planned queue that is not a failure destination: its dead letters may be sent back.
+  const failures = plan.queues.filter((q) => failureIds.has(q.id));
+  const consumed = plan.queues.filter((q) => !failureIds.has(q.id));
+  const received = [
     ...plan.queues.map((q) => ({ name: q.deadLetterQueueName, owner: q.owner })),
-    ...plan.queues.filter((q) => failureIds.has(q.id)).map((q) => ({ name: q.name, owner: q.owner })),
+    ...failures.map((q) => ({ name: q.name, owner: q.owner })),
   ];
   const machines = plan.functions
     .filter((fn) => fn.startsDetached === true)
@@ -115,10 +116,14 @@ function expected(plan: AppPlan) {
   return {
     streams: sorted(plan.streams.map((s) => arn("kinesis", `stream/${s.name}`))),
     everyQueue: sorted(plan.queues.flatMap((q) => [queue(q.name), queue(q.deadLetterQueueName)])),
-    peeked: sorted(peeked.map((q) => queue(q.name))),
-    projectionQueues: sorted(projections.map((q) => queue(q.name))),
-    peekedKeys: sorted(peeked.map((q) => queueKeyAlias(plan.prefix, q.owner))),
-    projectionKeys: sorted(projections.map((q) => queueKeyAlias(plan.prefix, q.owner))),
+    received: sorted(received.map((q) => queue(q.name))),
+    consumed: sorted(consumed.map((q) => queue(q.name))),
+    consumedDeadLetters: sorted(consumed.map((q) => queue(q.deadLetterQueueName))),
+    failureSide: sorted(failures.flatMap((q) => [queue(q.name), queue(q.deadLetterQueueName)])),
+    deadLetterQueues: sorted(plan.queues.map((q) => queue(q.deadLetterQueueName))),
+    receivedKeys: sorted(received.map((q) => queueKeyAlias(plan.prefix, q.owner))),
+    consumedKeys: sorted(consumed.map((q) => queueKeyAlias(plan.prefix, q.owner))),
+    busKeys: sorted(plan.streams.map((s) => queueKeyAlias(plan.prefix, { kind: "bus", name: s.bus }))),
     archiveKeys: sorted(plan.buckets.map((b) => archiveKeyAlias(plan.prefix, b.bus))),
     tables: sorted(plan.tables.map((t) => arn("dynamodb", `table/${t.name}`))),
     buckets: sorted(plan.buckets.map((b) => `arn:aws:s3:::{archive:${b.bus}}`)),
@@ -130,7 +135,7 @@ function expected(plan: AppPlan) {
   };
 }
 
-/** Verbs of actions that change something. The console's only changes are SendMessage and StartExecution. */
+/** Verbs of actions that change something. The console's only changes are SendMessage, DeleteMessage and StartExecution. */
 const writeVerbs = [
   "Put",
   "Update",
@@ -208,10 +213,25 @@ function checkGrants(statements: readonly Statement[], plan: AppPlan): void {
   for (const action of ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]) {
     expect(allowedOn(statements, action), action).toEqual(want.everyQueue);
   }
-  expect(allowedOn(statements, "sqs:ReceiveMessage")).toEqual(want.peeked);
-  expect(allowedOn(statements, "sqs:SendMessage")).toEqual(want.projectionQueues);
-  // Dead-letter queues and projection queues are not the same queues.
-  expect(want.peeked.filter((q) => want.projectionQueues.includes(q))).toEqual([]);
+  expect(allowedOn(statements, "sqs:ReceiveMessage")).toEqual(want.received);
+  // Send back (canon dlq move): sent to a consumed queue, deleted from its dead-letter queue; nothing else.
+  expect(allowedOn(statements, "sqs:SendMessage")).toEqual(want.consumed);
+  expect(allowedOn(statements, "sqs:DeleteMessage")).toEqual(want.consumedDeadLetters);
+  expect(want.consumed.length).toBeGreaterThan(0);
+  expect(want.failureSide.length).toBeGreaterThan(0);
+  // Failure queues and their dead-letter queues are only peeked; no dead-letter queue is sent to.
+  for (const q of [...want.failureSide, ...want.deadLetterQueues]) {
+    expect(allowedOn(statements, "sqs:SendMessage"), q).not.toContain(q);
+  }
+  for (const q of want.failureSide) {
+    expect(allowedOn(statements, "sqs:DeleteMessage"), q).not.toContain(q);
+    expect(allowedOn(statements, "sqs:ReceiveMessage"), q).toContain(q);
+  }
+  // No consumed queue is received from or deleted from (its consumer does that).
+  for (const q of want.consumed) {
+    expect(allowedOn(statements, "sqs:ReceiveMessage"), q).not.toContain(q);
+    expect(allowedOn(statements, "sqs:DeleteMessage"), q).not.toContain(q);
+  }
 
   // Keys only by alias, on key/* with the kms:ResourceAliases condition.
   for (const statement of statements.filter((s) => s.actions.some((a) => a.startsWith("kms:")))) {
@@ -222,9 +242,14 @@ function checkGrants(statements: readonly Statement[], plan: AppPlan): void {
     ]);
   }
   expect(aliasesFor(statements, "kms:Decrypt")).toEqual(
-    [...new Set([...want.peekedKeys, ...want.projectionKeys, ...want.archiveKeys])].sort(),
+    [...new Set([...want.receivedKeys, ...want.consumedKeys, ...want.archiveKeys])].sort(),
   );
-  expect(aliasesFor(statements, "kms:GenerateDataKey")).toEqual(want.projectionKeys);
+  expect(aliasesFor(statements, "kms:GenerateDataKey")).toEqual(want.consumedKeys);
+  // A bus owns only failure queues: its queue key decrypts peeked messages, never encrypts a sent one.
+  for (const alias of want.busKeys) {
+    expect(aliasesFor(statements, "kms:Decrypt"), alias).toContain(alias);
+    expect(aliasesFor(statements, "kms:GenerateDataKey"), alias).not.toContain(alias);
+  }
 
   expect(allowedOn(statements, "s3:ListBucket")).toEqual(want.buckets);
   expect(allowedOn(statements, "s3:GetObject")).toEqual(want.objects);
@@ -239,7 +264,7 @@ function checkGrants(statements: readonly Statement[], plan: AppPlan): void {
   expect(actions).toEqual([...new Set(Object.values(consoleActions).flat())].sort());
   for (const action of actions) expect(action, action).not.toContain("*");
   const writes = actions.filter((action) => writeVerbs.some((verb) => action.split(":")[1]?.startsWith(verb)));
-  expect(writes).toEqual(["sqs:SendMessage", "states:StartExecution"]);
+  expect(writes).toEqual(["sqs:DeleteMessage", "sqs:SendMessage", "states:StartExecution"]);
 }
 
 describe("the operator console's access, for the example app", () => {
@@ -275,13 +300,22 @@ describe("the operator console's access, for the example app", () => {
     );
   });
 
-  it("names the queues the console peeks and redrives", () => {
-    expect(allowedOn(statements, "sqs:SendMessage")).toContain(
-      "arn:aws:sqs:REGION:ACCOUNT:canon-accounts-balances.fifo",
+  it("names the queues the console peeks, redrives and sends dead letters back to", () => {
+    const sqs = (name: string) => `arn:aws:sqs:REGION:ACCOUNT:${name}`;
+    expect(allowedOn(statements, "sqs:SendMessage")).toEqual(
+      expect.arrayContaining([sqs("canon-accounts-balances.fifo"), sqs("canon-accounts-commands.fifo")]),
     );
-    expect(allowedOn(statements, "sqs:SendMessage")).not.toContain(
-      "arn:aws:sqs:REGION:ACCOUNT:canon-accounts-commands.fifo",
+    expect(allowedOn(statements, "sqs:DeleteMessage")).toEqual(
+      expect.arrayContaining([sqs("canon-accounts-balances-dlq.fifo"), sqs("canon-accounts-commands-dlq.fifo")]),
     );
+    for (const failures of ["canon-core-relay-failures", "canon-core-archiver-failures"]) {
+      for (const name of [failures, `${failures}-dlq`]) {
+        expect(allowedOn(statements, "sqs:SendMessage"), name).not.toContain(sqs(name));
+        expect(allowedOn(statements, "sqs:DeleteMessage"), name).not.toContain(sqs(name));
+        expect(allowedOn(statements, "sqs:ReceiveMessage"), name).toContain(sqs(name));
+      }
+    }
+    expect(aliasesFor(statements, "kms:GenerateDataKey")).not.toContain("alias/canon/bus-core/queues");
     expect(allowedOn(statements, "sqs:ReceiveMessage")).toEqual(
       expect.arrayContaining([
         "arn:aws:sqs:REGION:ACCOUNT:canon-accounts-balances-dlq.fifo",
