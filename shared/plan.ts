@@ -3,7 +3,13 @@
  * Pure: no SDK, no CDK. The CDK stacks and the local cloud both consume this plan, and
  * a test holds the synthesized templates against it.
  */
-import type { AppDefinition, BusDefinition, QueueMappingOptions, ServiceDefinition } from "./topology.ts";
+import type {
+  AppDefinition,
+  BusDefinition,
+  ProjectionDefinition,
+  QueueMappingOptions,
+  ServiceDefinition,
+} from "./topology.ts";
 
 /** Who owns a resource: one bus, one service, or the API. Law C is checked against it. */
 export type Owner = { kind: "bus"; name: string } | { kind: "service"; name: string } | { kind: "api" };
@@ -321,11 +327,11 @@ export function planApp(app: AppDefinition): AppPlan {
     const owner: Owner = { kind: "service", name: service.name };
     if (service.commandHandler !== undefined) planCommandSide(service, owner);
 
-    for (const projection of service.projections) {
-      const q = queue(ids.projectionQueue(service.name, projection.name), owner, projection.mapping);
-      const t = table(ids.projectionTable(service.name, projection.name), owner);
+    for (const { projection, name, detached } of service.projections.flatMap(projectionGenerations)) {
+      const q = queue(ids.projectionQueue(service.name, name), owner, projection.mapping);
+      const t = table(ids.projectionTable(service.name, name), owner);
       subscriptions.push({ bus: service.bus, queueId: q.id, eventTypes: projection.events });
-      const consumer = `${service.name}-${projection.name}`;
+      const consumer = `${service.name}-${name}`;
       functions.push({
         id: consumer,
         role: "projection",
@@ -337,9 +343,9 @@ export function planApp(app: AppDefinition): AppPlan {
           ...claimReader(service.bus),
           ...parking(q),
         },
-        ...(projection.warmUp ? { startsDetached: true } : {}),
+        ...(detached ? { startsDetached: true } : {}),
       });
-      if (projection.warmUp) {
+      if (detached) {
         // The same module's `replay` export: it fills the table from the archive, then attaches the consumer.
         functions.push({
           id: `${consumer}-replayer`,
@@ -397,9 +403,11 @@ export function planApp(app: AppDefinition): AppPlan {
     }
     for (const projection of service.projections) {
       if (projection.queryable === false) continue;
+      // The view is the serving generation's table: a next generation is read only once it serves.
+      const serving = projectionGenerations(projection).find((g) => g.serving);
       apiEnv[envNames.viewTable(service.name, projection.name)] = {
         kind: "table",
-        id: ids.projectionTable(service.name, projection.name),
+        id: ids.projectionTable(service.name, serving?.name ?? projection.name),
         access: "read",
       };
     }
@@ -434,6 +442,47 @@ function claimReader(bus: string): Record<string, ResourceRef> {
 
 const namePattern = /^[a-z][a-z0-9-]{0,30}$/;
 
+/** One generation of a projection the plan holds (see `ProjectionDefinition.generations`). */
+export interface ProjectionGeneration {
+  readonly projection: ProjectionDefinition;
+  readonly generation: number;
+  /** Its name in ids (`balances`, `balances-g2`): generation 1 keeps the projection's own name. */
+  readonly name: string;
+  /** The API reads this one. */
+  readonly serving: boolean;
+  /** Its consumer starts detached, attached once warmed up from the archive. */
+  readonly detached: boolean;
+}
+
+/** A projection's generations in the plan: the serving one, and the next while it is built. */
+export function projectionGenerations(projection: ProjectionDefinition): ProjectionGeneration[] {
+  const { serving, next } = projection.generations ?? { serving: 1 };
+  const name = (generation: number) => (generation === 1 ? projection.name : `${projection.name}-g${generation}`);
+  return [
+    { projection, generation: serving, name: name(serving), serving: true, detached: projection.warmUp === true },
+    ...(next === undefined ? [] : [{ projection, generation: next, name: name(next), serving: false, detached: true }]),
+  ];
+}
+
+/** The projection, and which generation of it, a `<service>.<name>` names (`accounts.balances-g2`). */
+export function findProjectionGeneration(
+  app: AppDefinition,
+  qualified: string,
+): { readonly service: ServiceDefinition; readonly generation: ProjectionGeneration } | undefined {
+  const [serviceName, name] = qualified.split(".");
+  const service = app.services.find((s) => s.name === serviceName);
+  for (const projection of service?.projections ?? []) {
+    const generation = projectionGenerations(projection).find((g) => g.name === name);
+    if (service && generation) return { service, generation };
+  }
+  return undefined;
+}
+
+/** Every projection generation an app plans, as `<service>.<name>`. */
+export function plannedProjectionNames(app: AppDefinition): string[] {
+  return app.services.flatMap((s) => s.projections.flatMap(projectionGenerations).map((g) => `${s.name}.${g.name}`));
+}
+
 function validateApp(app: AppDefinition): void {
   const problems: string[] = [];
   if (!namePattern.test(app.prefix)) problems.push(`prefix "${app.prefix}" must match ${namePattern}`);
@@ -459,6 +508,26 @@ function validateApp(app: AppDefinition): void {
       if (local.has(part.name)) problems.push(`${service.name}.${part.name}: name is taken`);
       local.add(part.name);
       if (part.events.length === 0) problems.push(`${service.name}.${part.name}: subscribes to no event type`);
+    }
+    for (const projection of service.projections) {
+      const { serving, next } = projection.generations ?? { serving: 1 };
+      const where = `${service.name}.${projection.name}`;
+      if (!Number.isInteger(serving) || serving < 1 || serving > 999) {
+        problems.push(`${where}: generations.serving must be an integer from 1 to 999, not ${serving}`);
+      }
+      if (next !== undefined && (!Number.isInteger(next) || next <= serving || next > 999)) {
+        problems.push(
+          `${where}: generations.next must be an integer above serving (${serving}) and at most 999, not ${next}`,
+        );
+      }
+      const taken = projectionGenerations(projection)
+        .map((g) => g.name)
+        .filter((name) => name !== projection.name);
+      for (const other of [...service.projections, ...service.reactors]) {
+        if (other !== projection && taken.includes(other.name)) {
+          problems.push(`${where}: generation name "${other.name}" is taken by another projection or reactor`);
+        }
+      }
     }
   }
   for (const service of app.services) {

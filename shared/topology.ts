@@ -43,6 +43,14 @@ export interface ProjectionDefinition {
    * Its module must then also export `replay` (see shared/archive/replay.ts). @default false
    */
   readonly warmUp?: boolean;
+  /**
+   * Blue/green rebuild by deploy (law G), on AWS as locally: `{ serving: 1, next: 2 }` plans
+   * generation 2 beside generation 1 — its own table, queue and consumer (`<name>-g2`), detached
+   * until it is warmed up from the archive — while the API keeps reading generation 1. Once it
+   * is warm, declare `{ serving: 2 }` and deploy: reads move to generation 2 and generation 1
+   * leaves the plan (its table is retained on AWS, to be deleted by hand). @default { serving: 1 }
+   */
+  readonly generations?: { readonly serving: number; readonly next?: number };
   readonly mapping?: QueueMappingOptions;
 }
 

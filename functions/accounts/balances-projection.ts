@@ -6,6 +6,7 @@
 import { upcasters } from "../../events/upcasters.ts";
 import { requireEnv } from "../../shared/env.ts";
 import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
+import { replayerFor } from "../../shared/handlers/replayer.ts";
 import { envNames } from "../../shared/plan.ts";
 import { type AccountEvent, balanceDelta } from "./decider.ts";
 
@@ -41,3 +42,6 @@ export const handler = projectionHandler({
     );
   },
 });
+
+/** A next generation's warm-up job on AWS (`generations: { serving, next }`): the same handler, fed from the archive. */
+export const replay = replayerFor(handler, { upcasters });

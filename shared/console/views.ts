@@ -5,7 +5,7 @@
  * that a replay names a declared projection.
  */
 import type { ShardManifest } from "../archive/layout.ts";
-import { ids, type PlannedFunction } from "../plan.ts";
+import { ids, type PlannedFunction, plannedProjectionNames } from "../plan.ts";
 import { type RedriveOutcome, redrive } from "../runner/dead-letters.ts";
 import type { LocalEndpoints } from "../runner/endpoints.ts";
 import { type MoveOutcome, moveDeadLetters } from "../runner/move-dead-letters.ts";
@@ -107,9 +107,12 @@ export async function redriveForConsole(
   }
 }
 
-/** The projections an app declares (`<service>.<projection>`): the only ones a console warms up or rebuilds. */
+/**
+ * The projections an app declares (`<service>.<projection>`, and a generation being built:
+ * `<service>.<projection>-g2`): the only ones a console warms up or rebuilds.
+ */
 export function declaredProjections(app: AppDefinition): ReadonlySet<string> {
-  return new Set(app.services.flatMap((s) => s.projections.map((p) => `${s.name}.${p.name}`)));
+  return new Set(plannedProjectionNames(app));
 }
 
 /** Refuses (404) a replay of a projection the app does not declare. */

@@ -19,7 +19,13 @@ import { type ReplayProgress, replayIntoProjection } from "../archive/replay.ts"
 import { archivePassed } from "../archive/watermark.ts";
 import { createTableIfMissing, deleteTable } from "../aws/tables.ts";
 import type { Upcaster } from "../events/upcast.ts";
-import { type AppPlan, envNames, type PlannedFunction } from "../plan.ts";
+import {
+  type AppPlan,
+  envNames,
+  findProjectionGeneration,
+  type PlannedFunction,
+  plannedProjectionNames,
+} from "../plan.ts";
 import type { AppDefinition, ProjectionDefinition } from "../topology.ts";
 import {
   attachedFunctions,
@@ -54,6 +60,8 @@ interface Target {
   readonly consumer: PlannedFunction;
   readonly bus: string;
   readonly table: string;
+  /** The generation the API reads (a next generation is built by a warm-up, not rebuilt). */
+  readonly serving: boolean;
 }
 
 /** Thrown for an operator mistake (unknown projection, wrong state): the CLI prints it and exits 2. */
@@ -62,20 +70,23 @@ export class ProjectionOpError extends Error {
 }
 
 function find(options: ProjectionOpsOptions): Target {
-  const [serviceName, projectionName] = options.projection.split(".");
-  const service = options.app.services.find((s) => s.name === serviceName);
-  const definition = service?.projections.find((p) => p.name === projectionName);
-  const consumer = options.plan.functions.find(
-    (f) => f.id === `${serviceName}-${projectionName}` && f.role === "projection",
-  );
-  if (service === undefined || definition === undefined || consumer === undefined) {
-    const known = options.app.services.flatMap((s) => s.projections.map((p) => `${s.name}.${p.name}`));
+  // `accounts.balances`, or a generation being built: `accounts.balances-g2`.
+  const found = findProjectionGeneration(options.app, options.projection);
+  const consumer = found
+    ? options.plan.functions.find(
+        (f) => f.id === `${found.service.name}-${found.generation.name}` && f.role === "projection",
+      )
+    : undefined;
+  if (found === undefined || consumer === undefined) {
+    const known = plannedProjectionNames(options.app);
     throw new ProjectionOpError(`unknown projection "${options.projection}"; known: ${known.join(", ")}`);
   }
+  const { service, generation } = found;
+  const definition = generation.projection;
   const ref = consumer.env[envNames.table];
   const table = ref?.kind === "table" ? options.resources.tableNames.get(ref.id) : undefined;
   if (table === undefined) throw new ProjectionOpError(`${options.projection} has no table`);
-  return { service: service.name, definition, consumer, bus: service.bus, table };
+  return { service: service.name, definition, consumer, bus: service.bus, table, serving: generation.serving };
 }
 
 /** Warms a detached projection up from the archive and attaches its consumer. */
@@ -110,12 +121,18 @@ export async function rebuildProjection(
   options: ProjectionOpsOptions,
 ): Promise<{ events: number; seconds: number; table: string }> {
   const target = find(options);
+  if (!target.serving) {
+    throw new ProjectionOpError(
+      `${options.projection} is a generation being built, not the one the API reads: warm it up instead`,
+    );
+  }
   const prefix = options.plan.prefix;
   const view = `${target.service}/${target.definition.name}`;
   const current = await viewTable(prefix, view);
   const blue = current?.table ?? target.table;
   const generation = (current?.generation ?? 1) + 1;
-  const green = `${target.table}-g${generation}`;
+  // `-r<n>`: a rebuild's tables, apart from a declared generation's `-g<n>` (plan.ts).
+  const green = `${target.table}-r${generation}`;
   await createTableIfMissing(green);
   options.onStatus?.(`created ${green} beside ${blue}`);
 

@@ -10,6 +10,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { describe, expect, it } from "vitest";
 import { app as definition } from "../../functions/app.ts";
+import { ApiStack } from "../../infra/api-stack.ts";
 import { archiveOptionsFromContext } from "../../infra/archive.ts";
 import { eventViewColumns } from "../../infra/archive-catalog.ts";
 import { BusStack } from "../../infra/bus-stack.ts";
@@ -18,6 +19,7 @@ import { archiveKeyAlias, queueKeyAlias, stackNames } from "../../infra/names.ts
 import { ServiceStack } from "../../infra/service-stack.ts";
 import { eventColumns } from "../../shared/archive/sql.ts";
 import { ids, planApp } from "../../shared/plan.ts";
+import { shopApp } from "./fixtures/shop.ts";
 import { warmUpApp } from "./fixtures/warm-up.ts";
 import { type Json, normalized, one, resources, synthesize, tag, target, testApp } from "./support.ts";
 
@@ -859,6 +861,58 @@ describe("a projection declared with warmUp", () => {
   it("breaks no law and has no cdk-nag finding", () => {
     expect(() => scope.synth()).not.toThrow();
     expect(new AwsSolutionsChecks().validateScope(scope).violations).toEqual([]);
+  });
+});
+
+describe("a projection rebuilt by generations (blue/green by deploy)", () => {
+  const shopWith = (generations: { serving: number; next?: number }) =>
+    planApp({
+      ...shopApp,
+      services: shopApp.services.map((service) =>
+        service.name !== "orders"
+          ? service
+          : {
+              ...service,
+              projections: service.projections.map((p) => (p.name === "summary" ? { ...p, generations } : p)),
+            },
+      ),
+    });
+  const synth = (plan: ReturnType<typeof planApp>) => {
+    const scope = testApp();
+    applyCanonChecks(scope, plan);
+    const orders = new ServiceStack(scope, "Shop-Service-orders", { plan, service: "orders" });
+    const api = new ApiStack(scope, "Shop-Api", { plan, auth: { kind: "iam" } });
+    scope.synth();
+    return { orders: Template.fromStack(orders).toJSON(), api: Template.fromStack(api).toJSON() };
+  };
+
+  it("deploys the next generation beside the serving one, detached, with its warm-up job; the API reads the serving one", () => {
+    const { orders, api } = synth(shopWith({ serving: 1, next: 2 }));
+    const tableNames = resources(orders, "AWS::DynamoDB::Table").map(([, t]) => t.Properties.TableName);
+    expect(tableNames).toEqual(expect.arrayContaining(["shop-orders-summary", "shop-orders-summary-g2"]));
+    const machines = resources(orders, "AWS::StepFunctions::StateMachine").map(
+      ([, m]) => m.Properties.StateMachineName,
+    );
+    expect(machines).toEqual(["shop-orders-summary-g2-warm-up"]);
+    const g2 = one(
+      resources(orders, "AWS::Lambda::Function").filter(([, f]) => tag(f, "canon:function") === "orders-summary-g2"),
+      "generation 2",
+    )[0];
+    const mapping = one(
+      resources(orders, "AWS::Lambda::EventSourceMapping").filter(([, m]) => target(m.Properties.FunctionName) === g2),
+      "its mapping",
+    )[1];
+    expect(mapping.Properties.Enabled).toBe(false);
+    expect(JSON.stringify(api)).toContain("shop-orders-summary");
+    expect(JSON.stringify(api)).not.toContain("shop-orders-summary-g2");
+  });
+
+  it("moves the API's reads once the next generation serves, and drops the old table from the template", () => {
+    const { orders, api } = synth(shopWith({ serving: 2 }));
+    const tableNames = resources(orders, "AWS::DynamoDB::Table").map(([, t]) => t.Properties.TableName);
+    expect(tableNames).toContain("shop-orders-summary-g2");
+    expect(tableNames).not.toContain("shop-orders-summary");
+    expect(JSON.stringify(api)).toContain("shop-orders-summary-g2");
   });
 });
 

@@ -82,4 +82,46 @@ describe("planApp", () => {
     ];
     for (const [definition, message] of cases) expect(() => planApp(definition)).toThrow(message);
   });
+
+  describe("projection generations (blue/green by deploy)", () => {
+    const balances = { name: "balances", handler: "b.ts", events: ["OrderPlaced"], key: "id" };
+    const tableOfView = (plan: ReturnType<typeof planApp>) => {
+      const ref = plan.functions.find((f) => f.role === "api")?.env.CANON_VIEW_TABLE_ORDERS_BALANCES;
+      return ref?.kind === "table" ? ref.id : undefined;
+    };
+
+    it("plans the next generation beside the serving one, detached with its replayer, while the API reads the serving one", () => {
+      const plan = planApp(appWith(service({ projections: [{ ...balances, generations: { serving: 1, next: 2 } }] })));
+      expect(plan.tables.map((t) => t.id)).toEqual(expect.arrayContaining(["orders-balances", "orders-balances-g2"]));
+      expect(plan.queues.map((q) => q.id)).toEqual(expect.arrayContaining(["orders-balances", "orders-balances-g2"]));
+      expect(plan.subscriptions.filter((s) => s.queueId.startsWith("orders-balances"))).toHaveLength(2);
+      const g1 = plan.functions.find((f) => f.id === "orders-balances");
+      const g2 = plan.functions.find((f) => f.id === "orders-balances-g2");
+      expect(g1?.startsDetached).toBeUndefined();
+      expect(g2).toMatchObject({ role: "projection", startsDetached: true });
+      expect(g2?.env.CANON_TABLE).toEqual({ kind: "table", id: "orders-balances-g2", access: "readWrite" });
+      expect(plan.functions.find((f) => f.id === "orders-balances-g2-replayer")?.handlerExport).toBe("replay");
+      expect(tableOfView(plan)).toBe("orders-balances");
+    });
+
+    it("moves reads to the next generation once it serves, and drops the old one from the plan", () => {
+      const plan = planApp(appWith(service({ projections: [{ ...balances, generations: { serving: 2 } }] })));
+      expect(tableOfView(plan)).toBe("orders-balances-g2");
+      expect(plan.tables.map((t) => t.id)).not.toContain("orders-balances");
+      expect(plan.functions.find((f) => f.id === "orders-balances-g2")?.startsDetached).toBeUndefined();
+    });
+
+    it("refuses generations that go backwards, are not integers, or take another part's name", () => {
+      const refused =
+        (generations: { serving: number; next?: number }, extra: object[] = []) =>
+        () =>
+          planApp(appWith(service({ projections: [{ ...balances, generations }, ...(extra as never[])] })));
+      expect(refused({ serving: 2, next: 2 })).toThrow(/generations\.next must be an integer above serving \(2\)/);
+      expect(refused({ serving: 0 })).toThrow(/generations\.serving must be an integer from 1 to 999, not 0/);
+      expect(refused({ serving: 1.5 })).toThrow(/generations\.serving/);
+      expect(refused({ serving: 1, next: 2 }, [{ ...balances, name: "balances-g2" }])).toThrow(
+        /generation name "balances-g2" is taken/,
+      );
+    });
+  });
 });
