@@ -493,8 +493,9 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
       requireDeclared(declared, projection);
       if (action === "rebuild") {
         throw new ConsoleRequestError(
-          `${projection}: a blue/green rebuild runs on the local cloud only; on AWS, declare the new version as a ` +
-            "projection of its own with warmUp, deploy, warm it up, then move the reads (docs/add-a-projection.md)",
+          `${projection}: a one-step blue/green rebuild runs on the local cloud only; on AWS, declare ` +
+            "generations: { serving, next } for it, deploy, warm the next generation up here, then deploy it as serving " +
+            "(docs/add-a-projection.md)",
           409,
         );
       }
