@@ -78,7 +78,6 @@ export interface AwsSourceOptions {
 }
 
 interface Snapshot {
-  readonly at: number;
   readonly deployed: DeployedApp;
   readonly queues: readonly QueueDepth[];
   readonly manifests: ReadonlyMap<string, { bucket: string; manifests: readonly ShardManifest[] }>;
@@ -175,11 +174,10 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
     return mappings;
   };
 
-  const archivedRecords = (snap: Pick<Snapshot, "manifests">, bus: string) =>
-    (snap.manifests.get(bus)?.manifests ?? []).reduce((sum, m) => sum + m.records, 0);
+  const archivedRecords = (manifests: Snapshot["manifests"], bus: string) =>
+    (manifests.get(bus)?.manifests ?? []).reduce((sum, m) => sum + m.records, 0);
 
   const snapshot = async (): Promise<Snapshot> => {
-    const at = Date.now();
     const d = await deployed();
     const warnings = d.missing.length > 0 ? [`not deployed (yet): ${d.missing.join(", ")}`] : [];
     const settle = async <T>(what: string, read: Promise<T>, fallback: T): Promise<T> => {
@@ -224,7 +222,7 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
           const owner = plan.functions.find((f) => f.id === functionId)?.owner;
           const service = owner?.kind === "service" ? owner.name : undefined;
           const bus = app.services.find((s) => s.name === service)?.bus;
-          const archived = bus === undefined ? 0 : archivedRecords({ manifests }, bus);
+          const archived = bus === undefined ? 0 : archivedRecords(manifests, bus);
           return settle(
             `warm-ups of ${functionId}`,
             readWarmUps(machine, projection?.name ?? functionId, archived),
@@ -233,7 +231,7 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
         }),
       )
     ).flat();
-    return { at, deployed: d, queues, manifests, mappings, warmUps, warnings };
+    return { deployed: d, queues, manifests, mappings, warmUps, warnings };
   };
 
   // CloudWatch: the charts and the readers' iterator ages.
@@ -293,14 +291,16 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
 
   const current = async (): Promise<Snapshot> => latest ?? (await (firstSnapshot ?? snapshot()));
 
+  /** A reader's newest iterator age from CloudWatch (0 without a point in the last three periods: idle). */
+  const readerAge = (bus: string, reader: "relay" | "archiver") =>
+    metrics === undefined
+      ? 0
+      : latestIteratorAge(metrics.layout, metrics.points, bus, reader, Date.now(), 3 * periodSeconds * 1000);
+
   const buses = (): BusView[] =>
     [...streams].map(([bus, stream]) => {
       const now = Date.now();
-      const age = (reader: "relay" | "archiver") =>
-        metrics === undefined
-          ? 0
-          : latestIteratorAge(metrics.layout, metrics.points, bus, reader, now, 3 * periodSeconds * 1000);
-      const [relayAge, archiverAge] = [age("relay"), age("archiver")];
+      const [relayAge, archiverAge] = [readerAge(bus, "relay"), readerAge(bus, "archiver")];
       return {
         bus,
         stream,
@@ -338,10 +338,7 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
 
   const archive = (snap: Snapshot): ArchiveView[] =>
     [...snap.manifests].map(([bus, { bucket, manifests }]) => {
-      const archiverAge =
-        metrics === undefined
-          ? 0
-          : latestIteratorAge(metrics.layout, metrics.points, bus, "archiver", Date.now(), 3 * periodSeconds * 1000);
+      const archiverAge = readerAge(bus, "archiver");
       return archiveView(
         bus,
         bucket,

@@ -9,7 +9,7 @@
 import { readManifests } from "../archive/reader.ts";
 import { attachedFunctions, type ConsumerRequest, consumerTables } from "../local-cloud/control.ts";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
-import { type AppPlan, ids, type PlannedFunction } from "../plan.ts";
+import { type AppPlan, findProjectionGeneration, ids, type PlannedFunction } from "../plan.ts";
 import { type DeadLetterReport, deadLetterReport } from "../runner/dead-letters.ts";
 import { describeEndpoints, type LocalEndpoints } from "../runner/endpoints.ts";
 import type { AppDefinition } from "../topology.ts";
@@ -306,7 +306,13 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
           deadLetters: depth?.deadLetters ?? 0,
           parked: report.parked.filter((park) => park.projection === p.name).length,
           canWarmUp: isDeclared && detached && job === undefined,
-          canRebuild: isDeclared && !detached && status === "running" && job === undefined,
+          // A generation still being built is warmed up, not rebuilt; the API reads the serving one.
+          canRebuild:
+            isDeclared &&
+            findProjectionGeneration(options.app, p.name)?.generation.serving === true &&
+            !detached &&
+            status === "running" &&
+            job === undefined,
         };
       }),
     );
@@ -374,6 +380,9 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
       const fn = plan.functions.find((f) => f.id === projection.replace(".", "-") && f.role === "projection");
       if (action === "warm-up" && fn?.startsDetached !== true) {
         throw new ConsoleRequestError(`${projection} is live from the start; only a warmUp projection warms up`, 409);
+      }
+      if (action === "rebuild" && findProjectionGeneration(options.app, projection)?.generation.serving !== true) {
+        throw new ConsoleRequestError(`${projection} is a generation being built: warm it up instead`, 409);
       }
       return jobs.start(projection, action);
     },

@@ -91,6 +91,26 @@ describe("a projection rebuilt blue/green by deploy", () => {
       /unknown projection "accounts.balances-g3"; known: .*accounts\.balances-g2/,
     );
 
+    // The console shows generation 2 as detached, to warm up, never to rebuild.
+    const projections = (await (await s1.get("/_canon/api/projections")).json()) as {
+      name: string;
+      status: string;
+      canWarmUp: boolean;
+      canRebuild: boolean;
+    }[];
+    expect(projections.find((p) => p.name === "accounts.balances-g2")).toMatchObject({
+      status: "detached",
+      canWarmUp: true,
+      canRebuild: false,
+    });
+    expect(projections.find((p) => p.name === "accounts.balances")).toMatchObject({ status: "live", canRebuild: true });
+    const refused = await fetch(`${s1.url}/_canon/api/projections/accounts.balances-g2/rebuild`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(refused.status).toBe(409);
+
     const during = s1.command("accounts", "Deposit", { accountId: "gen-b", amountCents: 25 });
     const warmed = await warmUpProjection({ ...ops, projection: "accounts.balances-g2" });
     expect(warmed.events).toBeGreaterThan(0);
