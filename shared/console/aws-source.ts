@@ -151,26 +151,22 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
       return { name: p.name, queueId: fn?.source.kind === "sqs" ? fn.source.queueId : p.functionId };
     });
 
+  /**
+   * Every consumer's event source mapping: one paginated listing of the region's mappings (not
+   * a call per function: Lambda's control plane has a low request rate), kept for the app's
+   * functions. A function has one mapping, for its one source.
+   */
   const readMappings = async (d: DeployedApp) => {
+    const byArn = new Map([...d.functions].map(([id, fn]) => [fn.arn, id]));
     const mappings = new Map<string, EventSourceMappingConfiguration>();
-    const consumers = plan.functions.filter((f) => f.source.kind === "sqs" || f.source.kind === "kinesis");
-    await Promise.all(
-      consumers.map(async (fn) => {
-        const found = d.functions.get(fn.id);
-        if (found === undefined) return;
-        for await (const page of paginateListEventSourceMappings(
-          { client: lambdaClient() },
-          { FunctionName: found.arn },
-        )) {
-          // A function has one mapping per source; the first is its.
-          const mapping = page.EventSourceMappings?.[0];
-          if (mapping !== undefined) {
-            mappings.set(fn.id, mapping);
-            return;
-          }
-        }
-      }),
-    );
+    for await (const page of paginateListEventSourceMappings({ client: lambdaClient() }, { MaxItems: 100 })) {
+      for (const mapping of page.EventSourceMappings ?? []) {
+        // A qualified ARN (`…:function:name:alias`) names the same function.
+        const arn = mapping.FunctionArn?.split(":").slice(0, 7).join(":");
+        const id = arn === undefined ? undefined : byArn.get(arn);
+        if (id !== undefined && !mappings.has(id)) mappings.set(id, mapping);
+      }
+    }
     return mappings;
   };
 

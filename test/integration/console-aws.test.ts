@@ -29,9 +29,17 @@ describe("the console's AWS source, against the emulators and a fake control pla
 
   beforeAll(async () => {
     system = await startSystem();
-    fake = await startFakeAwsControl();
+    // Small pages, so every listing (tags, mappings, executions) is read past its first page.
+    fake = await startFakeAwsControl({ pageSize: 3 });
     Object.assign(process.env, fake.env);
     deployToFake(fake, system);
+    // Another app's mapping in the same region: listed too, and ignored.
+    fake.addEventSourceMapping({
+      uuid: "foreign",
+      functionArn: `arn:aws:lambda:${region}:000000000000:function:other-app-consumer`,
+      eventSourceArn: `arn:aws:sqs:${region}:000000000000:other-queue`,
+      state: "Disabled",
+    });
     const now = Date.now();
     const minute = (k: number) => new Date(Math.floor(now / 60_000) * 60_000 - k * 60_000);
     const stream = system.plan.streams.find((s) => s.bus === "core")?.name ?? "";
