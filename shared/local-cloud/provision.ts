@@ -9,7 +9,15 @@ import {
   IncreaseStreamRetentionPeriodCommand,
 } from "@aws-sdk/client-kinesis";
 import { CreateBucketCommand, PutBucketVersioningCommand } from "@aws-sdk/client-s3";
-import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
+import {
+  CreateTopicCommand,
+  GetSubscriptionAttributesCommand,
+  ListSubscriptionsByTopicCommand,
+  SetSubscriptionAttributesCommand,
+  SubscribeCommand,
+  type Subscription,
+  UnsubscribeCommand,
+} from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../aws/clients.ts";
 import { createTableIfMissing } from "../aws/tables.ts";
@@ -92,26 +100,86 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
     }),
   );
 
-  for (const subscription of plan.subscriptions) {
-    const topicArn = required(topicArns.get(subscription.bus), `topic of bus ${subscription.bus}`);
-    const queueArn = required(queueArns.get(subscription.queueId), `queue ${subscription.queueId}`);
-    const existing = await snsClient().send(new ListSubscriptionsByTopicCommand({ TopicArn: topicArn }));
-    if (existing.Subscriptions?.some((s) => s.Endpoint === queueArn)) continue;
-    await snsClient().send(
-      new SubscribeCommand({
-        TopicArn: topicArn,
-        Protocol: "sqs",
-        Endpoint: queueArn,
-        Attributes: {
-          RawMessageDelivery: "true",
-          FilterPolicyScope: "MessageAttributes",
-          FilterPolicy: JSON.stringify({ type: [...subscription.eventTypes] }),
-        },
-      }),
-    );
-  }
+  await reconcileSubscriptions(plan, topicArns, queueArns);
 
   return { streamNames, streamArns, topicArns, queueUrls, deadLetterQueueUrls, tableNames, archiveBuckets };
+}
+
+/**
+ * Makes each bus topic's subscriptions match the plan, as a deploy would: a planned queue is
+ * subscribed with its filter policy (updated if the declaration's event types changed), and a
+ * queue of this app (named with its prefix) that the plan no longer holds — a projection
+ * removed, a generation retired — is unsubscribed, so it stops buffering. Other apps' are left.
+ */
+async function reconcileSubscriptions(
+  plan: AppPlan,
+  topicArns: ReadonlyMap<string, string>,
+  queueArns: ReadonlyMap<string, string>,
+): Promise<void> {
+  for (const [bus, topicArn] of topicArns) {
+    const wanted = new Map(
+      plan.subscriptions
+        .filter((s) => s.bus === bus)
+        .map((s) => [required(queueArns.get(s.queueId), `queue ${s.queueId}`), filterPolicy(s.eventTypes)]),
+    );
+    const existing: Subscription[] = [];
+    let token: string | undefined;
+    do {
+      const page = await snsClient().send(
+        new ListSubscriptionsByTopicCommand({ TopicArn: topicArn, NextToken: token }),
+      );
+      existing.push(...(page.Subscriptions ?? []));
+      token = page.NextToken;
+    } while (token);
+    for (const subscription of existing) {
+      const arn = subscription.SubscriptionArn;
+      const endpoint = subscription.Endpoint ?? "";
+      if (subscription.Protocol !== "sqs" || arn === undefined || !arn.startsWith("arn:")) continue;
+      const policy = wanted.get(endpoint);
+      if (policy === undefined) {
+        const queueName = endpoint.split(":").at(-1) ?? "";
+        if (queueName.startsWith(`${plan.prefix}-`)) {
+          await snsClient().send(new UnsubscribeCommand({ SubscriptionArn: arn }));
+        }
+        continue;
+      }
+      wanted.delete(endpoint);
+      const { Attributes } = await snsClient().send(new GetSubscriptionAttributesCommand({ SubscriptionArn: arn }));
+      if (Attributes?.FilterPolicy === undefined || !samePolicy(Attributes.FilterPolicy, policy)) {
+        await snsClient().send(
+          new SetSubscriptionAttributesCommand({
+            SubscriptionArn: arn,
+            AttributeName: "FilterPolicy",
+            AttributeValue: policy,
+          }),
+        );
+      }
+    }
+    for (const [queueArn, policy] of wanted) {
+      await snsClient().send(
+        new SubscribeCommand({
+          TopicArn: topicArn,
+          Protocol: "sqs",
+          Endpoint: queueArn,
+          Attributes: { RawMessageDelivery: "true", FilterPolicyScope: "MessageAttributes", FilterPolicy: policy },
+        }),
+      );
+    }
+  }
+}
+
+/** A subscription's filter policy: the event types it takes, by the `type` message attribute. */
+function filterPolicy(eventTypes: readonly string[]): string {
+  return JSON.stringify({ type: [...eventTypes].sort() });
+}
+
+function samePolicy(current: string, wanted: string): boolean {
+  try {
+    const types = (JSON.parse(current) as { type?: unknown }).type;
+    return Array.isArray(types) && JSON.stringify({ type: [...types].sort() }) === wanted;
+  } catch {
+    return false;
+  }
 }
 
 /** A function's environment with every resource reference resolved to a local name or address. */

@@ -6,12 +6,15 @@
  * `{ serving: 2 }`) moves reads to generation 2, which keeps applying new events. The view
  * answers 200 throughout.
  */
+import { GetSubscriptionAttributesCommand, ListSubscriptionsByTopicCommand } from "@aws-sdk/client-sns";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, describe, expect, it } from "vitest";
 import { upcasters } from "../../events/upcasters.ts";
 import { app } from "../../functions/app.ts";
-import { dynamoClient } from "../../shared/aws/clients.ts";
+import { dynamoClient, snsClient } from "../../shared/aws/clients.ts";
 import { rebuildProjection, warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
+import { provision } from "../../shared/local-cloud/provision.ts";
+import { planApp } from "../../shared/plan.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
 import {
   removeDataDir,
@@ -47,6 +50,14 @@ afterAll(async () => {
 async function items(table: string): Promise<Map<string, Record<string, unknown>>> {
   const result = await dynamoClient().send(new ScanCommand({ TableName: table, ConsistentRead: true }));
   return new Map((result.Items ?? []).filter((i) => !String(i.id).includes("#")).map((i) => [String(i.id), i]));
+}
+
+/** The queues subscribed to the core bus's topic (their ARNs). */
+async function subscribedQueues(s: TestSystem): Promise<string[]> {
+  const listed = await snsClient().send(
+    new ListSubscriptionsByTopicCommand({ TopicArn: s.resources.topicArns.get("core") as string }),
+  );
+  return (listed.Subscriptions ?? []).map((sub) => sub.Endpoint ?? "");
 }
 
 const balanceOf = async (s: TestSystem, id: string) =>
@@ -137,10 +148,46 @@ describe("a projection rebuilt blue/green by deploy", () => {
     expect(await balanceOf(s2, "gen-b")).toBe(525);
     expect((await s2.command("accounts", "Deposit", { accountId: "gen-a", amountCents: 50 })).status).toBe("accepted");
     expect(await waitFor(async () => ((await balanceOf(s2, "gen-a")) === 650 ? 650 : undefined), "650 read")).toBe(650);
+    // Generation 1's queue is no longer subscribed: it would only buffer, for nothing.
+    const endpoints = await subscribedQueues(s2);
+    expect(endpoints.some((e) => e.endsWith(":canon-accounts-balances-g2.fifo"))).toBe(true);
+    expect(endpoints.some((e) => e.endsWith(":canon-accounts-balances.fifo"))).toBe(false);
     reading = false;
     await reader;
     // Only the restart between the deploys (no server at all) is missing from the reads.
     expect(statuses.length).toBeGreaterThan(5);
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
+  });
+
+  it("updates a subscription's filter policy when the declaration's event types change, as a deploy would", async () => {
+    const s2 = system as TestSystem;
+    const narrowed = planApp({
+      ...withBalances({ serving: 2 }),
+      services: withBalances({ serving: 2 }).services.map((service) =>
+        service.name !== "accounts"
+          ? service
+          : {
+              ...service,
+              projections: service.projections.map((p) =>
+                p.name === "balances" ? { ...p, events: ["AccountOpened", "FundsDeposited"] } : p,
+              ),
+            },
+      ),
+    });
+    const policyOf = async () => {
+      const listed = await snsClient().send(
+        new ListSubscriptionsByTopicCommand({ TopicArn: s2.resources.topicArns.get("core") as string }),
+      );
+      const sub = listed.Subscriptions?.find((x) => x.Endpoint?.endsWith(":canon-accounts-balances-g2.fifo"));
+      const attributes = await snsClient().send(
+        new GetSubscriptionAttributesCommand({ SubscriptionArn: sub?.SubscriptionArn as string }),
+      );
+      return JSON.parse(attributes.Attributes?.FilterPolicy ?? "{}") as { type: string[] };
+    };
+    expect((await policyOf()).type).toContain("FundsWithdrawn");
+    await provision(narrowed);
+    expect((await policyOf()).type.sort()).toEqual(["AccountOpened", "FundsDeposited"]);
+    await provision(s2.plan); // back as declared
+    expect((await policyOf()).type).toContain("FundsWithdrawn");
   });
 });
