@@ -6,7 +6,7 @@
  * Screenshots go to test-results/console/ (git-ignored). Without /usr/bin/chromium the browser
  * part is skipped (CI installs it: .ci/run).
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +17,7 @@ import { benchCommand } from "../../bin/commands/bench.ts";
 import { dynamoClient } from "../../shared/aws/clients.ts";
 import type { Overview, TailEvent } from "../../shared/console/source.ts";
 import { readSideApp } from "../fixtures/read-side-app.ts";
-import { canonBin } from "../support/cli.ts";
+import { canonBin, runCanon } from "../support/cli.ts";
 import { removeDataDir, repoRoot, startSystem, type TestSystem, waitFor } from "../support/system.ts";
 
 /** Debian's chromium (CHROMIUM_PATH overrides, e.g. to check the skip). */
@@ -43,16 +43,7 @@ afterAll(async () => {
 });
 
 /** Runs the real `canon` command against the running system's data folder. */
-function canon(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [canonBin, ...args, "--data-dir", system.dataDir],
-      { cwd: repoRoot, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const canon = (...args: string[]) => runCanon(system.dataDir, ...args);
 
 /** Starts the real `canon` command and lets the test watch its output as it runs. */
 function spawnCanon(...args: string[]) {

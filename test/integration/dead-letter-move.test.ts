@@ -4,7 +4,6 @@
  * API sent, in the aggregate's message group) go back to the command queue in order, are
  * handled, and get their outcomes; the CLI and the console refuse what cannot be moved.
  */
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
@@ -14,8 +13,8 @@ import type { CommandMessage } from "../../shared/domain/command-message.ts";
 import { ids } from "../../shared/plan.ts";
 import { readEndpoints } from "../../shared/runner/endpoints.ts";
 import { moveDeadLetters } from "../../shared/runner/move-dead-letters.ts";
-import { canonBin } from "../support/cli.ts";
-import { removeDataDir, repoRoot, startSystem, type TestSystem, view, waitFor } from "../support/system.ts";
+import { runCanon } from "../support/cli.ts";
+import { removeDataDir, startSystem, type TestSystem, view, waitFor } from "../support/system.ts";
 
 let system: TestSystem;
 
@@ -65,16 +64,7 @@ async function outcome(commandId: string): Promise<string | undefined> {
   return status === "pending" ? undefined : status;
 }
 
-function canon(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [canonBin, ...args, "--data-dir", system.dataDir],
-      { cwd: repoRoot, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const canon = (...args: string[]) => runCanon(system.dataDir, ...args);
 
 describe("moving dead letters back to their queue", () => {
   it("sends a group's commands back in order: the account opens, then takes the deposit", async () => {

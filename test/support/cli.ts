@@ -1,5 +1,5 @@
 /** Test support: runs the real `canon` command (as `npm start` does) in a child process. */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { freePort } from "../../shared/local-cloud/ports.ts";
 import { repoRoot } from "./system.ts";
@@ -55,4 +55,19 @@ export async function startCli(dataDir: string): Promise<RunningCli> {
 export function processesMentioning(text: string): string[] {
   const out = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
   return out.split("\n").filter((line) => line.includes(text) && !line.includes("ps -eo"));
+}
+
+/** Runs a `canon` subcommand against the running system of a data folder, to its end. */
+export function runCanon(
+  dataDir: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [canonBin, ...args, "--data-dir", dataDir],
+      { cwd: repoRoot, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
