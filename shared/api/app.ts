@@ -32,8 +32,8 @@ export interface ApiOptions {
   readonly contracts: Readonly<Record<string, CommandSpecs>>;
   /** Health: false until everything behind the API is ready. @default always ready */
   readonly isReady?: () => boolean;
-  /** The table a view is read from when it differs from the planned one (a blue/green rebuild). */
-  readonly viewTable?: (service: string, view: string) => Promise<string | undefined>;
+  /** The table a view is read from when it differs from the `planned` one (a local blue/green rebuild). */
+  readonly viewTable?: (service: string, view: string, planned: string) => Promise<string | undefined>;
 }
 
 interface ApiCommandRecord {
@@ -156,11 +156,9 @@ export function createApi(options: ApiOptions): Hono {
     const projection = services.get(service)?.projections.find((p) => p.name === view && p.queryable !== false);
     if (projection === undefined) return c.json({ error: `unknown view "${service}/${view}"` }, 404);
     if (!pathSegmentPattern.test(key)) return c.json({ error: "malformed key" }, 400);
+    const planned = requireEnv(envNames.viewTable(service, view));
     const found = await dynamoClient().send(
-      new GetCommand({
-        TableName: (await options.viewTable?.(service, view)) ?? requireEnv(envNames.viewTable(service, view)),
-        Key: { id: key },
-      }),
+      new GetCommand({ TableName: (await options.viewTable?.(service, view, planned)) ?? planned, Key: { id: key } }),
     );
     if (found.Item === undefined) return c.json({ error: `no ${service}/${view} item for "${key}"` }, 404);
     const { id: _id, ...item } = found.Item;

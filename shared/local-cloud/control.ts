@@ -107,15 +107,26 @@ export async function consumerTables(prefix: string): Promise<Map<string, Consum
   );
 }
 
-/** The table the API reads for a view (undefined: the planned one), and its rebuild generation. */
+/**
+ * The table the API reads for a view instead of the planned `base` one (undefined: the planned
+ * one), and its rebuild generation. A move recorded for another base table no longer applies:
+ * the plan has since moved the view itself (a projection generation now serves).
+ */
 export async function viewTable(
   prefix: string,
   view: string,
+  base: string,
 ): Promise<{ table: string; generation: number } | undefined> {
   const item = await read(prefix, `view#${view}`);
-  return item === undefined ? undefined : { table: String(item.table), generation: Number(item.generation) };
+  if (item === undefined || (item.base !== undefined && item.base !== base)) return undefined;
+  return { table: String(item.table), generation: Number(item.generation) };
 }
 
-export async function setViewTable(prefix: string, view: string, table: string, generation: number): Promise<void> {
-  await write(prefix, { id: `view#${view}`, table, generation });
+/** Records that the API reads `view` from `table` rather than the planned `base`. */
+export async function setViewTable(
+  prefix: string,
+  view: string,
+  move: { readonly base: string; readonly table: string; readonly generation: number },
+): Promise<void> {
+  await write(prefix, { id: `view#${view}`, ...move });
 }

@@ -110,13 +110,15 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
 }
 
 /** Views moved by a rebuild, read from the control table at most once a second per view. */
-function cachedViewTables(prefix: string): (service: string, view: string) => Promise<string | undefined> {
+function cachedViewTables(
+  prefix: string,
+): (service: string, view: string, planned: string) => Promise<string | undefined> {
   const cache = new Map<string, { table: string | undefined; until: number }>();
-  return async (service, view) => {
+  return async (service, view, planned) => {
     const key = `${service}/${view}`;
     const hit = cache.get(key);
     if (hit !== undefined && hit.until > Date.now()) return hit.table;
-    const table = (await viewTable(prefix, key))?.table;
+    const table = (await viewTable(prefix, key, planned))?.table;
     cache.set(key, { table, until: Date.now() + 1_000 });
     return table;
   };

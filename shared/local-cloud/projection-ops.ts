@@ -128,7 +128,7 @@ export async function rebuildProjection(
   }
   const prefix = options.plan.prefix;
   const view = `${target.service}/${target.definition.name}`;
-  const current = await viewTable(prefix, view);
+  const current = await viewTable(prefix, view, target.table);
   const blue = current?.table ?? target.table;
   const generation = (current?.generation ?? 1) + 1;
   // `-r<n>`: a rebuild's tables, apart from a declared generation's `-g<n>` (plan.ts).
@@ -149,7 +149,7 @@ export async function rebuildProjection(
   options.onStatus?.(`consumer resumed on ${green}`);
   const result = { events: first.events + second.events, seconds: first.seconds + second.seconds };
 
-  await setViewTable(prefix, view, green, generation);
+  await setViewTable(prefix, view, { base: target.table, table: green, generation });
   options.onStatus?.(`reads switched to ${green}`);
   // Readers cache the view's table briefly: retire the old one after they have moved on.
   await new Promise((resolve) => setTimeout(resolve, 3_000));
