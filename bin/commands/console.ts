@@ -1,6 +1,7 @@
 /** `canon console --aws`: the operator console over a deployed app, on this machine. */
 
 import { parseArgs } from "node:util";
+import { AwsTargetError, awsRegion, openAwsSource } from "./aws-target.ts";
 import { untilSignal } from "./until-signal.ts";
 
 export const consoleUsage = `canon console — the operator console for the app deployed to AWS
@@ -58,39 +59,20 @@ export async function consoleCommand(args: string[], repoRoot: string): Promise<
     console.error(`canon console: --port must be an integer from 0 to 65535, not "${values.port}"`);
     return 2;
   }
-  const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  if (region === undefined || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
-    console.error(
-      region === undefined
-        ? "canon console: no region: pass --region or set AWS_REGION"
-        : `canon console: "${region}" is not an AWS region name`,
-    );
-    return 2;
-  }
-  process.env.AWS_REGION = region;
-
-  const { app } = await import("../../functions/app.ts");
-  const { planApp } = await import("../../shared/plan.ts");
-  const { discoverDeployedApp } = await import("../../shared/console/aws-discovery.ts");
-  const plan = planApp(app);
-  // Look once before serving, so missing credentials or access fail here with the reason.
+  let opened: Awaited<ReturnType<typeof openAwsSource>>;
+  let region: string;
   try {
-    const deployed = await discoverDeployedApp(plan, region);
-    if (deployed.functions.size === 0) {
-      console.error(
-        `canon console: no function tagged canon:app=${plan.prefix} in ${region}: is the app deployed there (npx cdk deploy --all)?`,
-      );
-      return 1;
-    }
-    if (deployed.missing.length > 0) console.warn(`canon console: not deployed (yet): ${deployed.missing.join(", ")}`);
+    region = awsRegion(values.region);
+    opened = await openAwsSource(region, {
+      onMissing: (missing) => console.warn(`canon console: not deployed (yet): ${missing.join(", ")}`),
+    });
   } catch (error) {
-    console.error(`canon console: cannot read the account: ${(error as Error).name}: ${(error as Error).message}`);
-    return 1;
+    if (!(error instanceof AwsTargetError)) throw error;
+    console.error(`canon console: ${error.message}`);
+    return error.exitCode;
   }
-
-  const { awsConsoleSource } = await import("../../shared/console/aws-source.ts");
+  const { source, prefix } = opened;
   const { serveConsole } = await import("../../shared/console/server.ts");
-  const source = awsConsoleSource({ app, plan, region });
   let served: Awaited<ReturnType<typeof serveConsole>>;
   try {
     served = await serveConsole({ source, repoRoot, host: values.host ?? "127.0.0.1", port });
@@ -99,7 +81,7 @@ export async function consoleCommand(args: string[], repoRoot: string): Promise<
     console.error(`canon console: cannot listen: ${(error as Error).message}`);
     return 1;
   }
-  console.log(`canon console: ${plan.prefix} in ${region}
+  console.log(`canon console: ${prefix} in ${region}
   console   ${served.url}/
   status    npx canon status --url ${served.url}
   tail      npx canon tail --url ${served.url}

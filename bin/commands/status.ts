@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { ConsoleUnreachableError, consoleGet, consoleUrl } from "../../shared/console/client.ts";
 import type { Overview, ReaderLag } from "../../shared/console/source.ts";
 import { NotRunningError } from "../../shared/runner/endpoints.ts";
+import { AwsTargetError, awsRegion, openAwsSource } from "./aws-target.ts";
 
 export const statusUsage = `canon status — a running system at a glance
 
@@ -16,18 +17,26 @@ warming up, detached or rebuilding; items; messages waiting in its queue; dead l
 aggregates) and what is parked or dead-lettered. Reads the console API of the \`canon dev\`
 running on the data folder (the same views as the web console at its URL).
 
+With --aws it reads the app deployed to AWS directly, with your credentials (as \`canon console
+--aws\` does), and exits: a health check for a script or a schedule.
+
 Options:
   --data-dir <dir>  The data folder of the running \`canon dev\` (default: .canon/data)
   --url <url>       Ask the console at this URL instead (e.g. http://127.0.0.1:4000)
+  --aws             Read the app deployed to AWS instead
+  --region <name>   With --aws: the app's region (default: $AWS_REGION, $AWS_DEFAULT_REGION)
   --json            Print the whole overview as JSON
   -h, --help        Show this help
 
 Exit status: 0 all is well; 3 something needs attention (a parked aggregate or a message in a
-dead-letter queue; see \`canon dlq list\`); 1 no running system could be reached; 2 usage.`;
+dead-letter queue; see \`canon dlq list\`); 1 no running system could be reached (with --aws: the
+account could not be read); 2 usage.`;
 
 const options = {
   "data-dir": { type: "string" },
   url: { type: "string" },
+  aws: { type: "boolean", default: false },
+  region: { type: "string" },
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -45,15 +54,30 @@ export async function statusCommand(args: string[]): Promise<number> {
     console.log(statusUsage);
     return 0;
   }
+  if (values.aws && values.url !== undefined) {
+    console.error("canon status: --aws and --url each name what to read: give one");
+    return 2;
+  }
   let overview: Overview;
-  let target: { url: string; startedAt?: string };
+  let target: { url?: string; startedAt?: string };
   try {
-    target = consoleUrl({ url: values.url, dataDir: resolve(values["data-dir"] ?? ".canon/data") });
-    overview = await consoleGet<Overview>(target.url, "overview");
+    if (values.aws) {
+      const region = awsRegion(values.region);
+      ({ overview } = await awsOverview(region));
+      target = {};
+    } else {
+      const local = consoleUrl({ url: values.url, dataDir: resolve(values["data-dir"] ?? ".canon/data") });
+      target = local;
+      overview = await consoleGet<Overview>(local.url, "overview");
+    }
   } catch (error) {
     if (error instanceof NotRunningError || error instanceof ConsoleUnreachableError) {
       console.error(`canon status: ${error.message}`);
       return 1;
+    }
+    if (error instanceof AwsTargetError) {
+      console.error(`canon status: ${error.message}`);
+      return error.exitCode;
     }
     throw error;
   }
@@ -64,6 +88,17 @@ export async function statusCommand(args: string[]): Promise<number> {
   }
   console.log(formatStatus(overview, target));
   return attention ? 3 : 0;
+}
+
+/** One overview of the deployed app, after the source's first look at it and at CloudWatch. */
+async function awsOverview(region: string): Promise<{ overview: Overview }> {
+  const { source } = await openAwsSource(region);
+  try {
+    await source.ready();
+    return { overview: await source.overview() };
+  } finally {
+    await source.stop();
+  }
 }
 
 /** Something an operator must act on: a parked aggregate or a dead-lettered message. */
@@ -92,11 +127,11 @@ function sumLag(lags: readonly ReaderLag[]): ReaderLag {
 }
 
 /** The status as text, one line per bus, archive, projection and problem. */
-export function formatStatus(o: Overview, target: { url: string; startedAt?: string }): string {
+export function formatStatus(o: Overview, target: { url?: string; startedAt?: string }): string {
   const lines: string[] = [];
   const since = target.startedAt ? `, running since ${target.startedAt}` : "";
   const where = o.target?.kind === "aws" ? ` (deployed, AWS ${o.target.region})` : "";
-  lines.push(`${o.prefix}${where} at ${target.url}${since}`, "");
+  lines.push(`${o.prefix}${where}${target.url ? ` at ${target.url}` : ""}${since}`, "");
   for (const warning of o.warnings ?? []) lines.push(`warning: ${warning}`);
   if (o.warnings?.length) lines.push("");
   const width = Math.max(...o.buses.map((b) => b.bus.length), ...o.projections.map((p) => p.name.length), 8);

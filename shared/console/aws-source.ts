@@ -121,7 +121,12 @@ export function statusFromMapping(
 }
 
 /** The console's data layer over a deployed app; its readers run until `stop()`. */
-export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
+/** The AWS source, and when its first look at the app and at CloudWatch is done (a one-shot `canon status --aws`). */
+export interface AwsConsoleSource extends ConsoleSource {
+  ready(): Promise<void>;
+}
+
+export function awsConsoleSource(options: AwsSourceOptions): AwsConsoleSource {
   const { plan, app } = options;
   const startedAt = new Date().toISOString();
   const every = options.sampleEveryMs ?? 10_000;
@@ -250,7 +255,9 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
   let stopping = false;
   const timers = new Set<NodeJS.Timeout>();
   const inFlight = new Set<Promise<void>>();
-  const loop = (ms: number, step: () => Promise<void>) => {
+  /** Runs `step` now and every `ms` after it ends; resolves when its first run has ended. */
+  const loop = (ms: number, step: () => Promise<void>): Promise<void> => {
+    let first: Promise<void> | undefined;
     const tick = () => {
       const run = step().finally(() => {
         inFlight.delete(run);
@@ -262,11 +269,13 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
         timers.add(timer);
       });
       inFlight.add(run);
+      first ??= run;
     };
     tick();
+    return first ?? Promise.resolve();
   };
   let firstSnapshot: Promise<Snapshot> | undefined;
-  loop(every, async () => {
+  const sampled = loop(every, async () => {
     const next = snapshot();
     firstSnapshot ??= next;
     try {
@@ -275,7 +284,7 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
       if (!stopping) console.error("canon console: reading the deployed app failed:", (error as Error).message);
     }
   });
-  loop(metricsEvery, async () => {
+  const charted = loop(metricsEvery, async () => {
     try {
       await readCharts();
       metricsWarning = undefined;
@@ -430,6 +439,9 @@ export function awsConsoleSource(options: AwsSourceOptions): ConsoleSource {
   };
 
   return {
+    ready: async () => {
+      await Promise.all([sampled, charted]);
+    },
     async overview(): Promise<Overview> {
       const snap = await current();
       const [projectionViews, functionViews, report] = await Promise.all([

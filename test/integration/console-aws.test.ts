@@ -7,9 +7,11 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { LambdaClient, UpdateEventSourceMappingCommand } from "@aws-sdk/client-lambda";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consoleCommand } from "../../bin/commands/console.ts";
 import { app } from "../../functions/app.ts";
+import { sqsClient } from "../../shared/aws/clients.ts";
 import { warmUpName } from "../../shared/aws/deployed-names.ts";
 import { discoverDeployedApp } from "../../shared/console/aws-discovery.ts";
 import { awsConsoleSource } from "../../shared/console/aws-source.ts";
@@ -272,6 +274,66 @@ describe("the console's AWS source, against the emulators and a fake control pla
       expect(said).toMatch(/no function tagged canon:app=/);
     } finally {
       await empty.close();
+    }
+  });
+});
+
+describe("canon status --aws", () => {
+  it("is a one-shot health check of the deployed app: its status, then an exit code", async () => {
+    const system = await startSystem();
+    const fake = await startFakeAwsControl();
+    try {
+      deployToFake(fake, system);
+      const env = { ...process.env, ...fake.env, AWS_REGION: region };
+      const run = (...args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+          execFile(
+            process.execPath,
+            ["bin/canon.ts", "status", ...args],
+            { cwd: repoRoot, env },
+            (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+          ),
+        );
+      const text = await run("--aws");
+      expect(text.stderr).toBe("");
+      expect(text.code).toBe(0);
+      expect(text.stdout).toMatch(/^canon \(deployed, AWS us-east-1\)\n/);
+      expect(text.stdout).toMatch(/accounts\.activity .*detached/);
+      const json = JSON.parse((await run("--aws", "--json")).stdout) as Overview;
+      expect(json.target).toEqual({ kind: "aws", region });
+
+      // A dead-lettered command is something to act on: exit 3.
+      await sqsClient().send(
+        new SendMessageCommand({
+          QueueUrl: system.resources.deadLetterQueueUrls.get("accounts-commands"),
+          MessageBody: "{}",
+          MessageGroupId: "g",
+          MessageDeduplicationId: "dead-1",
+        }),
+      );
+      expect((await run("--aws")).code).toBe(3);
+
+      expect((await run("--aws", "--url", "http://127.0.0.1:1")).code).toBe(2);
+      expect((await run("--aws", "--region", "mars")).code).toBe(2);
+      const empty = await startFakeAwsControl();
+      try {
+        const lonely = await new Promise<{ code: number; stderr: string }>((resolve) =>
+          execFile(
+            process.execPath,
+            ["bin/canon.ts", "status", "--aws"],
+            { cwd: repoRoot, env: { ...env, ...empty.env } },
+            (error, _stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
+          ),
+        );
+        expect(lonely.code).toBe(1);
+        expect(lonely.stderr).toMatch(/no function tagged canon:app=canon/);
+      } finally {
+        await empty.close();
+      }
+    } finally {
+      await fake.close();
+      await system.stop();
+      removeDataDir(system.dataDir);
     }
   });
 });
