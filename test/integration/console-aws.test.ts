@@ -6,11 +6,15 @@
  * test/support/fake-aws-control.ts, set up as CDK would deploy the app.
  */
 import { execFile, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { LambdaClient, UpdateEventSourceMappingCommand } from "@aws-sdk/client-lambda";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consoleCommand } from "../../bin/commands/console.ts";
 import { app } from "../../functions/app.ts";
+import { consoleActions } from "../../infra/console-access.ts";
+import { type CallCounts, countCallsEnv } from "../../shared/aws/call-counter.ts";
 import { sqsClient } from "../../shared/aws/clients.ts";
 import { warmUpName } from "../../shared/aws/deployed-names.ts";
 import { discoverDeployedApp } from "../../shared/console/aws-discovery.ts";
@@ -20,7 +24,7 @@ import type { ConsoleSource, Overview, ReplayJob } from "../../shared/console/so
 import { planApp } from "../../shared/plan.ts";
 import { type FakeAwsControl, startFakeAwsControl } from "../support/fake-aws-control.ts";
 import { deployToFake, functionName, region } from "../support/fake-deployment.ts";
-import { removeDataDir, repoRoot, startSystem, type TestSystem, waitFor } from "../support/system.ts";
+import { removeDataDir, repoRoot, startSystem, type TestSystem, tempDataDir, waitFor } from "../support/system.ts";
 
 describe("the console's AWS source, against the emulators and a fake control plane", () => {
   let system: TestSystem;
@@ -334,6 +338,93 @@ describe("canon status --aws", () => {
       await fake.close();
       await system.stop();
       removeDataDir(system.dataDir);
+    }
+  });
+});
+
+describe("the operator policy and what the console calls", () => {
+  /** The IAM action behind an SDK call, as shared/aws/call-counter.ts names calls (`Client.Operation`). */
+  const iamAction = (call: string): string => {
+    const [client = "", operation = ""] = call.split(".");
+    if (client === "S3") return operation === "ListObjectsV2" ? "s3:ListBucket" : `s3:${operation}`;
+    const service: Record<string, string> = {
+      Kinesis: "kinesis",
+      SQS: "sqs",
+      DynamoDB: "dynamodb",
+      CloudWatch: "cloudwatch",
+      Lambda: "lambda",
+      SFN: "states",
+      SSM: "ssm",
+      ResourceGroupsTaggingAPI: "tag",
+    };
+    return `${service[client] ?? client}:${operation}`;
+  };
+
+  it("grants every call `canon console --aws` makes: reading, a warm-up, sending dead letters back", async () => {
+    const system = await startSystem();
+    const fake = await startFakeAwsControl();
+    const counts = tempDataDir("console-calls");
+    try {
+      deployToFake(fake, system);
+      await sqsClient().send(
+        new SendMessageCommand({
+          QueueUrl: system.resources.deadLetterQueueUrls.get("accounts-commands"),
+          MessageBody: "{}",
+          MessageGroupId: "g",
+          MessageDeduplicationId: "dead-1",
+        }),
+      );
+      const child = spawn(process.execPath, ["bin/canon.ts", "console", "--aws", "--port", "0"], {
+        cwd: repoRoot,
+        env: { ...process.env, ...fake.env, AWS_REGION: region, [countCallsEnv]: counts },
+      });
+      let out = "";
+      child.stdout.on("data", (chunk) => (out += String(chunk)));
+      child.stderr.on("data", (chunk) => (out += String(chunk)));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      const url = await waitFor(async () => /console +(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1], "the URL", 60_000);
+      const post = (path: string, body: object) =>
+        fetch(`${url}/_canon/api/${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+      await waitFor(async () => {
+        const o = (await (await fetch(`${url}/_canon/api/overview`)).json()) as Overview;
+        return o.projections.length > 0 ? o : undefined;
+      }, "an overview");
+      await fetch(`${url}/_canon/api/commands?limit=5`);
+      await fetch(`${url}/_canon/api/series`);
+      expect((await post("projections/accounts.activity/warm-up", {})).status).toBe(202);
+      expect((await post("queues/accounts-commands/move-dead-letters", {})).status).toBe(200);
+      expect((await post("projections/accounts.balances/redrive", { aggregate: "nobody" })).status).toBe(409);
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // a CloudWatch read and a sample or two
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+
+      const called = new Set<string>();
+      for (const file of readdirSync(counts)) {
+        const { counts: byCall } = JSON.parse(readFileSync(join(counts, file), "utf8")) as CallCounts;
+        for (const call of Object.keys(byCall)) called.add(iamAction(call));
+      }
+      const granted = new Set<string>(Object.values(consoleActions).flat());
+      // It did what it is for: the write side and the control plane were both exercised.
+      expect([...called]).toEqual(
+        expect.arrayContaining([
+          "sqs:SendMessage",
+          "sqs:DeleteMessage",
+          "states:StartExecution",
+          "cloudwatch:GetMetricData",
+          "kinesis:GetRecords",
+          "dynamodb:DescribeTable",
+        ]),
+      );
+      expect([...called].filter((action) => !granted.has(action))).toEqual([]);
+    } finally {
+      await fake.close();
+      await system.stop();
+      removeDataDir(system.dataDir);
+      removeDataDir(counts);
     }
   });
 });
