@@ -2,7 +2,7 @@
  * Child-process entry that runs one emulator of the embedded local cloud:
  *   node emulator-host.ts <kinesis|dynamodb|sqs-sns-s3> <port> <dataDir>
  * Prints one JSON line `{"ready":true}` when it serves. It exits when its parent's pipe
- * closes (so a killed parent leaves no stray process) or on SIGTERM.
+ * closes (so a killed parent leaves no stray process) or on SIGTERM, not on SIGINT (below).
  */
 
 import { mkdirSync } from "node:fs";
@@ -117,7 +117,10 @@ async function waitForPort(target: number): Promise<void> {
 }
 
 process.on("SIGTERM", () => void shutdown(0));
-process.on("SIGINT", () => void shutdown(0));
+// A terminal's Ctrl-C reaches every process of the foreground group, this one too. The parent
+// decides when the emulator stops: after the functions that use it (then it closes the pipe);
+// were the parent gone, the pipe closes and this exits all the same.
+process.on("SIGINT", () => {});
 process.stdin.on("end", () => void shutdown(0));
 process.stdin.on("error", () => void shutdown(0));
 process.stdin.resume();

@@ -68,4 +68,24 @@ describe("canon dev across a restart", () => {
     running = undefined;
     expect(processesMentioning(dataDir)).toEqual([]);
   });
+
+  it("stops in order on a terminal's Ctrl-C (SIGINT to every process of the group): functions first, then the emulators, nothing lost", async () => {
+    running = await startCli(dataDir, { ownGroup: true });
+    const more = await send(running.url, "Deposit", { accountId: "keep-1", amountCents: 100 });
+    expect(await outcome(running.url, more)).toBe("accepted");
+    expect(await balance(running.url, 4)).toBe(3100);
+    expect(await running.stop("SIGINT")).toBe(0);
+    // The emulators outlived the functions: no function lost its queue or stream while stopping.
+    expect(running.output()).not.toMatch(/receive failed|ECONNREFUSED/);
+    expect(running.output()).toContain("canon: stopped");
+    expect(processesMentioning(dataDir)).toEqual([]);
+
+    running = await startCli(dataDir);
+    expect(await balance(running.url, 4)).toBe(3100);
+    const after = await send(running.url, "Deposit", { accountId: "keep-1", amountCents: 1 });
+    expect(await outcome(running.url, after)).toBe("accepted");
+    expect(await balance(running.url, 5)).toBe(3101);
+    expect(await running.stop("SIGTERM")).toBe(0);
+    running = undefined;
+  });
 });

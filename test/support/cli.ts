@@ -14,12 +14,17 @@ export interface RunningCli {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `canon dev` on a free port and resolves once it prints that it is ready. */
-export async function startCli(dataDir: string): Promise<RunningCli> {
+/**
+ * Starts `canon dev` on a free port and resolves once it prints that it is ready. In its own
+ * process group, `stop` signals the whole group, as a terminal's Ctrl-C reaches every process
+ * in the foreground (the emulators included).
+ */
+export async function startCli(dataDir: string, options: { readonly ownGroup?: boolean } = {}): Promise<RunningCli> {
   const port = await freePort();
   const child = spawn(process.execPath, [canonBin, "dev", "--port", String(port), "--data-dir", dataDir], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
+    detached: options.ownGroup === true,
   });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => {
@@ -45,7 +50,13 @@ export async function startCli(dataDir: string): Promise<RunningCli> {
     child,
     output: () => output,
     async stop(signal = "SIGTERM") {
-      child.kill(signal);
+      try {
+        if (options.ownGroup && child.pid !== undefined) process.kill(-child.pid, signal);
+        else child.kill(signal);
+      } catch (error) {
+        // The group is already gone (it has exited): nothing to signal.
+        if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+      }
       return exited;
     },
   };
