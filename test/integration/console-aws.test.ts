@@ -9,13 +9,11 @@ import { execFile, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LambdaClient, UpdateEventSourceMappingCommand } from "@aws-sdk/client-lambda";
-import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consoleCommand } from "../../bin/commands/console.ts";
 import { app } from "../../functions/app.ts";
 import { consoleActions } from "../../infra/console-access.ts";
 import { type CallCounts, countCallsEnv } from "../../shared/aws/call-counter.ts";
-import { sqsClient } from "../../shared/aws/clients.ts";
 import { warmUpName } from "../../shared/aws/deployed-names.ts";
 import { discoverDeployedApp } from "../../shared/console/aws-discovery.ts";
 import { awsConsoleSource } from "../../shared/console/aws-source.ts";
@@ -24,7 +22,15 @@ import type { ConsoleSource, Overview, ReplayJob } from "../../shared/console/so
 import { planApp } from "../../shared/plan.ts";
 import { type FakeAwsControl, startFakeAwsControl } from "../support/fake-aws-control.ts";
 import { deployToFake, functionName, region } from "../support/fake-deployment.ts";
-import { removeDataDir, repoRoot, startSystem, type TestSystem, tempDataDir, waitFor } from "../support/system.ts";
+import {
+  putDeadLetter,
+  removeDataDir,
+  repoRoot,
+  startSystem,
+  type TestSystem,
+  tempDataDir,
+  waitFor,
+} from "../support/system.ts";
 
 describe("the console's AWS source, against the emulators and a fake control plane", () => {
   let system: TestSystem;
@@ -307,14 +313,7 @@ describe("canon status --aws", () => {
       expect(json.target).toEqual({ kind: "aws", region });
 
       // A dead-lettered command is something to act on: exit 3.
-      await sqsClient().send(
-        new SendMessageCommand({
-          QueueUrl: system.resources.deadLetterQueueUrls.get("accounts-commands"),
-          MessageBody: "{}",
-          MessageGroupId: "g",
-          MessageDeduplicationId: "dead-1",
-        }),
-      );
+      await putDeadLetter(system, "accounts-commands", { body: "{}", group: "g", deduplicationId: "dead-1" });
       expect((await run("--aws")).code).toBe(3);
 
       expect((await run("--aws", "--url", "http://127.0.0.1:1")).code).toBe(2);
@@ -366,14 +365,7 @@ describe("the operator policy and what the console calls", () => {
     const counts = tempDataDir("console-calls");
     try {
       deployToFake(fake, system);
-      await sqsClient().send(
-        new SendMessageCommand({
-          QueueUrl: system.resources.deadLetterQueueUrls.get("accounts-commands"),
-          MessageBody: "{}",
-          MessageGroupId: "g",
-          MessageDeduplicationId: "dead-1",
-        }),
-      );
+      await putDeadLetter(system, "accounts-commands", { body: "{}", group: "g", deduplicationId: "dead-1" });
       const child = spawn(process.execPath, ["bin/canon.ts", "console", "--aws", "--port", "0"], {
         cwd: repoRoot,
         env: { ...process.env, ...fake.env, AWS_REGION: region, [countCallsEnv]: counts },

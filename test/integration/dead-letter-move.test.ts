@@ -5,16 +5,15 @@
  * handled, and get their outcomes; the CLI and the console refuse what cannot be moved.
  */
 import { randomUUID } from "node:crypto";
-import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dynamoClient, sqsClient } from "../../shared/aws/clients.ts";
+import { dynamoClient } from "../../shared/aws/clients.ts";
 import type { CommandMessage } from "../../shared/domain/command-message.ts";
 import { ids } from "../../shared/plan.ts";
 import { readEndpoints } from "../../shared/runner/endpoints.ts";
 import { moveDeadLetters } from "../../shared/runner/move-dead-letters.ts";
 import { runCanon } from "../support/cli.ts";
-import { removeDataDir, startSystem, type TestSystem, view, waitFor } from "../support/system.ts";
+import { putDeadLetter, removeDataDir, startSystem, type TestSystem, view, waitFor } from "../support/system.ts";
 
 let system: TestSystem;
 
@@ -41,16 +40,12 @@ function commandMessage(type: string, payload: Record<string, unknown>): Command
   };
 }
 
-async function deadLetter(message: CommandMessage): Promise<void> {
-  await sqsClient().send(
-    new SendMessageCommand({
-      QueueUrl: system.resources.deadLetterQueueUrls.get("accounts-commands"),
-      MessageBody: JSON.stringify(message),
-      MessageGroupId: message.aggregateId,
-      MessageDeduplicationId: message.commandId,
-    }),
-  );
-}
+const deadLetter = (message: CommandMessage) =>
+  putDeadLetter(system, "accounts-commands", {
+    body: JSON.stringify(message),
+    group: message.aggregateId,
+    deduplicationId: message.commandId,
+  });
 
 async function outcome(commandId: string): Promise<string | undefined> {
   const found = await dynamoClient().send(

@@ -5,8 +5,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { contracts } from "../../functions/api/contracts.ts";
 import { app as bankApp } from "../../functions/app.ts";
+import { sqsClient } from "../../shared/aws/clients.ts";
 import type { CommandSpecs } from "../../shared/domain/commands.ts";
 import { type DevSystem, startDev } from "../../shared/local-cloud/dev.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
@@ -95,4 +97,23 @@ export async function view<T = Record<string, unknown>>(system: TestSystem, path
   if (response.status === 404) return undefined;
   if (response.status !== 200) throw new Error(`view ${path}: HTTP ${response.status}`);
   return (await response.json()) as T;
+}
+
+/**
+ * Puts a message straight into a queue's dead-letter queue, as SQS does after maxReceiveCount
+ * failed receives (same body, same message group).
+ */
+export async function putDeadLetter(
+  system: TestSystem,
+  queueId: string,
+  message: { readonly body: string; readonly group: string; readonly deduplicationId: string },
+): Promise<void> {
+  await sqsClient().send(
+    new SendMessageCommand({
+      QueueUrl: system.resources.deadLetterQueueUrls.get(queueId),
+      MessageBody: message.body,
+      MessageGroupId: message.group,
+      MessageDeduplicationId: message.deduplicationId,
+    }),
+  );
 }
