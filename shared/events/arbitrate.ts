@@ -3,6 +3,10 @@
  * aggregate version are decided by stream order. The first commit at a version wins;
  * later ones are conflicts. This one pure function decides it for the relay, for replay
  * and for tests, so every reader agrees on the one history of each aggregate.
+ *
+ * A pipelined commit (one decided on state that included an earlier commit of the same handler
+ * whose fate was not known yet) names that commit as `previousCommitId`: it wins only if that
+ * commit is the aggregate's head, so a commit built on a loser loses too, whatever its version.
  */
 import type { Commit } from "./envelope.ts";
 
@@ -28,6 +32,9 @@ export function arbitrate(head: AggregateHead | undefined, commit: Commit): Verd
   const current = head?.version ?? 0;
   if (head !== undefined && head.lastCommitId === commit.commitId) return { verdict: "duplicate" };
   if (commit.expectedVersion !== current) return { verdict: "conflict", currentVersion: current };
+  if (commit.previousCommitId !== undefined && head?.lastCommitId !== commit.previousCommitId) {
+    return { verdict: "conflict", currentVersion: current };
+  }
   return {
     verdict: "accepted",
     head: { version: current + commit.events.length, lastCommitId: commit.commitId },

@@ -42,6 +42,12 @@ export const commitSchema = z
     aggregateId: id,
     /** The aggregate version the command was decided against (0: a new aggregate). */
     expectedVersion: z.number().int().min(0),
+    /**
+     * The commit this one was decided after, when its handler decided it on state that included
+     * a commit not yet known to have won (a pipelined commit): it wins only right after that
+     * commit. Absent: decided on the state table's accepted history alone.
+     */
+    previousCommitId: id.optional(),
     committedAt: z.string().min(1).max(40),
     events: z.array(eventEnvelopeSchema).min(1).max(100),
   })
@@ -148,6 +154,8 @@ export interface CommitMetadata {
   readonly aggregateType: string;
   readonly aggregateId: string;
   readonly expectedVersion: number;
+  /** The pipelined commit this one was decided after (see `commitSchema`). @default none */
+  readonly previousCommitId?: string;
   readonly correlationId: string;
   readonly causationId: string;
   /** Injected: the framework's clock, so tests can fix it. */
@@ -172,6 +180,7 @@ export function buildCommit(kind: Commit["kind"], meta: CommitMetadata, events: 
     aggregateType: meta.aggregateType,
     aggregateId: meta.aggregateId,
     expectedVersion: meta.expectedVersion,
+    ...(meta.previousCommitId === undefined ? {} : { previousCommitId: meta.previousCommitId }),
     committedAt: time,
     events: events.map((event, index) => ({
       specversion: "1.0",

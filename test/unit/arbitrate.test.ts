@@ -5,7 +5,13 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type AggregateHead, acceptedHistory, arbitrate, arbitrateRun } from "../../shared/events/arbitrate.ts";
+import {
+  type AggregateHead,
+  acceptedHistory,
+  arbiter,
+  arbitrate,
+  arbitrateRun,
+} from "../../shared/events/arbitrate.ts";
 import { buildCommit, type Commit } from "../../shared/events/envelope.ts";
 
 function commit(
@@ -14,12 +20,14 @@ function commit(
   expectedVersion: number,
   events = 1,
   kind: Commit["kind"] = "events",
+  previousCommitId?: string,
 ): Commit {
   return buildCommit(
     kind,
     {
       commandId,
       attempt: 1,
+      previousCommitId,
       service: "s",
       bus: "core",
       aggregateType: "T",
@@ -178,6 +186,60 @@ describe("arbitrate", () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it("refuses a pipelined commit whose predecessor is not the head, whatever its version", () => {
+    const mine = commit("a", "mine", 0);
+    const theirs = commit("a", "theirs", 0);
+    const next = commit("a", "next", 1, 1, "events", mine.commitId);
+    expect(acceptedHistory([theirs, mine, next]).map((c) => c.commitId)).toEqual([theirs.commitId]);
+    expect(acceptedHistory([mine, next]).map((c) => c.commitId)).toEqual([mine.commitId, next.commitId]);
+  });
+
+  it("accepts a pipelined commit only on the very history it was decided on (any interleaving of writers)", () => {
+    // Writers read the accepted history (possibly a stale prefix of it), then append a chain of
+    // commits: the first decided on what they read, each next one on that plus the commits
+    // before it in the chain (named as its predecessor). Every commit remembers the history
+    // it was decided on; an accepted commit's must be exactly the accepted history before it.
+    const step = fc.record({
+      writer: fc.nat({ max: 2 }),
+      action: fc.constantFrom("read", "append", "append", "append"),
+      staleness: fc.nat({ max: 2 }),
+      events: fc.integer({ min: 1, max: 2 }),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
+        const stream: Commit[] = [];
+        const basis = new Map<string, string[]>();
+        const writers = new Map<number, { read: string[]; version: number; chain: Commit[] }>();
+        const run = arbiter();
+        const accepted: Commit[] = [];
+        steps.forEach((s, i) => {
+          if (s.action === "read") {
+            const seen = accepted.slice(0, Math.max(0, accepted.length - s.staleness));
+            const version = seen.reduce((v, c) => v + c.events.length, 0);
+            writers.set(s.writer, { read: seen.map((c) => c.commitId), version, chain: [] });
+            return;
+          }
+          const writer = writers.get(s.writer);
+          if (writer === undefined) return;
+          const previous = writer.chain.at(-1);
+          const version = writer.version + writer.chain.reduce((v, c) => v + c.events.length, 0);
+          const next = commit("a", `w${s.writer}-${i}`, version, s.events, "events", previous?.commitId);
+          basis.set(next.commitId, [...writer.read, ...writer.chain.map((c) => c.commitId)]);
+          writer.chain.push(next);
+          stream.push(next);
+          if (run.judge(next).verdict === "accepted") accepted.push(next);
+        });
+        const history: string[] = [];
+        for (const c of acceptedHistory(stream)) {
+          expect(basis.get(c.commitId)).toEqual(history);
+          history.push(c.commitId);
+        }
+        expect(history).toEqual(accepted.map((c) => c.commitId));
+      }),
+      { numRuns: 500 },
     );
   });
 });
