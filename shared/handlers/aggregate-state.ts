@@ -5,6 +5,7 @@
  */
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { SQSHandler } from "aws-lambda";
+import { batchGetItems } from "../aws/batch.ts";
 import { dynamoClient } from "../aws/clients.ts";
 import type { Decider } from "../domain/decider.ts";
 import { requireEnv } from "../env.ts";
@@ -40,6 +41,32 @@ export async function isCommitAccepted(table: string, commitId: string): Promise
     new GetCommand({ TableName: table, Key: { id: commitMarkerKey(commitId) }, ConsistentRead: true }),
   );
   return result.Item !== undefined;
+}
+
+/** Reads several aggregates' states at once (BatchGetItem), keyed by aggregate id; missing ones are initial. */
+export async function readStates<State>(
+  table: string,
+  aggregateIds: readonly string[],
+  initial: State,
+): Promise<Map<string, StateItem<State>>> {
+  const unique = [...new Set(aggregateIds)];
+  const items = (await batchGetItems(
+    table,
+    unique.map((id) => ({ id: stateKey(id) })),
+  )) as unknown as StateItem<State>[];
+  const byKey = new Map(items.map((item) => [item.id, item]));
+  return new Map(unique.map((id) => [id, byKey.get(stateKey(id)) ?? { id: stateKey(id), version: 0, state: initial }]));
+}
+
+/** Which of these commits were accepted into their aggregates' histories (their markers exist), in one read. */
+export async function areCommitsAccepted(table: string, commitIds: readonly string[]): Promise<Set<string>> {
+  const unique = [...new Set(commitIds)];
+  const markers = await batchGetItems(
+    table,
+    unique.map((id) => ({ id: commitMarkerKey(id) })),
+  );
+  const found = new Set(markers.map((m) => String(m.id)));
+  return new Set(unique.filter((id) => found.has(commitMarkerKey(id))));
 }
 
 /**
