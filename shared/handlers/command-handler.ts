@@ -1,26 +1,39 @@
 /**
- * The command handler runtime. For each command (in order per aggregate, from a FIFO queue):
- * read the aggregate's state from the service's own state table, decide, append one commit
- * to the bus stream, and wait until the service's own projection shows whether the commit
- * won arbitration (read-your-writes). Conflicts are retried against fresh state, with a bound.
- * Every command ends with an outcome; a command id seen before returns its first outcome.
+ * The command handler runtime. A batch of commands (in order per aggregate, from a FIFO queue)
+ * is carried out in rounds; each round, for every aggregate of the batch at once:
+ *
+ * 1. read the aggregates' states from the service's own state table (one BatchGetItem);
+ * 2. decide each aggregate's commands in order against its state, evolving it as they go
+ *    (group commit): each decided commit after the first names the one before it, so
+ *    arbitration refuses it if that one lost (a pipelined commit, see arbitrate.ts);
+ * 3. record them as pending outcomes, append every commit in one PutRecords, and wait once
+ *    for the whole batch until the service's own projection shows each commit won or lost
+ *    (read-your-writes, commit-wait.ts);
+ * 4. settle the outcomes; commands whose commit lost go to the next round against fresh state.
+ *
+ * A rejection decided on state that includes commits not yet known to have won would be a
+ * guess, so it waits for the next round. Conflicts are retried with a bound; every command ends
+ * with an outcome; a command id seen before returns its first outcome.
  */
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { PutRecordCommand } from "@aws-sdk/client-kinesis";
-import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import type { SQSHandler, SQSRecord } from "aws-lambda";
-import { dynamoClient, kinesisClient } from "../aws/clients.ts";
+import type { SQSBatchResponse, SQSHandler, SQSRecord } from "aws-lambda";
+import { batchGetItems, batchPutItems } from "../aws/batch.ts";
 import { type CommandMessage, commandMessageSchema } from "../domain/command-message.ts";
 import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
 import { type Decider, isRejection } from "../domain/decider.ts";
 import { requireEnv } from "../env.ts";
-import { checkIn, commitClaimKey, maxClaimedBytes, maxInlineCommitBytes } from "../events/claim-check.ts";
-import { buildCommit, type Commit, commitClaimRecord, MalformedMessageError } from "../events/envelope.ts";
+import { maxClaimedBytes } from "../events/claim-check.ts";
+import { buildCommit, type Commit } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
 import { envNames } from "../plan.ts";
-import { isCommitAccepted, readState } from "./aggregate-state.ts";
+import { readStates, type StateItem } from "./aggregate-state.ts";
+import { appendCommits } from "./commit-append.ts";
+import { awaitCommits, type CommitChain } from "./commit-wait.ts";
 import { type Outcome, outcomeEvents } from "./outcomes.ts";
+
+export { appendCommit } from "./commit-append.ts";
+export { commitLookSchedule, learnCommitVisibility } from "./commit-wait.ts";
 
 const logger = new Logger({ serviceName: "canon-command-handler" });
 
@@ -29,9 +42,9 @@ export interface CommandHandlerOptions {
   readonly contract: CommandSpecs;
   /** The aggregate's event schemas: every appended event is checked against its schema. */
   readonly events: EventSchemas;
-  /** Decisions tried before a command is reported `conflicted`. @default 3 */
+  /** Conflicts of its own a command may meet before it is reported `conflicted`. @default 3 */
   readonly maxAttempts?: number;
-  /** How long to wait for the service's own state to show a commit. @default 10000 */
+  /** How long to wait for the service's own state to show a batch's commits. @default 10000 */
   readonly commitWaitMs?: number;
 }
 
@@ -69,126 +82,291 @@ export function commandHandler<State>(
   options: CommandHandlerOptions,
 ): SQSHandler {
   let config: Config | undefined;
-  const recordHandler = async (record: SQSRecord) => {
+  return async (event): Promise<SQSBatchResponse> => {
     config ??= readConfig();
-    await handleCommand(config, decider, options, record);
-  };
-  return async (event, context) => {
-    const processor = new SqsFifoPartialProcessorAsync();
-    return processPartialResponse(event, recordHandler, processor, { context, skipGroupOnError: true });
+    return handleCommands({ config, decider, options }, event.Records);
   };
 }
 
-async function handleCommand<State>(
-  config: Config,
-  decider: Decider<{ type: string }, State>,
-  options: CommandHandlerOptions,
-  record: SQSRecord,
-): Promise<void> {
-  let message = parseCommandMessage(record.body);
-  if (message === undefined) {
-    logger.error("malformed command message: no command id; leaving it to the dead-letter queue", {
-      messageId: record.messageId,
-    });
-    throw new MalformedMessageError(`message ${record.messageId} is not a command`);
+interface Runtime<State> {
+  readonly config: Config;
+  readonly decider: Decider<{ type: string }, State>;
+  readonly options: CommandHandlerOptions;
+}
+
+/** A command of the batch still to be carried out. */
+interface Work {
+  readonly record: SQSRecord;
+  readonly message: CommandMessage;
+  /** Numbers its commits: every decision gets a new one, so a commit id never names two commits. */
+  attempt: number;
+  /** Conflicts of its own so far (not those of a predecessor it was pipelined after). */
+  conflicts: number;
+  /** A commit decided before (a pending outcome from an earlier delivery): appended again, not re-decided. */
+  pending?: Commit;
+}
+
+/** One aggregate of the batch, its commands in queue order. */
+interface Group {
+  readonly aggregateId: string;
+  readonly work: Work[];
+  /** Its commit is not visible yet: from this record on, its message group goes back to the queue. */
+  failedFrom?: SQSRecord;
+}
+
+const messageGroupOf = (record: SQSRecord) => record.attributes.MessageGroupId ?? record.messageId;
+
+async function handleCommands<State>(
+  runtime: Runtime<State>,
+  records: readonly SQSRecord[],
+): Promise<SQSBatchResponse> {
+  const { config } = runtime;
+  const groups = new Map<string, Group>();
+  const refused: Outcome[] = [];
+  /** Message groups cut at a message that is not a command: it and what follows go back (to the DLQ in time). */
+  const broken = new Map<string, SQSRecord>();
+  for (const record of records) {
+    if (broken.has(messageGroupOf(record))) continue;
+    const parsed = parseCommand(runtime.options, record);
+    if (parsed.kind === "malformed") {
+      logger.error("malformed command message: no command id; leaving it to the dead-letter queue", {
+        messageId: record.messageId,
+      });
+      broken.set(messageGroupOf(record), record);
+    } else if (parsed.kind === "refused") {
+      refused.push(parsed.outcome);
+    } else {
+      const { aggregateId } = parsed.message;
+      const work = { record, message: parsed.message, attempt: 1, conflicts: 0 };
+      const group = groups.get(aggregateId);
+      if (group === undefined) groups.set(aggregateId, { aggregateId, work: [work] });
+      else group.work.push(work);
+    }
   }
-  if ("invalid" in message) {
-    await writeOutcome(config, {
-      id: message.commandId,
-      status: "rejected",
-      command: "unknown",
-      aggregateId: "unknown",
-      attempt: 0,
-      reason: `malformed command message: ${message.invalid}`,
-      updatedAt: new Date().toISOString(),
-    });
-    return;
+  await resumeFromOutcomes(config, groups);
+  if (refused.length > 0) await batchPutItems(config.outcomesTable, refused as unknown as Record<string, unknown>[]);
+
+  for (let round = 1; ; round++) {
+    const active = [...groups.values()].filter((g) => g.failedFrom === undefined && g.work.length > 0);
+    if (active.length === 0) break;
+    const conflicted = await runRound(runtime, active);
+    if (conflicted) await sleep(backoffMs(round));
   }
+  // FIFO: a message handed back takes every later message of its group with it.
+  const cuts = [...broken.values(), ...[...groups.values()].flatMap((g) => g.failedFrom ?? [])];
+  const failed = records.filter((record, index) =>
+    cuts.some((cut) => messageGroupOf(cut) === messageGroupOf(record) && records.indexOf(cut) <= index),
+  );
+  return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+}
+
+type Parsed =
+  | { readonly kind: "command"; readonly message: CommandMessage }
+  | { readonly kind: "refused"; readonly outcome: Outcome }
+  | { readonly kind: "malformed" };
+
+/** Parses and validates a queue message: a command, one refused with an outcome, or not a command at all. */
+function parseCommand(options: CommandHandlerOptions, record: SQSRecord): Parsed {
+  let json: unknown;
+  try {
+    json = JSON.parse(record.body);
+  } catch {
+    return { kind: "malformed" };
+  }
+  const result = commandMessageSchema.safeParse(json);
+  if (!result.success) {
+    const commandId = (json as { commandId?: unknown } | null)?.commandId;
+    if (typeof commandId !== "string" || commandId.length === 0 || commandId.length > 200) return { kind: "malformed" };
+    const issue = result.error.issues[0];
+    const invalid = `${issue?.path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}`;
+    return {
+      kind: "refused",
+      outcome: {
+        id: commandId,
+        status: "rejected",
+        command: "unknown",
+        aggregateId: "unknown",
+        attempt: 0,
+        reason: `malformed command message: ${invalid}`,
+        updatedAt: new Date().toISOString(),
+      },
+    };
+  }
+  const message = result.data;
   const { type, ...payload } = message.command;
   const validation = validateCommand(options.contract, type, payload);
   if (!validation.ok || validation.aggregateId !== message.aggregateId) {
     const reason = validation.ok ? "aggregate id does not match the command" : validation.error;
-    await writeOutcome(config, baseOutcome(message, 0, "rejected", { reason: `invalid command: ${reason}` }));
-    return;
+    return { kind: "refused", outcome: outcome(message, 0, "rejected", { reason: `invalid command: ${reason}` }) };
   }
-  message = { ...message, command: validation.command };
-  const maxAttempts = options.maxAttempts ?? 3;
-  const waitMs = options.commitWaitMs ?? 10_000;
-  const previous = await readOutcome(config, message.commandId);
-  if (previous !== undefined && previous.status !== "pending") return; // the first outcome stands
-  let attempt = previous?.attempt ?? 1;
-  let pending = previous?.commit;
+  return { kind: "command", message: { ...message, command: validation.command } };
+}
 
-  for (;;) {
-    if (pending === undefined) {
-      const decided = await decideCommit(config, decider, options.events, message, attempt);
-      if (decided === "nothing") {
-        // Nothing to record (e.g. a step already taken): accepted, with no events.
-        await writeOutcome(config, baseOutcome(message, attempt, "accepted", { events: [] }));
-        return;
+/** Drops commands that already have an outcome (the first one stands) and resumes pending ones. */
+async function resumeFromOutcomes(config: Config, groups: Map<string, Group>): Promise<void> {
+  const ids = [...groups.values()].flatMap((g) => g.work.map((w) => w.message.commandId));
+  if (ids.length === 0) return;
+  const found = (await batchGetItems(
+    config.outcomesTable,
+    [...new Set(ids)].map((id) => ({ id })),
+  )) as unknown as Outcome[];
+  const previous = new Map(found.map((o) => [o.id, o]));
+  for (const group of groups.values()) {
+    const seen = new Set<string>();
+    const kept = group.work.filter((work) => {
+      const id = work.message.commandId;
+      const before = previous.get(id);
+      if (seen.has(id) || (before !== undefined && before.status !== "pending")) return false;
+      seen.add(id);
+      if (before !== undefined) {
+        work.attempt = before.attempt;
+        work.pending = before.commit;
       }
-      pending = decided;
-      await writeOutcome(config, baseOutcome(message, attempt, "pending", { commit: pending }));
-    }
-    await appendCommit(config, pending);
-    if (pending.kind === "rejection") {
-      const reason = String(pending.events[0]?.data.reason ?? "rejected");
-      await writeOutcome(config, baseOutcome(message, attempt, "rejected", { reason }));
-      return;
-    }
-    const fate = await awaitCommit(config, pending, waitMs);
-    if (fate === "accepted") {
-      await writeOutcome(config, baseOutcome(message, attempt, "accepted", { events: outcomeEvents(pending) }));
-      return;
-    }
-    if (fate === "pending") throw new CommitPendingError(`commit ${pending.commitId} not visible after ${waitMs} ms`);
-    logger.info("commit lost arbitration", { commitId: pending.commitId, attempt });
-    if (attempt >= maxAttempts) {
-      const reason = `version conflict: still conflicting after ${attempt} attempts`;
-      await writeOutcome(config, baseOutcome(message, attempt, "conflicted", { reason }));
-      return;
-    }
-    attempt += 1;
-    pending = undefined;
-    await sleep(backoffMs(attempt));
+      return true;
+    });
+    group.work.splice(0, group.work.length, ...kept);
   }
 }
 
-type ParsedMessage = CommandMessage | { commandId: string; invalid: string } | undefined;
-
-function parseCommandMessage(body: string): ParsedMessage {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  const result = commandMessageSchema.safeParse(json);
-  if (result.success) return result.data;
-  const commandId = (json as { commandId?: unknown } | null)?.commandId;
-  if (typeof commandId !== "string" || commandId.length === 0 || commandId.length > 200) return undefined;
-  const issue = result.error.issues[0];
-  return { commandId, invalid: `${issue?.path.join(".") || "(body)"}: ${issue?.message ?? "invalid"}` };
+/** What a round decided for one group. */
+interface Plan {
+  readonly group: Group;
+  /** Commits on the aggregate's history, in order, each with the command it carries out. */
+  readonly chain: { readonly work: Work; readonly commit: Commit; readonly resumed: boolean }[];
+  /** Decided on confirmed state alone: rejections (appended, store everything) and no-ops. */
+  readonly finals: { readonly work: Work; readonly rejection?: Commit }[];
 }
 
-async function decideCommit<State>(
-  config: Config,
-  decider: Decider<{ type: string }, State>,
-  schemas: EventSchemas,
-  message: CommandMessage,
-  attempt: number,
-): Promise<Commit | "nothing"> {
-  const current = await readState(config.stateTable, message.aggregateId, decider.initialState);
+/** One round over the active groups; true if some command met a conflict of its own. */
+async function runRound<State>(runtime: Runtime<State>, groups: readonly Group[]): Promise<boolean> {
+  const { config, options } = runtime;
+  const states = await readStates(
+    config.stateTable,
+    groups.map((g) => g.aggregateId),
+    runtime.decider.initialState,
+  );
+  const plans = groups.map((group) => planGroup(runtime, group, states.get(group.aggregateId)));
+  const fresh = plans.flatMap((p) => p.chain.filter((c) => !c.resumed));
+  // Pending first: a crash after the append resumes the very same commit instead of deciding again.
+  if (fresh.length > 0) {
+    await batchPutItems(
+      config.outcomesTable,
+      fresh.map(
+        (c) =>
+          outcome(c.work.message, c.work.attempt, "pending", { commit: c.commit }) as unknown as Record<
+            string,
+            unknown
+          >,
+      ),
+    );
+  }
+  await appendCommits(
+    config,
+    plans.flatMap((p) => [
+      ...p.finals.flatMap((f) => (f.rejection === undefined ? [] : [f.rejection])),
+      ...p.chain.map((c) => c.commit),
+    ]),
+  );
+  const outcomes: Outcome[] = plans.flatMap((p) =>
+    p.finals.map(({ work, rejection }) =>
+      rejection === undefined
+        ? outcome(work.message, work.attempt, "accepted", { events: [] })
+        : outcome(work.message, work.attempt, "rejected", { reason: String(rejection.events[0]?.data.reason) }),
+    ),
+  );
+  const chains: CommitChain[] = plans.map((p) => ({
+    aggregateId: p.group.aggregateId,
+    commits: p.chain.map((c) => c.commit),
+  }));
+  const fates = await awaitCommits(config.stateTable, chains, options.commitWaitMs ?? 10_000);
+
+  let conflicted = false;
+  const maxConflicts = options.maxAttempts ?? 3;
+  for (const plan of plans) {
+    const done = new Set<Work>(plan.finals.map((f) => f.work));
+    let first = true;
+    for (const { work, commit } of plan.chain) {
+      const fate = fates.get(commit.commitId) ?? "pending";
+      if (fate === "accepted") {
+        outcomes.push(outcome(work.message, work.attempt, "accepted", { events: outcomeEvents(commit) }));
+        done.add(work);
+      } else if (fate === "lost") {
+        // The first loser met a conflict of its own; those after it lost with it.
+        if (first) work.conflicts += 1;
+        first = false;
+        conflicted = true;
+        logger.info("commit lost arbitration", { commitId: commit.commitId, attempt: work.attempt });
+        work.pending = undefined;
+        work.attempt += 1;
+        if (work.conflicts >= maxConflicts) {
+          const reason = `version conflict: still conflicting after ${work.conflicts} attempts`;
+          outcomes.push(outcome(work.message, work.attempt - 1, "conflicted", { reason }));
+          done.add(work);
+        }
+      } else {
+        logger.warn("commit not visible yet; its group is retried", { commitId: commit.commitId });
+        plan.group.failedFrom ??= work.record;
+        break;
+      }
+    }
+    const left = plan.group.work.filter((w) => !done.has(w));
+    plan.group.work.splice(0, plan.group.work.length, ...left);
+  }
+  if (outcomes.length > 0) await batchPutItems(config.outcomesTable, outcomes as unknown as Record<string, unknown>[]);
+  return conflicted;
+}
+
+/** Decides a group's commands in order against its state, as far as they can go this round. */
+function planGroup<State>(runtime: Runtime<State>, group: Group, confirmed: StateItem<State> | undefined): Plan {
+  const { decider } = runtime;
+  const plan: Plan = { group, chain: [], finals: [] };
+  let state = confirmed?.state ?? decider.initialState;
+  let version = confirmed?.version ?? 0;
+  for (const work of group.work) {
+    const previous = plan.chain.at(-1)?.commit;
+    if (work.pending !== undefined) {
+      // Decided in an earlier delivery: appended again as it was; what follows waits a round.
+      if (previous !== undefined) break;
+      if (work.pending.kind === "rejection") {
+        plan.finals.push({ work, rejection: work.pending });
+        continue;
+      }
+      plan.chain.push({ work, commit: work.pending, resumed: true });
+      break;
+    }
+    const decided = decideCommit(runtime, work, state, version, previous?.commitId);
+    if (decided !== "nothing" && decided.kind === "events") {
+      plan.chain.push({ work, commit: decided, resumed: false });
+      for (const event of decided.events) state = decider.evolve(state, { type: event.type, data: event.data });
+      version += decided.events.length;
+      continue;
+    }
+    // A rejection or a no-op is final only if decided on confirmed state.
+    if (previous !== undefined) break;
+    plan.finals.push(decided === "nothing" ? { work } : { work, rejection: decided });
+  }
+  return plan;
+}
+
+function decideCommit<State>(
+  runtime: Runtime<State>,
+  work: Work,
+  state: State,
+  version: number,
+  previousCommitId: string | undefined,
+): Commit | "nothing" {
+  const { config, decider, options } = runtime;
+  const { message } = work;
   const receivedAt = new Date(message.receivedAt);
-  const decision = decider.decide(message.command, current.state, { commandId: message.commandId, receivedAt });
+  const decision = decider.decide(message.command, state, { commandId: message.commandId, receivedAt });
   const meta = {
     commandId: message.commandId,
-    attempt,
+    attempt: work.attempt,
     service: config.service,
     bus: config.bus,
     aggregateType: config.aggregateType,
     aggregateId: message.aggregateId,
-    expectedVersion: current.version,
+    expectedVersion: version,
     correlationId: message.correlationId,
     causationId: message.causationId,
     now: receivedAt,
@@ -199,8 +377,8 @@ async function decideCommit<State>(
     ]);
   if (isRejection(decision)) return rejection(decision.reason);
   if (decision.length === 0) return "nothing";
-  const versions = decision.map((event) => checkEvent(schemas, event.type, event.data));
-  const built = buildCommit("events", meta, decision);
+  const versions = decision.map((event) => checkEvent(options.events, event.type, event.data));
+  const built = buildCommit("events", { ...meta, previousCommitId }, decision);
   const commit = { ...built, events: built.events.map((e, i) => ({ ...e, schemaversion: versions[i] ?? 1 })) };
   // Large commits travel by claim check; past what a claim check carries, refuse with the reason.
   const bytes = Buffer.byteLength(JSON.stringify(commit));
@@ -209,68 +387,7 @@ async function decideCommit<State>(
   return commit;
 }
 
-/** Appends a commit to the bus stream; one too large for a record goes by claim check. */
-export async function appendCommit(
-  config: Pick<Config, "streamName" | "archiveBucket">,
-  commit: Commit,
-): Promise<void> {
-  let body = JSON.stringify(commit);
-  if (Buffer.byteLength(body) > maxInlineCommitBytes) {
-    body = commitClaimRecord(commit, await checkIn(config.archiveBucket, commitClaimKey(commit.commitId), body));
-  }
-  await kinesisClient().send(
-    new PutRecordCommand({ StreamName: config.streamName, PartitionKey: commit.aggregateId, Data: Buffer.from(body) }),
-  );
-}
-
-/**
- * How long commits have lately taken to show in this instance's service state (an average
- * of the last ones). The wait for a commit times its first look by it, so a command costs a
- * few reads rather than one every few milliseconds from the moment it is appended.
- */
-const visibility = { typicalMs: 250 };
-
-/** When to look first, and how often after, given the typical time a commit takes to show. */
-export function commitLookSchedule(typicalMs: number): { readonly firstMs: number; readonly everyMs: number } {
-  const clamp = (ms: number, low: number, high: number) => Math.round(Math.min(high, Math.max(low, ms)));
-  return { firstMs: clamp(typicalMs * 0.75, 10, 2_000), everyMs: clamp(typicalMs / 4, 20, 200) };
-}
-
-/** Folds one observed time-to-show into the typical one (an exponentially weighted average). */
-export function learnCommitVisibility(typicalMs: number, observedMs: number): number {
-  return 0.7 * typicalMs + 0.3 * Math.min(Math.max(observedMs, 0), 5_000);
-}
-
-/** Looks at the service's own state until it shows the commit won, lost, or time runs out. */
-async function awaitCommit(
-  config: Config,
-  commit: Commit,
-  waitMs: number,
-): Promise<"accepted" | "conflict" | "pending"> {
-  const started = Date.now();
-  const deadline = started + waitMs;
-  const finalVersion = commit.expectedVersion + commit.events.length;
-  const schedule = commitLookSchedule(visibility.typicalMs);
-  const settled = (fate: "accepted" | "conflict") => {
-    visibility.typicalMs = learnCommitVisibility(visibility.typicalMs, Date.now() - started);
-    return fate;
-  };
-  let wait = schedule.firstMs;
-  for (;;) {
-    await sleep(Math.max(0, Math.min(wait, deadline - Date.now())));
-    const state = await readState(config.stateTable, commit.aggregateId, null);
-    if (state.version > commit.expectedVersion) {
-      // Markers precede state: past the expected version, the marker says whether it was this commit.
-      const accepted = await isCommitAccepted(config.stateTable, commit.commitId);
-      if (accepted && state.version >= finalVersion) return settled("accepted");
-      if (!accepted) return settled("conflict"); // the next version was taken by another commit
-    }
-    if (Date.now() >= deadline) return "pending";
-    wait = schedule.everyMs;
-  }
-}
-
-function baseOutcome(
+function outcome(
   message: CommandMessage,
   attempt: number,
   status: Outcome["status"],
@@ -287,21 +404,6 @@ function baseOutcome(
   };
 }
 
-async function readOutcome(config: Config, commandId: string): Promise<Outcome | undefined> {
-  const result = await dynamoClient().send(
-    new GetCommand({ TableName: config.outcomesTable, Key: { id: commandId }, ConsistentRead: true }),
-  );
-  return result.Item as Outcome | undefined;
-}
-
-async function writeOutcome(config: Config, outcome: Outcome): Promise<void> {
-  await dynamoClient().send(new PutCommand({ TableName: config.outcomesTable, Item: outcome }));
-}
-
-function backoffMs(attempt: number): number {
-  return Math.round(25 * 2 ** attempt * (0.5 + Math.random()));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function backoffMs(round: number): number {
+  return Math.round(25 * 2 ** Math.min(round, 5) * (0.5 + Math.random()));
 }

@@ -1,6 +1,6 @@
 /** The command handler's wait for its commit: when it looks, and how it learns the pipeline's pace. */
 import { describe, expect, it } from "vitest";
-import { commitLookSchedule, learnCommitVisibility } from "../../shared/handlers/command-handler.ts";
+import { commitLookSchedule, learnCommitVisibility } from "../../shared/handlers/commit-wait.ts";
 
 describe("the wait for a commit to show in the service's state", () => {
   it("looks first at about three quarters of the typical time, then every quarter of it, within bounds", () => {
