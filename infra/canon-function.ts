@@ -201,6 +201,7 @@ export class CanonFunction extends Construct {
       case "sqs": {
         const mapping = new SqsEventSource(resources.queue(source.queueId), {
           batchSize: source.batchSize,
+          maxConcurrency: source.maxConcurrency,
           reportBatchItemFailures: true,
           // Detached: the queue buffers (law I) until the warm-up job enables the mapping.
           ...(startsDetached === true && { enabled: false }),

@@ -69,6 +69,8 @@ export type EventSource =
       readonly kind: "sqs";
       readonly queueId: string;
       readonly batchSize: number;
+      /** Batches handled at once (ScalingConfig.MaximumConcurrency); per message group, one at a time. */
+      readonly maxConcurrency: number;
     }
   | {
       readonly kind: "kinesis";
@@ -157,6 +159,7 @@ const defaultMapping: Required<QueueMappingOptions> = {
   batchWindowSeconds: 0,
   maxReceiveCount: 5,
   visibilityTimeoutSeconds: 30,
+  maxConcurrency: 4,
 };
 
 /** Logical ids, shared by the plan's consumers. */
@@ -207,6 +210,7 @@ export function planApp(app: AppDefinition): AppPlan {
     kind: "sqs",
     queueId,
     batchSize: Math.min(options?.batchSize ?? defaultMapping.batchSize, 10),
+    maxConcurrency: options?.maxConcurrency ?? defaultMapping.maxConcurrency,
   });
 
   const streams = app.buses.map(
@@ -508,6 +512,17 @@ function validateApp(app: AppDefinition): void {
       if (local.has(part.name)) problems.push(`${service.name}.${part.name}: name is taken`);
       local.add(part.name);
       if (part.events.length === 0) problems.push(`${service.name}.${part.name}: subscribes to no event type`);
+    }
+    const mappings = [
+      ["commandMapping", service.commandMapping],
+      ...[...service.projections, ...service.reactors].map((p) => [`${p.name}.mapping`, p.mapping] as const),
+    ] as const;
+    for (const [where, mapping] of mappings) {
+      const max = mapping?.maxConcurrency;
+      // Lambda's ScalingConfig takes 2 to 1000.
+      if (max !== undefined && !(Number.isInteger(max) && max >= 2 && max <= 1000)) {
+        problems.push(`${service.name}.${where}: maxConcurrency must be an integer from 2 to 1000, not ${max}`);
+      }
     }
     for (const projection of service.projections) {
       const { serving, next } = projection.generations ?? { serving: 1 };

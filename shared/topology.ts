@@ -23,6 +23,12 @@ export interface QueueMappingOptions {
   readonly maxReceiveCount?: number;
   /** @default 30 */
   readonly visibilityTimeoutSeconds?: number;
+  /**
+   * Batches handled at once (Lambda's ScalingConfig.MaximumConcurrency on AWS, at least 2; the
+   * local runner's concurrent invocations). A FIFO queue never hands out two batches of one
+   * message group at once, so order per aggregate holds whatever the concurrency. @default 4
+   */
+  readonly maxConcurrency?: number;
 }
 
 /** A projection: events from the bus, filtered by type, into the service's own table. */

@@ -24,6 +24,7 @@ export type WorkerSource =
       readonly queueUrl: string;
       readonly queueArn: string;
       readonly batchSize: number;
+      readonly maxConcurrency: number;
       readonly retryDelaySeconds: number;
       readonly faults?: FaultSpec;
     }
@@ -197,6 +198,7 @@ function workerSource(
         queueUrl,
         queueArn: queueArnFromUrl(queueUrl),
         batchSize: source.batchSize,
+        maxConcurrency: source.maxConcurrency,
         retryDelaySeconds: options.retryDelaySeconds ?? 1,
         faults,
       };

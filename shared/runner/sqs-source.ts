@@ -3,6 +3,9 @@
  * handler as a real `SQSEvent`, deletes what succeeded, and returns the reported failures to
  * the queue after the retry delay (the visibility timeout, shortened locally). The queue's own
  * redrive policy moves a message to its dead-letter queue after `maxReceiveCount` receives.
+ * Like Lambda's scaling of an SQS mapping, it handles up to `maxConcurrency` batches at once: it
+ * receives again while batches are in hand, and a FIFO queue never hands out a message group
+ * that has messages in flight, so order per group holds. Idle, it keeps one long poll open.
  * With fault injection on (faults.ts), it also loses acks, crashes invocations after partial
  * work, replays acknowledged messages and delays redeliveries, as at-least-once delivery may.
  */
@@ -22,6 +25,8 @@ export interface SqsSourceOptions {
   readonly queueUrl: string;
   readonly queueArn: string;
   readonly batchSize: number;
+  /** Batches handled at once. @default 1 */
+  readonly maxConcurrency?: number;
   /** Seconds before a failed message is received again. */
   readonly retryDelaySeconds: number;
   readonly isStopping: () => boolean;
@@ -36,7 +41,7 @@ export type SqsLambda = (
   context: ReturnType<typeof localContext>,
 ) => Promise<SQSBatchResponse | undefined>;
 
-/** Polls until `isStopping()`; each batch is awaited before the next receive. */
+/** Polls until `isStopping()`, with up to `maxConcurrency` batches in hand; waits for them before it returns. */
 export async function runSqsSource(options: SqsSourceOptions, handler: SqsLambda): Promise<void> {
   const sqs = sqsClient();
   const faulty: FaultState | undefined = options.faults && {
@@ -45,7 +50,13 @@ export async function runSqsSource(options: SqsSourceOptions, handler: SqsLambda
     acknowledged: [],
     replays: 0,
   };
+  const inHand = new Set<Promise<void>>();
+  const maxConcurrency = Math.max(1, options.maxConcurrency ?? 1);
   while (!options.isStopping()) {
+    if (inHand.size >= maxConcurrency) {
+      await Promise.race(inHand);
+      continue;
+    }
     let messages: Message[] = [];
     try {
       const received = await sqs.send(
@@ -65,26 +76,37 @@ export async function runSqsSource(options: SqsSourceOptions, handler: SqsLambda
       continue;
     }
     if (messages.length === 0) continue;
+    const batch: Promise<void> = handleBatch(options, handler, faulty, messages).finally(() => inHand.delete(batch));
+    inHand.add(batch);
+  }
+  await Promise.all(inHand);
+}
 
-    const records = messages.map((m) => toRecord(m, options.queueArn));
-    try {
-      if (faulty === undefined) {
-        const failed = await invoke(options, handler, records);
-        await settle(options, messages, failed, new Set(), options.retryDelaySeconds);
-      } else {
-        await deliverWithFaults(options, handler, faulty, messages, records);
-      }
-    } catch (error) {
-      // Deleting or returning the batch failed (SQS unreachable, a stale receipt handle): what was
-      // not deleted comes back after its visibility timeout, as on AWS. Left unhandled, the
-      // rejection would kill the worker and stop the consumer for good.
-      if (options.isStopping()) return;
-      console.error(
-        `[${options.functionName}] settling a batch failed; it will be redelivered:`,
-        (error as Error).message,
-      );
-      await sleep(500);
+/** One invocation: the handler, then the batch settled; never rejects. */
+async function handleBatch(
+  options: SqsSourceOptions,
+  handler: SqsLambda,
+  faulty: FaultState | undefined,
+  messages: Message[],
+): Promise<void> {
+  const records = messages.map((m) => toRecord(m, options.queueArn));
+  try {
+    if (faulty === undefined) {
+      const failed = await invoke(options, handler, records);
+      await settle(options, messages, failed, new Set(), options.retryDelaySeconds);
+    } else {
+      await deliverWithFaults(options, handler, faulty, messages, records);
     }
+  } catch (error) {
+    // Deleting or returning the batch failed (SQS unreachable, a stale receipt handle): what was
+    // not deleted comes back after its visibility timeout, as on AWS. Left unhandled, the
+    // rejection would kill the worker and stop the consumer for good.
+    if (options.isStopping()) return;
+    console.error(
+      `[${options.functionName}] settling a batch failed; it will be redelivered:`,
+      (error as Error).message,
+    );
+    await sleep(500);
   }
 }
 

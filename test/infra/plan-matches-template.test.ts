@@ -424,6 +424,7 @@ for (const [label, definition] of [
           if (source.kind === "sqs") {
             // A warming-up projection's mapping is created disabled: its queue buffers (law I).
             expect(mapping.Properties.Enabled ?? true, fn.id).toBe(fn.startsDetached !== true);
+            expect(mapping.Properties.ScalingConfig, fn.id).toEqual({ MaximumConcurrency: source.maxConcurrency });
             const queue = find.queue(source.queueId);
             expect(render(template, mapping.Properties.EventSourceArn)).toBe(queue.name);
             // SQS would hand a message still being handled to another instance.

@@ -191,7 +191,7 @@ describe("a warm-up execution as a console job", () => {
 });
 
 describe("a consumer's state from its event source mapping", () => {
-  const queue = { source: { kind: "sqs", queueId: "q", batchSize: 10 } } as const;
+  const queue = { source: { kind: "sqs", queueId: "q", batchSize: 10, maxConcurrency: 4 } } as const;
   it("maps each mapping state, and an absent mapping or function to stopped", () => {
     expect(statusFromMapping(queue, true, { State: "Enabled" })).toBe("running");
     expect(statusFromMapping(queue, true, { State: "Enabling" })).toBe("attaching");
