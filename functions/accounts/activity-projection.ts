@@ -6,11 +6,10 @@
  * before its consumer joins the bus (docs/add-a-projection.md).
  */
 import { upcasters } from "../../events/upcasters.ts";
-import { requireEnv } from "../../shared/env.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
-import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
+import { aggregateProjection, projectionHandler } from "../../shared/handlers/projection.ts";
 import { replayerFor } from "../../shared/handlers/replayer.ts";
-import { envNames } from "../../shared/plan.ts";
+import { activityEventTypes } from "./activity-events.ts";
 
 export interface ActivityItem {
   readonly id: string;
@@ -62,14 +61,14 @@ export function evolveActivity(item: ActivityItem | undefined, event: EventEnvel
   };
 }
 
-export const handler = projectionHandler({
-  name: "accounts.activity",
-  upcasters,
-  async apply(event) {
-    const table = requireEnv(envNames.table);
-    await applyToAggregateItem<ActivityItem>(table, event.subject, event, (item) => evolveActivity(item, event));
-  },
-});
+export const handler = projectionHandler(
+  aggregateProjection<ActivityItem>({
+    name: "accounts.activity",
+    events: activityEventTypes,
+    upcasters,
+    evolve: evolveActivity,
+  }),
+);
 
 /** The warm-up job on AWS (a Step Functions loop of chunks): the same handler, fed from the archive. */
 export const replay = replayerFor(handler, { upcasters });

@@ -4,11 +4,9 @@
  */
 
 import { upcasters } from "../../events/upcasters.ts";
-import { requireEnv } from "../../shared/env.ts";
-import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
+import { aggregateProjection, projectionHandler } from "../../shared/handlers/projection.ts";
 import { replayerFor } from "../../shared/handlers/replayer.ts";
-import { envNames } from "../../shared/plan.ts";
-import { type AccountEvent, balanceDelta } from "./decider.ts";
+import { type AccountEvent, accountEventTypes, balanceDelta } from "./decider.ts";
 
 export interface BalanceItem {
   readonly id: string;
@@ -31,17 +29,14 @@ export function evolveBalance(item: BalanceItem | undefined, event: AccountEvent
   return { ...base, balanceCents: base.balanceCents + balanceDelta(event), version };
 }
 
-export const handler = projectionHandler({
-  name: "accounts.balances",
-  upcasters,
-  async apply(event) {
-    const table = requireEnv(envNames.table);
-    const accountEvent = { type: event.type, data: event.data } as AccountEvent;
-    await applyToAggregateItem<BalanceItem>(table, event.subject, event, (item) =>
-      evolveBalance(item, accountEvent, event.aggregateversion),
-    );
-  },
-});
+export const handler = projectionHandler(
+  aggregateProjection<BalanceItem, AccountEvent>({
+    name: "accounts.balances",
+    events: accountEventTypes,
+    upcasters,
+    evolve: (item, event) => evolveBalance(item, event, event.aggregateversion),
+  }),
+);
 
 /** A next generation's warm-up job on AWS (`generations: { serving, next }`): the same handler, fed from the archive. */
 export const replay = replayerFor(handler, { upcasters });

@@ -7,11 +7,10 @@
  */
 
 import { upcasters } from "../../events/upcasters.ts";
-import { requireEnv } from "../../shared/env.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
-import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
-import { envNames } from "../../shared/plan.ts";
+import { aggregateProjection, projectionHandler } from "../../shared/handlers/projection.ts";
 import { type AccountEvent, balanceDelta } from "../accounts/decider.ts";
+import { statementEventTypes } from "./service.ts";
 
 export interface StatementEntry {
   readonly eventId: string;
@@ -50,11 +49,11 @@ export function evolveStatement(item: StatementItem | undefined, event: EventEnv
   };
 }
 
-export const handler = projectionHandler({
-  name: "statements.history",
-  upcasters,
-  async apply(event) {
-    const table = requireEnv(envNames.table);
-    await applyToAggregateItem<StatementItem>(table, event.subject, event, (item) => evolveStatement(item, event));
-  },
-});
+export const handler = projectionHandler(
+  aggregateProjection<StatementItem>({
+    name: "statements.history",
+    events: statementEventTypes,
+    upcasters,
+    evolve: evolveStatement,
+  }),
+);

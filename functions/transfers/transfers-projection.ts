@@ -4,10 +4,8 @@
  */
 
 import { upcasters } from "../../events/upcasters.ts";
-import { requireEnv } from "../../shared/env.ts";
-import { applyToAggregateItem, projectionHandler } from "../../shared/handlers/projection.ts";
-import { envNames } from "../../shared/plan.ts";
-import type { TransferEvent, TransferStatus } from "./decider.ts";
+import { aggregateProjection, projectionHandler } from "../../shared/handlers/projection.ts";
+import { type TransferEvent, type TransferStatus, transferEventTypes } from "./decider.ts";
 
 export interface TransferItem {
   readonly id: string;
@@ -44,14 +42,11 @@ export function evolveTransfer(item: TransferItem | undefined, event: TransferEv
   }
 }
 
-export const handler = projectionHandler({
-  name: "transfers.transfers",
-  upcasters,
-  async apply(event) {
-    const table = requireEnv(envNames.table);
-    const transferEvent = { type: event.type, data: event.data } as TransferEvent;
-    await applyToAggregateItem<TransferItem>(table, event.subject, event, (item) =>
-      evolveTransfer(item, transferEvent, event.aggregateversion),
-    );
-  },
-});
+export const handler = projectionHandler(
+  aggregateProjection<TransferItem, TransferEvent>({
+    name: "transfers.transfers",
+    events: transferEventTypes,
+    upcasters,
+    evolve: (item, event) => evolveTransfer(item, event, event.aggregateversion),
+  }),
+);

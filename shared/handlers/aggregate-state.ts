@@ -3,15 +3,12 @@
  * kept by the service's own state projection from the bus (law D), and read by its command
  * handler. It also marks each accepted commit, so the handler learns whether its commit won.
  */
-import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import type { SQSHandler } from "aws-lambda";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { batchGetItems } from "../aws/batch.ts";
 import { dynamoClient } from "../aws/clients.ts";
 import type { Decider } from "../domain/decider.ts";
-import { requireEnv } from "../env.ts";
 import type { Upcaster } from "../events/upcast.ts";
-import { envNames } from "../plan.ts";
-import { applyToAggregateItem, projectionHandler } from "./projection.ts";
+import { aggregateProjection, type ProjectionHandler, projectionHandler } from "./projection.ts";
 
 export interface StateItem<State> {
   readonly id: string;
@@ -70,30 +67,26 @@ export async function areCommitsAccepted(table: string, commitIds: readonly stri
 }
 
 /**
- * The Lambda handler of a service's state projection: folds each event with the decider's
- * `evolve`. The commit marker is written before the state, so a reader that sees the state
- * past a version and no marker knows that commit lost.
+ * The Lambda handler of a service's state projection: folds each aggregate's events with the
+ * decider's `evolve`, a batch at a time. The batch's commit markers are written first
+ * (BatchWriteItem, as facts), then one conditional write per aggregate: markers precede state,
+ * so a reader that sees the state past a version and no marker knows that commit lost.
  */
 export function stateProjectionHandler<State>(
   decider: Decider<{ type: string }, State>,
   options: { readonly upcasters?: readonly Upcaster[] } = {},
-): SQSHandler {
-  return projectionHandler({
+): ProjectionHandler {
+  const projection = aggregateProjection<StateItem<State>>({
     name: "state",
     upcasters: options.upcasters,
-    async apply(event) {
-      const table = requireEnv(envNames.table);
-      await dynamoClient().send(
-        new PutCommand({
-          TableName: table,
-          Item: { id: commitMarkerKey(event.commitid), version: event.aggregateversion } satisfies CommitMarker,
-        }),
-      );
-      await applyToAggregateItem<StateItem<State>>(table, stateKey(event.subject), event, (item) => ({
-        id: stateKey(event.subject),
-        version: event.aggregateversion,
-        state: decider.evolve(item?.state ?? decider.initialState, { type: event.type, data: event.data }),
-      }));
-    },
+    key: (event) => stateKey(event.subject),
+    evolve: (item, event) => ({
+      id: stateKey(event.subject),
+      version: event.aggregateversion,
+      state: decider.evolve(item?.state ?? decider.initialState, { type: event.type, data: event.data }),
+    }),
+    facts: (event) => [{ id: commitMarkerKey(event.commitid), version: event.aggregateversion } satisfies CommitMarker],
   });
+  // Parked only where the plan says so (CANON_PARK_AFTER_RECEIVES), as before.
+  return projectionHandler({ ...projection, parkAfterReceives: undefined });
 }

@@ -1,21 +1,29 @@
 /**
  * The projection runtime: events from the projection's FIFO queue (raw SNS delivery, message
- * group = aggregate), applied to the projection's own table, exactly once in effect.
+ * group = aggregate), applied to the projection's own table, exactly once in effect, a batch at
+ * a time.
  *
- * - Order: a batch is split by message group; groups run concurrently, each in order. When an
- *   event fails, the rest of its group in the batch is reported failed too (SQS redelivers them
- *   in order), and other groups are unaffected.
- * - Exactly once in effect: every write is idempotent and conditional (see
- *   `evolveAggregateItem` and counters.ts), so duplicates and redeliveries change nothing.
+ * - A batch, not an event: the runtime reads what the whole batch needs at once (its park heads
+ *   and the items the projection names, in BatchGetItem calls), then hands every flowing group's
+ *   events to the projection's `applyBatch`, which folds them in memory and writes each changed
+ *   item once (see `aggregateProjection`, and counters.ts).
+ * - Order: a batch is split by message group; each group is applied in order. When an event
+ *   fails, the rest of its group in the batch is applied one by one from there, as before: the
+ *   failing event and those behind it are reported failed (SQS redelivers them in order), and
+ *   other groups are unaffected.
+ * - Exactly once in effect: every write is idempotent and conditional, so duplicates,
+ *   redeliveries and concurrent redeliveries change nothing.
  * - Poison events: an event still failing on its `parkAfterReceives`-th receive is parked with
  *   its aggregate (parking.ts): acknowledged, recorded with its reason, and everything after it
  *   in its group waits behind it until `canon dlq redrive`, so order is never broken.
  * - Law F: a projection's definition is an `apply` over its own table, handed only the table's
  *   name; nothing in its type can publish or send.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { BatchWriteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { batchGetItems, batchPutItems } from "../aws/batch.ts";
 import { dynamoClient } from "../aws/clients.ts";
 import { isConditionalCheckFailed } from "../aws/errors.ts";
 import { optionalEnv, requireEnv } from "../env.ts";
@@ -28,6 +36,7 @@ import {
   type ParkedEvent,
   type ParkHead,
   type ParkInput,
+  parkHeadKey,
   parseRedriveRequest,
   type RedriveRequest,
   readPark,
@@ -48,6 +57,27 @@ export interface ProjectionTarget {
   readonly table: string;
 }
 
+/** Items read for a batch, by key: a key read and not found maps to undefined; a key not read is absent. */
+export type PrefetchedItems = ReadonlyMap<string, Record<string, unknown> | undefined>;
+
+/** What `applyBatch` works with: the table, and the items its `prefetch` named, read already. */
+export interface BatchTarget extends ProjectionTarget {
+  readonly items: PrefetchedItems;
+}
+
+/** One message group's leading events in a batch, in delivery order. */
+export interface Run {
+  /** The message group (`<aggregate type>#<aggregate id>` for events from the relay). */
+  readonly group: string;
+  readonly events: readonly EventEnvelope[];
+}
+
+/** How far a run got: its first `applied` events are applied; `error` is why the next one was not. */
+export interface RunOutcome {
+  readonly applied: number;
+  readonly error?: unknown;
+}
+
 export interface ProjectionDefinition {
   readonly name: string;
   /**
@@ -59,13 +89,21 @@ export interface ProjectionDefinition {
   readonly parkAfterReceives?: number;
   /** Bring older event versions up to date before `apply` sees them (events/upcasters.ts). @default none */
   readonly upcasters?: readonly Upcaster[];
-  /** Applies one event. Must be idempotent: the runtime delivers at least once. */
+  /** Applies one event (a redrive, or what a batch left). Must be idempotent: the runtime delivers at least once. */
   apply(event: EventEnvelope, target: ProjectionTarget): Promise<void>;
   /**
-   * Optional fast path: applies consecutive events of one aggregate at once (fewer writes). If it
-   * throws, the runtime applies the same events one by one, so it must be idempotent too.
+   * Keys of the items applying `event` reads. The runtime reads them for the whole batch, with its
+   * own park heads, in BatchGetItem calls, and hands them to `applyBatch`. @default none
    */
-  applyRun?(events: readonly EventEnvelope[], target: ProjectionTarget): Promise<void>;
+  prefetch?(event: EventEnvelope, target: ProjectionTarget): readonly string[];
+  /**
+   * Applies a batch at once: the leading events of every group that flows (not parked), one run
+   * per group. Returns, per run, how many of its events are applied (a prefix); the runtime
+   * applies the rest one by one with `apply`, retrying and parking them as any failure. If it
+   * throws, every run is applied that way. Must be idempotent, like `apply`.
+   * @default none: every event goes through `apply`
+   */
+  applyBatch?(runs: readonly Run[], target: BatchTarget): Promise<readonly RunOutcome[]>;
 }
 
 /** A projection's Lambda handler (SQS event source, ReportBatchItemFailures); it carries its definition. */
@@ -112,8 +150,81 @@ async function handleBatch(runtime: Runtime, records: readonly SQSRecord[]): Pro
   )) {
     groups.set(group, [...(groups.get(group) ?? []), item]);
   }
-  const failed = await Promise.all([...groups].map(([group, items]) => processGroup(runtime, group, items)));
+  let start: BatchStart;
+  try {
+    start = await applyAtOnce(runtime, groups);
+  } catch (error) {
+    logger.error("batch not read; retried", { projection: runtime.definition.name, error });
+    return { batchItemFailures: records.map((r) => ({ itemIdentifier: r.messageId })) };
+  }
+  const failed = await Promise.all(
+    [...groups].map(([group, items]) =>
+      processGroup(runtime, group, items, start.applied.get(group) ?? 0, start.parks.get(group)),
+    ),
+  );
   return { batchItemFailures: failed.flat().map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+/** Where each group's one-by-one processing starts: past its events applied at once, with its park. */
+interface BatchStart {
+  readonly applied: ReadonlyMap<string, number>;
+  readonly parks: ReadonlyMap<string, ParkHead | undefined>;
+}
+
+/**
+ * Reads the batch's park heads and the items its events need in one go (BatchGetItem), then
+ * applies the leading events of every group that is not parked with one `applyBatch`.
+ */
+async function applyAtOnce(runtime: Runtime, groups: ReadonlyMap<string, readonly Item[]>): Promise<BatchStart> {
+  const { definition, target } = runtime;
+  const parking = runtime.parkAfterReceives !== undefined;
+  const heads = new Map<string, string>();
+  for (const [group, items] of groups) {
+    // A park from before deserves its redrive even when parking is off now.
+    if (parking || items.some((i) => i.kind === "redrive")) heads.set(group, parkHeadKey(group));
+  }
+  const keys = new Set(heads.values());
+  if (definition.applyBatch !== undefined) {
+    for (const items of groups.values()) {
+      for (const event of eventRun(items, 0)) for (const key of prefetchOf(definition, event, target)) keys.add(key);
+    }
+  }
+  const read = await readItems(target.table, [...keys]);
+  const parks = new Map([...heads].map(([group, key]) => [group, read.get(key) as ParkHead | undefined]));
+  const applied = new Map<string, number>();
+  const runs: Run[] = [];
+  for (const [group, items] of groups) {
+    const events = eventRun(items, 0);
+    if (parks.get(group) === undefined && events.length > 0) runs.push({ group, events });
+  }
+  if (definition.applyBatch === undefined || runs.length === 0) return { applied, parks };
+  try {
+    const outcomes = await definition.applyBatch(runs, { ...target, items: read });
+    runs.forEach((run, i) => {
+      const outcome = outcomes[i];
+      const count = Math.max(0, Math.min(run.events.length, outcome?.applied ?? 0));
+      applied.set(run.group, count);
+      if (count < run.events.length) {
+        logger.info("events not applied with their batch; applying them one by one", {
+          projection: definition.name,
+          group: run.group,
+          reason: outcome?.error === undefined ? "none given" : describeError(outcome.error),
+        });
+      }
+    });
+  } catch (error) {
+    logger.warn("batch not applied; applying its events one by one", { projection: definition.name, error });
+  }
+  return { applied, parks };
+}
+
+/** The keys an event needs read; an event whose keys cannot be told is left to its apply (and its failure). */
+function prefetchOf(definition: ProjectionDefinition, event: EventEnvelope, target: ProjectionTarget): string[] {
+  try {
+    return [...(definition.prefetch?.(event, target) ?? [])];
+  } catch {
+    return [];
+  }
 }
 
 /** Sorts a record into its group: an event (claim check resolved, upcast), a redrive request, or malformed. */
@@ -151,13 +262,21 @@ async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Prom
   }
 }
 
-/** Processes one group's items in order; returns the message ids to retry. */
-async function processGroup(runtime: Runtime, group: string, items: readonly Item[]): Promise<string[]> {
+/**
+ * Processes one group's items in order from `start` (the events before it were applied with the
+ * batch), given its park as read with the batch; returns the message ids to retry.
+ */
+async function processGroup(
+  runtime: Runtime,
+  group: string,
+  items: readonly Item[],
+  start: number,
+  parkRead: ParkHead | undefined,
+): Promise<string[]> {
   const { definition, target } = runtime;
-  const parking = runtime.parkAfterReceives !== undefined;
-  let index = 0;
+  let index = start;
+  let park = parkRead;
   try {
-    let park = parking ? await readPark(target.table, group) : undefined;
     while (index < items.length) {
       const item = items[index] as Item;
       if (item.kind === "redrive") {
@@ -173,16 +292,6 @@ async function processGroup(runtime: Runtime, group: string, items: readonly Ite
           continue;
         }
         // The park was cleared meanwhile: everything before this event is applied; apply it.
-      }
-      const run = item.kind === "event" ? eventRun(items, index) : [];
-      if (run.length > 1 && definition.applyRun !== undefined) {
-        try {
-          await definition.applyRun(run, target);
-          index += run.length;
-          continue;
-        } catch (error) {
-          logger.warn("run not applied; applying its events one by one", { projection: definition.name, error });
-        }
       }
       const failure = item.kind === "malformed" ? item.reason : await applyOne(definition, target, item.event);
       if (failure === undefined) {
@@ -260,7 +369,6 @@ async function redrive(
   request: RedriveRequest,
 ): Promise<ParkHead | undefined> {
   const { definition, target } = runtime;
-  // Read it even when parking is off now: a park from before still deserves its redrive.
   park ??= await readPark(target.table, request.group);
   if (park === undefined) {
     logger.info("redrive requested for a group that is not parked", { projection: definition.name, request });
@@ -279,122 +387,278 @@ async function parseParked(entry: ParkedEvent, upcasters: readonly Upcaster[]): 
   return upcast(await readEvent(entry.body), upcasters);
 }
 
+// --- Items: batch reads and writes of a projection's table (every Canon table is keyed by `id`).
+
+/** Waits before retry `attempt` (from 1): 25 ms doubling, with jitter. */
+function backoff(attempt: number): Promise<void> {
+  return sleep(Math.round(25 * 2 ** attempt * (0.5 + Math.random())));
+}
+
+/**
+ * Reads items by key at once (BatchGetItem, strongly consistent, 100 keys a call; see
+ * shared/aws/batch.ts). Every key asked for maps to its item, or to undefined when there is none.
+ */
+export async function readItems(
+  table: string,
+  keys: readonly string[],
+): Promise<Map<string, Record<string, unknown> | undefined>> {
+  const unique = [...new Set(keys)];
+  const found = new Map<string, Record<string, unknown> | undefined>(unique.map((key) => [key, undefined]));
+  if (unique.length === 0) return found;
+  for (const item of await batchGetItems(
+    table,
+    unique.map((id) => ({ id })),
+  ))
+    found.set(String(item.id), item);
+  return found;
+}
+
+/**
+ * Writes items that exactly one event determines (same key, same content on every delivery), so
+ * neither order nor duplicates matter: BatchWriteItem, 25 a call (shared/aws/batch.ts). Items
+ * with the same `id` are written once (the last one).
+ */
+export async function putFacts(table: string, items: readonly Record<string, unknown>[]): Promise<void> {
+  const unique = [...new Map(items.map((item) => [String(item.id), item])).values()];
+  if (unique.length > 0) await batchPutItems(table, unique);
+}
+
+// --- Aggregate projections: one item per aggregate, folded by pure code.
+
 /** An item of an aggregate-keyed projection: it remembers the aggregate version it reflects. */
 export interface VersionedItem {
   readonly id: string;
   readonly version: number;
 }
 
-/**
- * Folds events of one aggregate into its item, each once: an event at or below the item's
- * version is a duplicate and changes nothing. One read and one write, conditional on the version
- * read, so a concurrent redelivery cannot apply twice. `facts` (items that only one event
- * writes, so order does not matter) go first, in BatchWriteItem calls: the item moves past an
- * event only once its facts are stored. Returns how many events were new.
- */
-export async function evolveAggregateItem<Item extends VersionedItem>(
-  table: string,
-  key: string,
-  events: readonly EventEnvelope[],
-  evolve: (item: Item | undefined, event: EventEnvelope) => Item,
-  facts?: (event: EventEnvelope) => readonly Record<string, unknown>[],
-): Promise<number> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await dynamoClient().send(
-      new GetCommand({ TableName: table, Key: { id: key }, ConsistentRead: true }),
-    );
-    const read = current.Item as Item | undefined;
-    let item = read;
-    const fresh: EventEnvelope[] = [];
-    for (const event of events) {
-      if (event.aggregateversion <= (item?.version ?? 0)) continue;
-      item = { ...evolve(item, event), id: key, version: event.aggregateversion };
-      fresh.push(event);
-    }
-    if (item === undefined || fresh.length === 0) return 0;
-    if (facts !== undefined) await putFacts(table, fresh.flatMap(facts));
-    try {
-      await dynamoClient().send(
-        new PutCommand({
-          TableName: table,
-          Item: item,
-          ConditionExpression: read === undefined ? "attribute_not_exists(id)" : "version = :read",
-          ExpressionAttributeValues: read === undefined ? undefined : { ":read": read.version },
-        }),
-      );
-      return fresh.length;
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-      // Someone applied a newer version meanwhile: read again and re-decide.
-    }
-  }
-  throw new Error(`could not apply events to ${key}: the item kept changing`);
+/** An event's type and data, as a projection names them (e.g. the decider's event union). */
+export interface DomainEvent {
+  readonly type: string;
+  readonly data: object;
 }
 
 /**
- * Applies one event to the item of its aggregate, once (see `evolveAggregateItem`). Returns
- * whether the event was applied.
+ * An event as a projection's `evolve` sees it: the envelope, its `type` and `data` read as the
+ * projection's own event union. Nothing checks the data against it (the schemas do, upstream).
  */
-export async function applyToAggregateItem<Item extends VersionedItem>(
-  table: string,
-  key: string,
-  event: EventEnvelope,
-  evolve: (item: Item | undefined) => Item,
-): Promise<boolean> {
-  return (await evolveAggregateItem<Item>(table, key, [event], (item) => evolve(item))) === 1;
-}
+export type ProjectedEvent<Event extends DomainEvent = EventEnvelope> = Omit<EventEnvelope, "type" | "data"> & Event;
 
-/**
- * Writes items that exactly one event determines (same key, same content on every delivery), so
- * neither order nor duplicates matter: BatchWriteItem, 25 at a time, unprocessed ones retried.
- */
-export async function putFacts(table: string, items: readonly Record<string, unknown>[]): Promise<void> {
-  for (let i = 0; i < items.length; i += 25) {
-    let requests: { PutRequest: { Item: Record<string, unknown> } }[] | undefined = items
-      .slice(i, i + 25)
-      .map((Item) => ({ PutRequest: { Item } }));
-    for (let attempt = 0; requests !== undefined && requests.length > 0; attempt++) {
-      if (attempt === 8) throw new Error(`BatchWriteItem left ${requests.length} items unprocessed in ${table}`);
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-      const result = await dynamoClient().send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
-      requests = result.UnprocessedItems?.[table] as typeof requests;
-    }
-  }
-}
-
-/** A projection with one item per aggregate, folded by pure code (the runtime makes it exactly once). */
-export interface AggregateProjection<Item extends VersionedItem> {
+/** A projection with one item per aggregate: what it folds and how; the runtime does the reads and writes. */
+export interface AggregateProjection<Item extends VersionedItem, Event extends DomainEvent = EventEnvelope> {
   readonly name: string;
+  /** The event types it folds; any other event leaves the item as it is. @default every event delivered */
+  readonly events?: readonly Event["type"][];
+  /** Bring older event versions up to date first (events/upcasters.ts). @default none */
+  readonly upcasters?: readonly Upcaster[];
   /** The item key of an event's aggregate. @default the aggregate id (the event's subject) */
-  key?(event: EventEnvelope): string;
+  key?(event: ProjectedEvent<Event>): string;
   /** Folds one event into the item (`undefined`: none yet); the runtime sets `id` and `version`. */
-  evolve(item: Item | undefined, event: EventEnvelope): Item;
+  evolve(item: Item | undefined, event: ProjectedEvent<Event>): Item;
   /** Items an event adds on its own (e.g. statement lines), each with a deterministic `id`. */
-  facts?(event: EventEnvelope): readonly Record<string, unknown>[];
+  facts?(event: ProjectedEvent<Event>): readonly Record<string, unknown>[];
   /** @default defaultParkAfterReceives */
   readonly parkAfterReceives?: number;
 }
 
-/** Builds the definition of an aggregate-keyed projection: one conditional write per aggregate per batch. */
-export function aggregateProjection<Item extends VersionedItem>(view: AggregateProjection<Item>): ProjectionDefinition {
-  const key = (event: EventEnvelope) => view.key?.(event) ?? event.subject;
-  const evolve = (item: Item | undefined, event: EventEnvelope) => view.evolve(item, event);
-  const facts = view.facts?.bind(view);
+/** Conditional writes of one item retried (re-read, re-folded) before its events are left to `apply`. */
+const foldAttempts = 5;
+
+/**
+ * Builds the definition of an aggregate-keyed projection. A batch costs one read of every item
+ * it touches (with the runtime's, one BatchGetItem), the facts in BatchWriteItem calls, then one
+ * conditional PutItem per changed item, all items at once. Each aggregate's events are folded
+ * in order; an event at or below the item's version is a duplicate and changes nothing; the
+ * write is conditional on the version read, so a concurrent redelivery cannot apply twice, and
+ * a write that lost that race re-reads its item and re-folds (bounded, with backoff).
+ */
+export function aggregateProjection<Item extends VersionedItem, Event extends DomainEvent = EventEnvelope>(
+  view: AggregateProjection<Item, Event>,
+): ProjectionDefinition {
+  const types = view.events === undefined ? undefined : new Set<string>(view.events);
+  const fold: AggregateFold<Item> = {
+    handles: (event) => types === undefined || types.has(event.type),
+    key: (event) => view.key?.(event as unknown as ProjectedEvent<Event>) ?? event.subject,
+    evolve: (item, event) => view.evolve(item, event as unknown as ProjectedEvent<Event>),
+    facts: (event) => view.facts?.(event as unknown as ProjectedEvent<Event>) ?? [],
+  };
   return {
     name: view.name,
+    upcasters: view.upcasters,
     parkAfterReceives: view.parkAfterReceives ?? defaultParkAfterReceives,
+    prefetch: (event) => (fold.handles(event) ? [fold.key(event)] : []),
+    applyBatch: (runs, target) => applyAggregateRuns(fold, runs, target),
     async apply(event, target) {
-      await evolveAggregateItem(target.table, key(event), [event], evolve, facts);
-    },
-    async applyRun(events, target) {
-      // Consecutive events with the same key fold together, in order.
-      for (let i = 0; i < events.length; ) {
-        const first = key(events[i] as EventEnvelope);
-        let end = i + 1;
-        while (end < events.length && key(events[end] as EventEnvelope) === first) end += 1;
-        await evolveAggregateItem(target.table, first, events.slice(i, end), evolve, facts);
-        i = end;
-      }
+      const [outcome] = await applyAggregateRuns(fold, [{ group: "", events: [event] }], {
+        ...target,
+        items: new Map(),
+      });
+      if ((outcome?.applied ?? 0) < 1) throw outcome?.error ?? new Error(`${view.name}: ${event.id} not applied`);
     },
   };
+}
+
+interface AggregateFold<Item> {
+  handles(event: EventEnvelope): boolean;
+  key(event: EventEnvelope): string;
+  evolve(item: Item | undefined, event: EventEnvelope): Item;
+  facts(event: EventEnvelope): readonly Record<string, unknown>[];
+}
+
+/** An event of a run, where it stands in its run. */
+interface Entry {
+  readonly run: number;
+  readonly index: number;
+  readonly event: EventEnvelope;
+}
+
+/** An item folded: the item read, after the events new to it, and what they add beside it. */
+interface Folded<Item> {
+  readonly read: Item | undefined;
+  readonly item: Item | undefined;
+  readonly fresh: readonly Entry[];
+  readonly facts: readonly Record<string, unknown>[];
+}
+
+/** Tracks how far each run of a batch gets: a run stops at its first event that cannot be applied. */
+class RunCuts {
+  readonly #cut: number[];
+  readonly #errors: unknown[];
+  #stops = 0;
+
+  constructor(runs: readonly Run[]) {
+    this.#cut = runs.map((run) => run.events.length);
+    this.#errors = runs.map(() => undefined);
+  }
+
+  /** How many runs were stopped so far (a change means folds that included later events are stale). */
+  get stops(): number {
+    return this.#stops;
+  }
+
+  live(entry: Entry): boolean {
+    return entry.index < (this.#cut[entry.run] ?? 0);
+  }
+
+  stop(entry: Entry, error: unknown): void {
+    if (!this.live(entry)) return;
+    this.#cut[entry.run] = entry.index;
+    this.#errors[entry.run] = error;
+    this.#stops += 1;
+  }
+
+  outcomes(): RunOutcome[] {
+    return this.#cut.map((applied, run) => ({ applied, error: this.#errors[run] }));
+  }
+}
+
+async function applyAggregateRuns<Item extends VersionedItem>(
+  fold: AggregateFold<Item>,
+  runs: readonly Run[],
+  target: BatchTarget,
+): Promise<RunOutcome[]> {
+  const cuts = new RunCuts(runs);
+  // Each item's events, in batch order (an aggregate's in its order).
+  const entries = new Map<string, Entry[]>();
+  runs.forEach((run, r) => {
+    for (const [index, event] of run.events.entries()) {
+      if (!fold.handles(event)) continue;
+      let key: string;
+      try {
+        key = fold.key(event);
+      } catch (error) {
+        cuts.stop({ run: r, index, event }, error);
+        break;
+      }
+      entries.set(key, [...(entries.get(key) ?? []), { run: r, index, event }]);
+    }
+  });
+  const missing = [...entries.keys()].filter((key) => !target.items.has(key));
+  const fetched = missing.length === 0 ? new Map() : await readItems(target.table, missing);
+  const read = (key: string) => (target.items.has(key) ? target.items.get(key) : fetched.get(key)) as Item | undefined;
+
+  const foldItem = (key: string, item: Item | undefined): Folded<Item> => {
+    let current = item;
+    const fresh: Entry[] = [];
+    const facts: Record<string, unknown>[] = [];
+    for (const entry of entries.get(key) ?? []) {
+      if (!cuts.live(entry)) continue;
+      const { event } = entry;
+      if (event.aggregateversion <= (current?.version ?? 0)) continue; // a duplicate: changes nothing
+      try {
+        const next: Item = { ...fold.evolve(current, event), id: key, version: event.aggregateversion };
+        facts.push(...fold.facts(event));
+        current = next;
+        fresh.push(entry);
+      } catch (error) {
+        cuts.stop(entry, error);
+      }
+    }
+    return { read: item, item: current, fresh, facts };
+  };
+  // Fold every item; a run stopped in one item stops in all, so fold again until none stops.
+  let folds: Map<string, Folded<Item>>;
+  for (;;) {
+    const stops = cuts.stops;
+    folds = new Map([...entries.keys()].map((key) => [key, foldItem(key, read(key))]));
+    if (cuts.stops === stops) break;
+  }
+
+  // Facts first: an item moves past an event only once the event's facts are stored.
+  await putFacts(
+    target.table,
+    [...folds.values()].flatMap((f) => f.facts),
+  );
+  await Promise.all(
+    [...folds].map(async ([key, first]) => {
+      let folded = first;
+      const factsWritten = new Set(first.fresh);
+      for (let attempt = 1; ; attempt++) {
+        if (folded.item === undefined || folded.fresh.length === 0) return;
+        try {
+          const unwritten = folded.fresh.filter((entry) => !factsWritten.has(entry));
+          if (unwritten.length > 0)
+            await putFacts(
+              target.table,
+              unwritten.flatMap((entry) => fold.facts(entry.event)),
+            );
+          await putIfVersion(target.table, folded.item, folded.read?.version);
+          return;
+        } catch (error) {
+          const done = !isConditionalCheckFailed(error) || attempt === foldAttempts;
+          if (done) {
+            const reason = isConditionalCheckFailed(error)
+              ? new Error(`could not apply events to ${key}: the item kept changing`)
+              : error;
+            for (const entry of folded.fresh) cuts.stop(entry, reason);
+            return;
+          }
+        }
+        // Someone applied a newer version meanwhile: read again and fold again.
+        await backoff(attempt);
+        for (const entry of folded.fresh) factsWritten.add(entry);
+        folded = foldItem(key, await readItem<Item>(target.table, key));
+      }
+    }),
+  );
+  return cuts.outcomes();
+}
+
+/** Writes an item on condition it is still at the version read (absent when `read` is undefined). */
+async function putIfVersion(table: string, item: VersionedItem, read: number | undefined): Promise<void> {
+  await dynamoClient().send(
+    new PutCommand({
+      TableName: table,
+      Item: item,
+      ConditionExpression: read === undefined ? "attribute_not_exists(id)" : "version = :read",
+      ExpressionAttributeValues: read === undefined ? undefined : { ":read": read },
+    }),
+  );
+}
+
+/** Reads one item, strongly consistent. */
+async function readItem<Item>(table: string, key: string): Promise<Item | undefined> {
+  const result = await dynamoClient().send(
+    new GetCommand({ TableName: table, Key: { id: key }, ConsistentRead: true }),
+  );
+  return result.Item as Item | undefined;
 }
