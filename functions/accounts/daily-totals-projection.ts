@@ -5,6 +5,7 @@
  * duplicates and replays because each day remembers the event ids it counted (see
  * shared/handlers/counters.ts for the bound and the shards).
  */
+import { upcasters } from "../../events/upcasters.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
 import { type CounterProjection, counterProjection } from "../../shared/handlers/counters.ts";
 import { projectionHandler } from "../../shared/handlers/projection.ts";
@@ -23,6 +24,8 @@ export const dailyTotalsEventTypes = ["FundsDeposited", "FundsWithdrawn"] as con
 export function dailyTotals(options: Pick<CounterProjection, "shardBytes"> = {}): CounterProjection {
   return {
     name: "accounts.daily-totals",
+    events: dailyTotalsEventTypes,
+    upcasters,
     ...options,
     key: (event: EventEnvelope) => (event.time.length >= 10 ? event.time.slice(0, 10) : undefined),
     initial: (date: string) => ({ date, depositsCents: 0, withdrawalsCents: 0 }),
