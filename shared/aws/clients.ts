@@ -24,7 +24,7 @@ const endpointOverride = (service: string) =>
 
 const destroyers: (() => void)[] = [];
 
-/** Closes every client's connections (kinesis-mock will not stop while a client keeps one open). */
+/** Closes every client's connections (an emulator's server finishes closing only once its clients' keep-alive connections are gone). */
 export function destroyClients(): void {
   for (const destroy of destroyers) destroy();
 }

@@ -1,8 +1,8 @@
 /**
- * The embedded local cloud: Kinesis (kinesis-local), DynamoDB (dynalite), SNS + SQS + S3
+ * The embedded local cloud: Kinesis (kinesalite), DynamoDB (dynalite), SNS + SQS + S3
  * (fauxqs, S3 objects as files) — npm emulators that speak the AWS wire protocols, each in its
  * own child process on a free loopback port, with its data under one folder so the stream,
- * tables, queues and archive survive a restart.
+ * tables, queues and archive survive a restart (docs/local-cloud.md).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -20,8 +20,11 @@ export interface LocalCloud {
   /** Standard AWS SDK settings that point every client at the emulators. */
   readonly env: Readonly<Record<string, string>>;
   readonly dataDir: string;
-  /** Stops and starts one emulator on the same port and data (fault injection, tests). */
-  restart(kind: EmulatorKind): Promise<void>;
+  /**
+   * Stops and starts one emulator on the same port and data (fault injection, tests): gracefully,
+   * or with `{ kill: true }` by SIGKILL, as a crash would.
+   */
+  restart(kind: EmulatorKind, options?: { readonly kill?: boolean }): Promise<void>;
   /** Stops every emulator; resolves when all processes have exited. */
   stop(): Promise<void>;
 }
@@ -36,7 +39,7 @@ export async function startLocalCloud(options: { readonly dataDir: string }): Pr
   mkdirSync(options.dataDir, { recursive: true });
   const running = new Map<EmulatorKind, Running>();
   const start = async (kind: EmulatorKind, port: number) => {
-    const child = await launch(kind, port, join(options.dataDir, kind));
+    const child = await launchEmulator(kind, port, join(options.dataDir, kind));
     running.set(kind, { process: child, port });
   };
   try {
@@ -60,10 +63,10 @@ export async function startLocalCloud(options: { readonly dataDir: string }): Pr
   return {
     env,
     dataDir: options.dataDir,
-    async restart(kind) {
+    async restart(kind, restartOptions) {
       const current = running.get(kind);
       if (current === undefined) throw new Error(`emulator ${kind} is not running`);
-      await terminate(current.process);
+      await (restartOptions?.kill ? kill(current.process) : terminate(current.process));
       await start(kind, current.port);
     },
     async stop() {
@@ -73,8 +76,11 @@ export async function startLocalCloud(options: { readonly dataDir: string }): Pr
   };
 }
 
-/** Spawns one emulator host on Node 24 (this process's binary) and waits for its ready line. */
-function launch(kind: EmulatorKind, port: number, dataDir: string): Promise<ChildProcess> {
+/**
+ * Spawns one emulator host on Node 24 (this process's binary) and waits for its ready line;
+ * rejects with the host's message if it exits first.
+ */
+export function launchEmulator(kind: EmulatorKind, port: number, dataDir: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [hostScript, kind, String(port), dataDir], {
       stdio: ["pipe", "pipe", "pipe"],
@@ -92,7 +98,9 @@ function launch(kind: EmulatorKind, port: number, dataDir: string): Promise<Chil
     }, 60_000);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`emulator ${kind} exited with code ${code}:\n${stderr.join("")}`));
+      // Code 3: a data folder it cannot use; the message says which file, why, and what to do.
+      if (code === 3) reject(new Error(stderr.join("").trim()));
+      else reject(new Error(`emulator ${kind} exited with code ${code}:\n${stderr.join("")}`));
     });
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on("line", (line) => {
@@ -106,11 +114,19 @@ function launch(kind: EmulatorKind, port: number, dataDir: string): Promise<Chil
   });
 }
 
+/** SIGKILL, as a crash would stop it; resolves on exit. */
+function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
+}
+
 /**
- * Stops a child gracefully by closing its stdin (it flushes its data, then exits), then
- * SIGTERM and SIGKILL after `graceMs`; resolves on exit. kinesis-mock, once it has served
- * traffic, ignores both the pipe and SIGTERM; it persists every 250 ms, so by the time the
- * runner has stopped writing, 2 s of grace leaves its file complete.
+ * Stops a child gracefully by closing its stdin (it closes its server and data, then exits), then
+ * SIGTERM and SIGKILL after `graceMs`; resolves on exit. Kinesis needs no grace to keep what it
+ * acknowledged: kinesalite has every record in LevelDB's log before it answers (docs/local-cloud.md).
  */
 function terminate(child: ChildProcess, graceMs = 2_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
