@@ -4,7 +4,9 @@
  * `KinesisStreamEvent`. Partial failures restart from the first failed record; an error
  * bisects the batch; after `maxRetryAttempts` (-1: never) the batch's description goes to the
  * on-failure queue and the shard moves on. Checkpoints live in a local table, so a restart
- * resumes where it stopped, as the AWS mapping does. With fault injection on (faults.ts), an
+ * resumes where it stopped, as the AWS mapping does. A checkpoint that names a record the stream
+ * no longer has (lost in a crash, trimmed, or a stream made anew) resumes at the next record that
+ * exists, and says so once (resume below). With fault injection on (faults.ts), an
  * invocation may crash after partial work: its result is lost and the batch is delivered again.
  */
 
@@ -101,7 +103,7 @@ async function runShard(
   const checkpointKey = `${options.functionName}#${shardId}`;
   const checkpoint = await readCheckpoint(options.checkpointTable, checkpointKey);
   if (checkpoint === shardEnd) return true;
-  let iterator = await shardIterator(options.streamName, shardId, checkpoint);
+  let { iterator, skipThrough } = await resume(options, shardId, checkpoint);
   while (!options.isStopping()) {
     if (iterator === undefined) {
       await writeCheckpoint(options.checkpointTable, checkpointKey, shardEnd);
@@ -109,22 +111,41 @@ async function runShard(
     }
     let records: _Record[];
     let next: string | undefined;
+    let atTip: boolean;
     try {
       const page = await kinesisClient().send(
         new GetRecordsCommand({ ShardIterator: iterator, Limit: options.batchSize }),
       );
       records = page.Records ?? [];
       next = page.NextShardIterator;
+      atTip = (page.MillisBehindLatest ?? 0) === 0;
     } catch (error) {
       console.error(`[${options.functionName}] ${shardId} read failed:`, (error as Error).message);
       await sleep(options.pollIntervalMs, options.isStopping);
       // The iterator may have expired: take a new one from the checkpoint.
-      iterator = await shardIterator(
-        options.streamName,
+      ({ iterator, skipThrough } = await resume(
+        options,
         shardId,
         await readCheckpoint(options.checkpointTable, checkpointKey),
-      );
+      ));
       continue;
+    }
+    if (skipThrough !== undefined) {
+      // Resuming past a checkpoint the stream no longer has: what is not after it was delivered before.
+      const through = skipThrough;
+      const skipped = records.filter((r) => sequenceValue(r.SequenceNumber) <= through);
+      records = records.slice(skipped.length);
+      if (records.length > 0 || atTip || next === undefined) {
+        skipThrough = undefined;
+        const at = records[0]?.SequenceNumber;
+        console.error(
+          `[${options.functionName}] ${shardId} resumed ${at ? `at ${at}, the first record after the checkpoint` : "at the tip: the shard holds no record after the checkpoint"}`,
+        );
+      }
+      if (records.length === 0 && (skipped.length > 0 || skipThrough === undefined)) {
+        // From now on the checkpoint names a record the stream has (or none: the shard is empty).
+        await writeCheckpoint(options.checkpointTable, checkpointKey, skipped.at(-1)?.SequenceNumber ?? "");
+      }
     }
     if (records.length > 0) {
       const events = records.map((r) => toRecord(r, shardId, options.streamArn));
@@ -137,6 +158,74 @@ async function runShard(
     iterator = next;
   }
   return false;
+}
+
+/**
+ * Where to read a shard from its checkpoint: after the checkpointed record when the stream still
+ * has it. When it does not (AFTER_SEQUENCE_NUMBER refused, a crash lost records the checkpoint
+ * names, the stream was trimmed past it, or the stream was made anew), from the shard's oldest
+ * record, skipping every record whose sequence number is not after the checkpoint; said once.
+ */
+async function resume(
+  options: KinesisSourceOptions,
+  shardId: string,
+  checkpoint: string | undefined,
+): Promise<{ iterator: string | undefined; skipThrough?: bigint }> {
+  const { streamName } = options;
+  if (!checkpoint) return { iterator: await trimHorizon(streamName, shardId) };
+  let reason: string;
+  try {
+    const at = await kinesisClient().send(
+      new GetShardIteratorCommand({
+        StreamName: streamName,
+        ShardId: shardId,
+        ShardIteratorType: "AT_SEQUENCE_NUMBER",
+        StartingSequenceNumber: checkpoint,
+      }),
+    );
+    const first = await firstRecord(at.ShardIterator);
+    if (first.record?.SequenceNumber === checkpoint) return { iterator: first.next };
+    reason = first.record
+      ? `the shard's next record is ${first.record.SequenceNumber}`
+      : "the shard holds no record at or after it";
+  } catch (error) {
+    if ((error as Error).name !== "InvalidArgumentException") throw error;
+    reason = `refused: ${(error as Error).message}`;
+  }
+  console.error(
+    `[${options.functionName}] ${shardId} checkpoint ${checkpoint} names a record the stream no longer has (${reason}); ` +
+      "reading on from the next record that exists",
+  );
+  return { iterator: await trimHorizon(streamName, shardId), skipThrough: sequenceValue(checkpoint) };
+}
+
+/** The first record an iterator reads, and the iterator after it (Kinesis may answer empty pages while behind). */
+async function firstRecord(iterator: string | undefined): Promise<{ record?: _Record; next?: string }> {
+  let current = iterator;
+  for (let page = 0; current !== undefined && page < 20; page++) {
+    const result = await kinesisClient().send(new GetRecordsCommand({ ShardIterator: current, Limit: 1 }));
+    const record = result.Records?.[0];
+    if (record !== undefined) return { record, next: result.NextShardIterator };
+    if ((result.MillisBehindLatest ?? 0) === 0) return {};
+    current = result.NextShardIterator;
+  }
+  return {};
+}
+
+async function trimHorizon(streamName: string, shardId: string): Promise<string | undefined> {
+  const result = await kinesisClient().send(
+    new GetShardIteratorCommand({ StreamName: streamName, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" }),
+  );
+  return result.ShardIterator;
+}
+
+/** A sequence number as a number (they are decimal strings of up to 128 bits); -1 if it is not one. */
+function sequenceValue(sequenceNumber: string | undefined): bigint {
+  try {
+    return /^\d+$/.test(sequenceNumber ?? "") ? BigInt(sequenceNumber as string) : -1n;
+  } catch {
+    return -1n;
+  }
 }
 
 /**
@@ -223,26 +312,6 @@ async function sendToOnFailure(
       }),
     }),
   );
-}
-
-async function shardIterator(
-  streamName: string,
-  shardId: string,
-  after: string | undefined,
-): Promise<string | undefined> {
-  const result = await kinesisClient().send(
-    new GetShardIteratorCommand(
-      after
-        ? {
-            StreamName: streamName,
-            ShardId: shardId,
-            ShardIteratorType: "AFTER_SEQUENCE_NUMBER",
-            StartingSequenceNumber: after,
-          }
-        : { StreamName: streamName, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" },
-    ),
-  );
-  return result.ShardIterator;
 }
 
 async function readCheckpoint(table: string, id: string): Promise<string | undefined> {
