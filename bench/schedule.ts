@@ -1,19 +1,21 @@
 /**
- * The soak's fault schedule, from its seed: which emulator restarts, poison records and poison
+ * The soak's fault schedule, from its seed: which emulator restarts (or is killed), poison records and poison
  * events happen when, and the runner's fault settings (CANON_FAULTS). Pure: the same seed and
  * length give the same schedule.
  */
 import { seededRandom } from "../shared/runner/faults.ts";
 
 export type ScheduledFault =
-  /** Restart an emulator process under load (same port, same data). */
-  | { readonly atMs: number; readonly kind: "restart"; readonly emulator: "dynamodb" | "sqs-sns-s3" }
   /**
-   * Restart kinesis-mock at a quiet moment: clients paused, sagas finished, one second for its
-   * 250 ms persistence to catch up. Under load a hard stop may lose acknowledged records, which
-   * is the emulator's limit (docs/architecture.md, Known limits), not a fault of the system.
+   * Restart an emulator process under load (same port, same data): gracefully, or with `kill` by
+   * SIGKILL, as a crash would. Kinesis is killed: kinesalite loses no record it acknowledged.
    */
-  | { readonly atMs: number; readonly kind: "quiet-restart"; readonly emulator: "kinesis" }
+  | {
+      readonly atMs: number;
+      readonly kind: "restart";
+      readonly emulator: "dynamodb" | "sqs-sns-s3" | "kinesis";
+      readonly kill?: boolean;
+    }
   /** Bytes that are not a commit, put straight on the stream: the relay must dead-letter them. */
   | { readonly atMs: number; readonly kind: "poison-record"; readonly variant: number }
   /** A valid commit whose deposit no DynamoDB number can hold: every projection must park it. */
@@ -33,7 +35,7 @@ export function soakSchedule(seed: number, seconds: number): SoakSchedule {
   const at = (from: number, to: number) => Math.round(span * (from + random() * (to - from)));
   const events: ScheduledFault[] = [
     { atMs: at(0.15, 0.3), kind: "restart", emulator: "dynamodb" },
-    { atMs: at(0.4, 0.5), kind: "quiet-restart", emulator: "kinesis" },
+    { atMs: at(0.4, 0.5), kind: "restart", emulator: "kinesis", kill: true },
     { atMs: at(0.6, 0.75), kind: "restart", emulator: "sqs-sns-s3" },
     { atMs: at(0.05, 0.9), kind: "poison-event" },
   ];

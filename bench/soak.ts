@@ -6,7 +6,7 @@
  * (duplicates, crashes after partial work, replays, delayed redelivery: CANON_FAULTS) on every
  * queue and stream consumer; C clients run deposits, withdrawals and transfers over K accounts
  * through the HTTP API for N seconds, while the schedule (bench/schedule.ts) restarts each
- * emulator process and puts poison on the stream. Then it quiesces and runs the oracle. The last
+ * emulator process under load (Kinesis by SIGKILL) and puts poison on the stream. Then it quiesces and runs the oracle. The last
  * line printed is `oracle: ok ops=… faults=… seed=…` or `oracle: FAILED …` (exit code 1).
  * The same seed gives the same fault schedule (which message meets which fault also depends on
  * how batches happen to form, so two runs are alike, not identical).
@@ -139,8 +139,7 @@ function describe(event: ScheduledFault): string {
   const at = `${(event.atMs / 1000).toFixed(1)}s`;
   switch (event.kind) {
     case "restart":
-    case "quiet-restart":
-      return `${event.kind} ${event.emulator} @${at}`;
+      return `${event.kill ? "kill" : "restart"} ${event.emulator} @${at}`;
     case "poison-record":
       return `poison-record#${event.variant} @${at}`;
     case "poison-event":
@@ -170,8 +169,6 @@ async function soak(
   const transfers: string[] = [];
   const problems: string[] = [];
   let ops = 0;
-  let inFlight = 0;
-  let gate: Promise<void> | undefined;
   const started = Date.now();
   const deadline = started + options.seconds * 1000;
 
@@ -179,13 +176,11 @@ async function soak(
     const random = seededRandom((seed ^ (index * 0x9e3779b1)) >>> 0);
     const pick = (n: number) => Math.floor(random() * n);
     for (let n = 0; Date.now() < deadline; n++) {
-      if (gate) await gate;
       const a = accounts[pick(accounts.length)] as string;
       const b = accounts[(accounts.indexOf(a) + 1 + pick(accounts.length - 1)) % accounts.length] as string;
       const roll = pick(10);
       const amountCents = 1 + pick(roll < 4 ? 500 : 800);
       const key = `s${seed}-c${index}-${n}`;
-      inFlight += 1;
       try {
         if (roll < 4) {
           const outcome = await client.command("accounts", "Deposit", { accountId: a, amountCents }, key);
@@ -202,8 +197,6 @@ async function soak(
       } catch (error) {
         problems.push(`client ${index}: ${(error as Error).message}`);
         return;
-      } finally {
-        inFlight -= 1;
       }
     }
   };
@@ -216,28 +209,11 @@ async function soak(
     switch (event.kind) {
       case "restart": {
         const t = Date.now();
-        await system.cloud?.restart(event.emulator);
+        await system.cloud?.restart(event.emulator, { kill: event.kill === true });
         restarts += 1;
-        log(`soak: restarted ${event.emulator} under load in ${Date.now() - t} ms`);
-        return;
-      }
-      case "quiet-restart": {
-        let open = () => {};
-        gate = new Promise<void>((resolve) => {
-          open = resolve;
-        });
-        const t = Date.now();
-        try {
-          await until(() => inFlight === 0, 90_000);
-          await transfersFinished(client, [...transfers]);
-          await sleep(1_000); // four of kinesis-mock's 250 ms persistence intervals
-          await system.cloud?.restart(event.emulator);
-          restarts += 1;
-          log(`soak: restarted ${event.emulator} at a quiet moment (paused ${Date.now() - t} ms)`);
-        } finally {
-          gate = undefined;
-          open();
-        }
+        log(
+          `soak: ${event.kill ? "killed (SIGKILL) and restarted" : "restarted"} ${event.emulator} under load in ${Date.now() - t} ms`,
+        );
         return;
       }
       case "poison-record": {
