@@ -17,6 +17,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { countCalls } from "./call-counter.ts";
+import { injectSdkFaults } from "./sdk-faults.ts";
 
 const region = () => process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
 const endpointOverride = (service: string) =>
@@ -41,7 +42,7 @@ function cached<T extends { destroy(): void }>(service: string, build: (overridd
     const key = `${region()}|${endpointOverride(service) ?? ""}`;
     if (client === undefined || builtFor !== key) {
       client?.destroy();
-      client = countCalls(build(endpointOverride(service) !== undefined));
+      client = countCalls(injectSdkFaults(build(endpointOverride(service) !== undefined), service));
       builtFor = key;
     }
     return client;

@@ -2,7 +2,7 @@
  * Fault injection for the local runner: the failures at-least-once delivery allows, on purpose,
  * from a seed, so a run can be repeated. Turned on by a runner option or by the environment:
  *
- *   CANON_FAULTS="seed:42,duplicate:0.2,crash:0.1,replay:0.1,delay:2,roles:projection+relay"
+ *   CANON_FAULTS="seed:42,duplicate:0.2,crash:0.1,replay:0.1,delay:2,roles:projection+relay,sdk:0.02"
  *
  * - duplicate: a handled message is not deleted, so the queue delivers it again (a lost ack);
  * - crash: the handler runs on a prefix of the batch, then the invocation is lost, as if the
@@ -10,7 +10,9 @@
  * - replay: a message acknowledged earlier is delivered again later, out of order (what an
  *   archive replay overlapping the live queue does);
  * - delay: each redelivery (after a fault or a failure) waits 1 to `delay` seconds (never less
- *   than 1 s: a visibility timeout of 0 trips fauxqs, see sqs-source.ts).
+ *   than 1 s: a visibility timeout of 0 trips fauxqs, see sqs-source.ts);
+ * - sdk: the probability, per AWS call attempt in every function and in the API (whatever the
+ *   roles), of a throttle, a timeout or a connection reset at the SDK (shared/aws/sdk-faults.ts).
  *
  * Decisions come from a seeded PRNG per function (seed and function name), so a function that
  * receives the same sequence of batches meets the same faults. Faults never push a message past
@@ -31,6 +33,8 @@ export interface FaultSpec {
   readonly roles: readonly string[];
   /** A message received this many times gets no more faults. */
   readonly maxReceives: number;
+  /** Probability, per AWS SDK call attempt, of a throttle, timeout or reset (read by shared/aws/sdk-faults.ts). */
+  readonly sdk: number;
 }
 
 export const defaultFaultSpec: FaultSpec = {
@@ -41,10 +45,11 @@ export const defaultFaultSpec: FaultSpec = {
   delaySeconds: 0,
   roles: ["projection"],
   maxReceives: 2,
+  sdk: 0,
 };
 
 /** Kinds of injected faults, as counted by the runner. */
-export type FaultKind = "duplicate" | "crash" | "replay";
+export type FaultKind = "duplicate" | "crash" | "replay" | "throttle" | "timeout" | "reset";
 
 /** Parses a CANON_FAULTS value; throws on an unknown key or a value out of range. */
 export function parseFaults(text: string): FaultSpec {
@@ -61,6 +66,7 @@ export function parseFaults(text: string): FaultSpec {
       case "duplicate":
       case "crash":
       case "replay":
+      case "sdk":
         spec[key] = probability(key, value);
         break;
       case "delay":
@@ -74,7 +80,7 @@ export function parseFaults(text: string): FaultSpec {
         break;
       default:
         throw new Error(
-          `CANON_FAULTS: unknown key "${key}" (seed, duplicate, crash, replay, delay, roles, maxReceives)`,
+          `CANON_FAULTS: unknown key "${key}" (seed, duplicate, crash, replay, delay, roles, maxReceives, sdk)`,
         );
     }
   }

@@ -5,6 +5,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
+import { onSdkFault } from "../aws/sdk-faults.ts";
 import type { FaultKind } from "./faults.ts";
 import { type KinesisLambda, runKinesisSource } from "./kinesis-source.ts";
 import type { WorkerSource } from "./runner.ts";
@@ -31,6 +32,7 @@ parentPort?.postMessage("ready");
 
 const source = input.source;
 const onFault = (fault: FaultKind) => parentPort?.postMessage({ fault });
+onSdkFault(onFault);
 const common = { functionName: input.functionName, isStopping, onFault };
 if (source.kind === "sqs") {
   await runSqsSource({ ...source, ...common }, module.handler as SqsLambda);

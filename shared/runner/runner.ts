@@ -5,6 +5,7 @@
 
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
+import { sdkFaultCounts } from "../aws/sdk-faults.ts";
 import { createTableIfMissing } from "../aws/tables.ts";
 import {
   attachedFunctions,
@@ -81,7 +82,14 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const faults = options.faults ?? (process.env.CANON_FAULTS ? parseFaults(process.env.CANON_FAULTS) : undefined);
   if (faults && options.faults === undefined)
     console.warn(`canon: injecting faults: CANON_FAULTS=${process.env.CANON_FAULTS}`);
-  const faultCounts: Record<FaultKind, number> = { duplicate: 0, crash: 0, replay: 0 };
+  const faultCounts: Record<FaultKind, number> = {
+    duplicate: 0,
+    crash: 0,
+    replay: 0,
+    throttle: 0,
+    timeout: 0,
+    reset: 0,
+  };
 
   const start = async (fn: PlannedFunction, table: string | undefined) => {
     const source = workerSource(fn, options, checkpointTable, faults?.roles.includes(fn.role) ? faults : undefined);
@@ -155,7 +163,16 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
     get functions() {
       return [...workers.keys()];
     },
-    faultCounts: () => ({ ...faultCounts }),
+    // The workers' faults, and the SDK faults of this thread (the API's, when it runs here).
+    faultCounts: () => {
+      const here = sdkFaultCounts();
+      return {
+        ...faultCounts,
+        throttle: faultCounts.throttle + here.throttle,
+        timeout: faultCounts.timeout + here.timeout,
+        reset: faultCounts.reset + here.reset,
+      };
+    },
     async stop() {
       steering = false;
       await steeringLoop;

@@ -14,7 +14,7 @@ import {
 describe("parseFaults", () => {
   it("reads every key of CANON_FAULTS", () => {
     expect(
-      parseFaults("seed:42,duplicate:0.2,crash:0.1,replay:0.05,delay:3,roles:projection+relay,maxReceives:3"),
+      parseFaults("seed:42,duplicate:0.2,crash:0.1,replay:0.05,delay:3,roles:projection+relay,maxReceives:3,sdk:0.01"),
     ).toEqual({
       seed: 42,
       duplicate: 0.2,
@@ -23,6 +23,7 @@ describe("parseFaults", () => {
       delaySeconds: 3,
       roles: ["projection", "relay"],
       maxReceives: 3,
+      sdk: 0.01,
     });
   });
 
