@@ -1,27 +1,39 @@
 /**
  * The benchmark's measurements that need no running pipeline, or only its emulators: the
- * engine in process, raw emulator hops, raw BatchWriteItem, replay, and Lambda bundles.
+ * engine in process, raw emulator hops (on resources of their own), raw BatchWriteItem, and
+ * Lambda bundles.
  * Each returns numbers; bench/run.ts pairs them into figures with their limits.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PutRecordCommand } from "@aws-sdk/client-kinesis";
-import { PublishBatchCommand } from "@aws-sdk/client-sns";
+import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateStreamCommand,
+  DeleteStreamCommand,
+  DescribeStreamSummaryCommand,
+  PutRecordCommand,
+  PutRecordsCommand,
+} from "@aws-sdk/client-kinesis";
+import { CreateTopicCommand, DeleteTopicCommand, PublishBatchCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
 } from "@aws-sdk/client-sqs";
-import { BatchWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchWriteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { build } from "esbuild";
 import { type BalanceItem, evolveBalance } from "../functions/accounts/balances-projection.ts";
 import type { AccountEvent } from "../functions/accounts/decider.ts";
-import { dynamoClient, kinesisClient, snsClient, sqsClient } from "../shared/aws/clients.ts";
+import { dynamoClient } from "../shared/aws/clients.ts";
+import { createTableIfMissing } from "../shared/aws/tables.ts";
 import { arbitrateRun } from "../shared/events/arbitrate.ts";
 import { buildCommit, type Commit, parseCommit } from "../shared/events/envelope.ts";
 import type { AppPlan } from "../shared/plan.ts";
+import type { BenchAws } from "./aws.ts";
 
 /** Runs `step` in rounds until `seconds` have passed; returns rounds per second. */
 function rate(seconds: number, step: () => void): number {
@@ -87,92 +99,300 @@ export function measureEngine(events: number, seconds: number): { eventsPerSecon
   return { eventsPerSecond: engine * events, rawParsePerSecond: raw * events };
 }
 
-/** Runs `lanes` loops of `call` (each moving `per` messages) for `seconds`; returns messages/s. */
-async function throughput(seconds: number, lanes: number, per: number, call: () => Promise<number>): Promise<number> {
+/** Per-call timings and the messages moved in `seconds` by `lanes` loops of `call`. */
+async function throughput(
+  seconds: number,
+  lanes: number,
+  call: () => Promise<number>,
+): Promise<{ perSecond: number; callMs: number[] }> {
   const end = Date.now() + seconds * 1000;
+  const callMs: number[] = [];
   let moved = 0;
   const start = Date.now();
   await Promise.all(
     Array.from({ length: lanes }, async () => {
-      while (Date.now() < end) moved += await call();
+      while (Date.now() < end) {
+        const t = performance.now();
+        moved += await call();
+        callMs.push(performance.now() - t);
+      }
     }),
   );
-  return moved / ((Date.now() - start) / 1000) || per * 0;
+  return { perSecond: moved / ((Date.now() - start) / 1000), callMs };
 }
 
-export interface RawHops {
-  /** Messages/s each hop moves on its own, batched as the pipeline batches. */
-  readonly kinesisPutRecord: number;
-  readonly snsPublishBatch: number;
-  readonly sqsFifoSendReceiveDelete: number;
+/** One raw hop: what the emulator moves on its own, on resources the bench made for it. */
+export interface RawHop {
+  readonly perSecond: number;
+  /** What `perSecond` counts. */
+  readonly unit: "records" | "messages" | "items";
+  /** How it was driven. */
+  readonly how: string;
+  /** Whether every event's path through the pipeline takes this hop (then it can be the pipeline's limit). */
+  readonly inPipeline: boolean;
+  /** Time per call (p50, p99), under the same 4 lanes. */
+  readonly callMs: { readonly p50: number; readonly p99: number };
+  /** For SNS → SQS: from PublishBatch to the message being in the queue (its SentTimestamp). */
+  readonly deliveryMs?: { readonly p50: number; readonly p99: number };
 }
 
-/** The raw throughput of each emulator hop on the same endpoints, with the pipeline's batch sizes. */
+export type RawHops = Record<
+  | "kinesisPutRecord"
+  | "kinesisPutRecords"
+  | "snsPublishBatchToSqsFifo"
+  | "sqsFifoSendReceiveDelete"
+  | "dynamodbConditionalPutItem"
+  | "dynamodbBatchWriteItem",
+  RawHop
+>;
+
+const ms = (values: readonly number[]) => ({
+  p50: Math.round(percentile(values, 50) * 10) / 10,
+  p99: Math.round(percentile(values, 99) * 10) / 10,
+});
+
+/**
+ * The raw throughput of each emulator hop, measured on a stream, topic, queues and tables of the
+ * bench's own (made here and deleted after: the app's resources never see a raw record), driven
+ * by 4 lanes for `seconds` each with the pipeline's batch sizes.
+ */
 export async function measureRawHops(
-  plan: AppPlan,
-  streamName: string,
-  topicArn: string,
+  aws: BenchAws,
+  prefix: string,
+  shards: number,
   seconds: number,
+  log: (line: string) => void = () => {},
 ): Promise<RawHops> {
   const lanes = 4;
   const body = "x".repeat(600);
-  const kinesisPutRecord = await throughput(seconds, lanes, 1, async () => {
-    await kinesisClient().send(
-      new PutRecordCommand({ StreamName: streamName, PartitionKey: `raw-${Math.random()}`, Data: Buffer.from(body) }),
-    );
-    return 1;
-  });
-  // SNS: publish to the bus topic with a type no queue subscribes to (nothing fans out).
+  const tag = `${prefix}-bench-raw-${process.pid}`;
+  const streamName = tag;
+  const tableName = tag;
+  const cleanups: (() => Promise<unknown>)[] = [];
   let n = 0;
-  const snsPublishBatch = await throughput(seconds, lanes, 10, async () => {
-    await snsClient().send(
-      new PublishBatchCommand({
+  try {
+    await aws.kinesis.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards }));
+    cleanups.push(() =>
+      aws.kinesis.send(new DeleteStreamCommand({ StreamName: streamName, EnforceConsumerDeletion: true })),
+    );
+    for (let i = 0; i < 300; i++) {
+      const d = await aws.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
+      if (d.StreamDescriptionSummary?.StreamStatus === "ACTIVE") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    log(`bench:   Kinesis PutRecord on ${streamName} (${shards} shards) …`);
+    const putRecord = await throughput(seconds, lanes, async () => {
+      await aws.kinesis.send(
+        new PutRecordCommand({ StreamName: streamName, PartitionKey: `raw-${n++}`, Data: Buffer.from(body) }),
+      );
+      return 1;
+    });
+    log("bench:   Kinesis PutRecords …");
+    const putRecords = await throughput(seconds, lanes, async () => {
+      await aws.kinesis.send(
+        new PutRecordsCommand({
+          StreamName: streamName,
+          Records: Array.from({ length: 100 }, () => ({ PartitionKey: `raw-${n++}`, Data: Buffer.from(body) })),
+        }),
+      );
+      return 100;
+    });
+
+    log("bench:   SNS PublishBatch → SQS FIFO …");
+    const topic = await aws.sns.send(
+      new CreateTopicCommand({
+        Name: `${tag}.fifo`,
+        Attributes: { FifoTopic: "true", ContentBasedDeduplication: "false" },
+      }),
+    );
+    const topicArn = topic.TopicArn as string;
+    cleanups.push(() => aws.sns.send(new DeleteTopicCommand({ TopicArn: topicArn })));
+    const subscriber = await createFifoQueue(aws, `${tag}-sub.fifo`, cleanups);
+    await aws.sns.send(
+      new SubscribeCommand({
         TopicArn: topicArn,
-        PublishBatchRequestEntries: Array.from({ length: 10 }, (_, i) => ({
-          Id: String(i),
-          Message: body,
-          MessageGroupId: `raw-${i}`,
-          MessageDeduplicationId: `raw-${n++}`,
-          MessageAttributes: { type: { DataType: "String", StringValue: "RawBenchNobodyListens" } },
-        })),
+        Protocol: "sqs",
+        Endpoint: subscriber.arn,
+        Attributes: { RawMessageDelivery: "true" },
       }),
     );
-    return 10;
-  });
-  const queue = await sqsClient().send(
-    new CreateQueueCommand({
-      QueueName: `${plan.prefix}-bench-raw.fifo`,
-      Attributes: { FifoQueue: "true", ContentBasedDeduplication: "false" },
-    }),
+    const snsToSqs = await publishToQueue(aws, topicArn, subscriber.url, seconds, lanes, body);
+
+    log("bench:   SQS FIFO send/receive/delete …");
+    const queue = await createFifoQueue(aws, `${tag}.fifo`, cleanups);
+    const sqs = await throughput(seconds, lanes, async () => {
+      await aws.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queue.url,
+          Entries: Array.from({ length: 10 }, (_, i) => ({
+            Id: String(i),
+            MessageBody: body,
+            MessageGroupId: `g-${n % 50}-${i}`,
+            MessageDeduplicationId: `d-${n++}`,
+          })),
+        }),
+      );
+      const received = await aws.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
+      const messages = received.Messages ?? [];
+      if (messages.length > 0) {
+        await aws.sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queue.url,
+            Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+          }),
+        );
+      }
+      return messages.length;
+    });
+
+    log("bench:   DynamoDB conditional PutItem and BatchWriteItem …");
+    await createTableIfMissing(tableName);
+    cleanups.push(() => aws.dynamo.send(new DeleteTableCommand({ TableName: tableName })));
+    const item = (id: string) => ({ id, accountId: id, owner: "bench", balanceCents: 1, version: 1 });
+    const conditionalPut = await throughput(seconds, lanes, async () => {
+      await aws.dynamo.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: item(`p-${n++}`),
+          ConditionExpression: "attribute_not_exists(id)",
+        }),
+      );
+      return 1;
+    });
+    const batchWrite = await throughput(seconds, lanes, async () => {
+      let requests = Array.from({ length: 25 }, () => ({ PutRequest: { Item: item(`b-${n++}`) } }));
+      while (requests.length > 0) {
+        const result = await aws.dynamo.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
+        requests = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
+      }
+      return 25;
+    });
+
+    const hop = (
+      measured: { perSecond: number; callMs: number[] },
+      unit: RawHop["unit"],
+      how: string,
+      inPipeline: boolean,
+    ): RawHop => ({ perSecond: measured.perSecond, unit, how, inPipeline, callMs: ms(measured.callMs) });
+    return {
+      kinesisPutRecord: hop(putRecord, "records", "PutRecord, 1 record a call (the command handler's append)", true),
+      kinesisPutRecords: hop(
+        putRecords,
+        "records",
+        "PutRecords, 100 records a call (no hop batches appends yet)",
+        false,
+      ),
+      snsPublishBatchToSqsFifo: {
+        ...hop(
+          snsToSqs,
+          "messages",
+          "PublishBatch of 10 to a FIFO topic, received from its FIFO queue (the relay's fan-out)",
+          true,
+        ),
+        deliveryMs: ms(snsToSqs.deliveryMs),
+      },
+      sqsFifoSendReceiveDelete: hop(
+        sqs,
+        "messages",
+        "SendMessageBatch 10 + ReceiveMessage 10 + DeleteMessageBatch",
+        true,
+      ),
+      dynamodbConditionalPutItem: hop(
+        conditionalPut,
+        "items",
+        "PutItem with attribute_not_exists (the API's record, projections' writes)",
+        true,
+      ),
+      dynamodbBatchWriteItem: hop(batchWrite, "items", "BatchWriteItem, 25 items a call (replay's writes)", false),
+    };
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+async function createFifoQueue(
+  aws: BenchAws,
+  name: string,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<{ url: string; arn: string }> {
+  const created = await aws.sqs.send(
+    new CreateQueueCommand({ QueueName: name, Attributes: { FifoQueue: "true", ContentBasedDeduplication: "false" } }),
   );
-  const url = queue.QueueUrl as string;
-  const sqsFifoSendReceiveDelete = await throughput(seconds, lanes, 10, async () => {
-    await sqsClient().send(
-      new SendMessageBatchCommand({
-        QueueUrl: url,
-        Entries: Array.from({ length: 10 }, (_, i) => ({
-          Id: String(i),
-          MessageBody: body,
-          MessageGroupId: `g-${n % 50}-${i}`,
-          MessageDeduplicationId: `d-${n++}`,
-        })),
-      }),
-    );
-    const received = await sqsClient().send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-    );
-    const messages = received.Messages ?? [];
-    if (messages.length > 0) {
-      await sqsClient().send(
+  const url = created.QueueUrl as string;
+  cleanups.push(() => aws.sqs.send(new DeleteQueueCommand({ QueueUrl: url })));
+  const attributes = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  return { url, arn: attributes.Attributes?.QueueArn as string };
+}
+
+/**
+ * SNS → SQS: `lanes` publishers of PublishBatch (10) for `seconds`, two consumers receiving and
+ * deleting from the subscribed queue until everything published arrived (at most 5 s more).
+ * Messages/s counts what reached the consumers.
+ */
+async function publishToQueue(
+  aws: BenchAws,
+  topicArn: string,
+  queueUrl: string,
+  seconds: number,
+  lanes: number,
+  body: string,
+): Promise<{ perSecond: number; callMs: number[]; deliveryMs: number[] }> {
+  let published = 0;
+  let received = 0;
+  let n = 0;
+  let publishing = true;
+  const deliveryMs: number[] = [];
+  const start = Date.now();
+  let last = start;
+  const consumers = Array.from({ length: 2 }, async () => {
+    const finished = () => !publishing && (received >= published || Date.now() > start + (seconds + 5) * 1000);
+    while (!finished()) {
+      const got = await aws.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ["SentTimestamp"],
+        }),
+      );
+      const messages = got.Messages ?? [];
+      if (messages.length === 0) continue;
+      for (const m of messages) {
+        const publishedAt = Number(/^(\d+)/.exec(m.Body ?? "")?.[1]);
+        const sentAt = Number(m.Attributes?.SentTimestamp);
+        if (Number.isFinite(publishedAt) && Number.isFinite(sentAt)) deliveryMs.push(sentAt - publishedAt);
+      }
+      received += messages.length;
+      last = Date.now();
+      await aws.sqs.send(
         new DeleteMessageBatchCommand({
-          QueueUrl: url,
+          QueueUrl: queueUrl,
           Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
         }),
       );
     }
-    return messages.length;
   });
-  return { kinesisPutRecord, snsPublishBatch, sqsFifoSendReceiveDelete };
+  const publish = await throughput(seconds, lanes, async () => {
+    const at = Date.now();
+    await aws.sns.send(
+      new PublishBatchCommand({
+        TopicArn: topicArn,
+        PublishBatchRequestEntries: Array.from({ length: 10 }, (_, i) => ({
+          Id: String(i),
+          Message: `${at} ${body}`,
+          MessageGroupId: `raw-${(n + i) % 50}`,
+          MessageDeduplicationId: `raw-${n++}`,
+        })),
+      }),
+    );
+    published += 10;
+    return 10;
+  });
+  publishing = false;
+  await Promise.all(consumers);
+  return { perSecond: received / ((last - start) / 1000 || 1), callMs: publish.callMs, deliveryMs };
 }
 
 /** Raw BatchWriteItem: `items` items of about the size of a balance, 25 a call, `lanes` at once; items/s. */

@@ -1,18 +1,25 @@
 /**
- * `npm run bench [-- --seconds N --clients C --engine-events E]`: Canon's figures, each with its
- * ratio to a limit measured in the same run on the same machine. Prints them, writes
- * bench/results.json and docs/performance.md.
+ * `npm run bench [-- options]` (`--help` lists them): Canon's figures, each with its ratio to a
+ * limit measured in the same run on the same machine. Prints them; a full run (no `--only`)
+ * writes bench/results.json and docs/performance.md.
  *
+ * Sections (`--only a,b` runs some of them; a section that needs the raw hops as its limit brings them):
  * - engine: decode + arbitrate + evolve, events/s in process, vs raw JSON.parse of the same bytes;
- * - pipeline: commands/s and events/s end to end on the local cloud, command → view latency p50/p99,
- *   vs the raw throughput of the slowest emulator hop;
+ * - bundles: bundle size and module init time per function, vs an empty module's init;
+ * - hops: the raw throughput of each emulator hop, on a stream, topic, queues and table of the
+ *   bench's own (never the app's): the pipeline's limit is the slowest hop every event takes;
+ * - pipeline: closed-loop clients through the API, commands/s and command → view latency, with the
+ *   AWS calls per event at each hop and each function's Lambda time (billed duration) per event;
+ * - breakdown: a few traced commands, split hop by hop from the timestamps the system keeps;
+ * - scaling: closed loops of 1, 4, 32, 128 clients over 64 accounts;
+ * - open-loop: arrivals at a fixed rate whatever the answers, latency from each scheduled send;
+ * - hot: many clients on one account;
  * - replay: events/s from the archive into DynamoDB, vs raw BatchWriteItem on the same endpoint;
- * - Lambda: bundle size and module init time per function, vs an empty module's init;
- * - AWS calls per event at each hop (shared/aws/call-counter.ts), vs the floor batching allows;
- * - cost: dollars per million events for the default topology at a given rate (bench/prices.json).
+ * and from the pipeline's counts: cost, dollars per million events (bench/prices.json).
  */
 
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -27,11 +34,48 @@ import { archivePassed } from "../shared/archive/watermark.ts";
 import { type CallCounts, countCallsEnv } from "../shared/aws/call-counter.ts";
 import { createTableIfMissing } from "../shared/aws/tables.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
-import { envNames } from "../shared/plan.ts";
-import { measureBundles, measureEngine, measureRawBatchWrite, measureRawHops, percentile } from "./measure.ts";
+import { envNames, planApp } from "../shared/plan.ts";
+import { type BenchAws, benchAws } from "./aws.ts";
+import { diffLambdaTimes, type LambdaTimes, lambdaTimesEnv, readLambdaTimes, writeShadowRoot } from "./lambda-time.ts";
+import {
+  type CommandRecord,
+  closedLoop,
+  ensureOpen,
+  type LoadContext,
+  type OpenLoopStats,
+  openLoop,
+  type RunStats,
+  Tracker,
+} from "./load.ts";
+import { measureBundles, measureEngine, measureRawBatchWrite, measureRawHops, type RawHops } from "./measure.ts";
 import prices from "./prices.json" with { type: "json" };
+import {
+  collectRecorded,
+  HopProbe,
+  type HopTrace,
+  type Recorded,
+  runSegments,
+  type Segment,
+  subscribersOf,
+  traceSegments,
+} from "./trace.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
+
+const sections = [
+  "engine",
+  "bundles",
+  "hops",
+  "pipeline",
+  "breakdown",
+  "scaling",
+  "open-loop",
+  "hot",
+  "replay",
+] as const;
+type Section = (typeof sections)[number];
+/** Sections whose figures are printed beside the pipeline's limit (the slowest raw hop). */
+const needHops: readonly Section[] = ["pipeline", "breakdown", "scaling", "open-loop", "hot"];
 
 interface Options {
   readonly seconds: number;
@@ -40,7 +84,138 @@ interface Options {
   readonly engineEvents: number;
   readonly rawSeconds: number;
   readonly initRuns: number;
-  readonly ratePerSecond: number;
+  readonly costRate: number;
+  readonly scalingClients: readonly number[];
+  readonly scalingAccounts: number;
+  readonly stepSeconds: number;
+  readonly drainSeconds: number;
+  readonly rate: number;
+  readonly arrivals: "poisson" | "even";
+  readonly seed: number;
+  readonly maxInFlight: number;
+  readonly hotClients: number;
+  readonly breakdownClients: number;
+  readonly breakdownSeconds: number;
+  readonly breakdownPollMs: number;
+  readonly pollMs: number;
+  readonly only: readonly Section[];
+  readonly out: string | undefined;
+}
+
+const usage = `usage: npm run bench -- [options]
+
+  --only <sections>         run only these (comma-separated): ${sections.join(", ")}
+                            (a section measured against the pipeline's limit brings "hops";
+                            bench/results.json and docs/performance.md are written by full runs only)
+  --seconds <n>             pipeline: seconds of closed-loop load (default 15)
+  --clients <n>             pipeline: closed-loop clients (default 8)
+  --accounts <n>            pipeline: accounts they deposit into (default 32)
+  --scaling-clients <list>  scaling: clients per step (default 1,4,32,128)
+  --scaling-accounts <n>    scaling and open loop: accounts (default 64)
+  --step-seconds <n>        seconds of load per scaling step, open loop and hot run (default 6)
+  --drain-seconds <n>       after each run, time for in-flight commands to finish; what is still
+                            unfinished is counted, not waited for (default 8)
+  --rate <n>                open loop: offered commands/s (default 100)
+  --arrivals <kind>         open loop: poisson or even (default poisson)
+  --seed <n>                open loop: the arrivals' seed (default 1)
+  --max-in-flight <n>       open loop: arrivals beyond this many in flight are shed, and counted (default 256)
+  --hot-clients <n>         hot: closed-loop clients on one account (default 8)
+  --breakdown-clients <n>   breakdown: closed-loop clients whose commands are traced (default 4)
+  --breakdown-seconds <n>   breakdown: seconds of traced load (default 6)
+  --breakdown-poll-ms <n>   breakdown: how often the subscribers' tables are polled (default 25)
+  --poll-ms <n>             how often the bench looks at the views and outcomes (default 50)
+  --engine-events <n>       engine: events per round (default 2000)
+  --raw-seconds <n>         hops: seconds per raw hop (default 3)
+  --init-runs <n>           bundles: imports timed per bundle (default 3)
+  --cost-rate <n>           cost: events/s the cost model assumes (default 100)
+  --out <file>              also write the results (JSON) to this file, whatever ran
+  --help                    this text`;
+
+function parseOptions(argv: readonly string[]): Options {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      help: { type: "boolean", default: false },
+      only: { type: "string" },
+      out: { type: "string" },
+      seconds: { type: "string", default: "15" },
+      clients: { type: "string", default: "8" },
+      accounts: { type: "string", default: "32" },
+      "scaling-clients": { type: "string", default: "1,4,32,128" },
+      "scaling-accounts": { type: "string", default: "64" },
+      "step-seconds": { type: "string", default: "6" },
+      "drain-seconds": { type: "string", default: "8" },
+      rate: { type: "string", default: "100" },
+      arrivals: { type: "string", default: "poisson" },
+      seed: { type: "string", default: "1" },
+      "max-in-flight": { type: "string", default: "256" },
+      "hot-clients": { type: "string", default: "8" },
+      "breakdown-clients": { type: "string", default: "4" },
+      "breakdown-seconds": { type: "string", default: "6" },
+      "breakdown-poll-ms": { type: "string", default: "25" },
+      "poll-ms": { type: "string", default: "50" },
+      "engine-events": { type: "string", default: "2000" },
+      "raw-seconds": { type: "string", default: "3" },
+      "init-runs": { type: "string", default: "3" },
+      "cost-rate": { type: "string", default: "100" },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const number = (flag: string, integer: boolean) => {
+    const raw = values[flag as keyof typeof values] as string;
+    const n = Number(raw);
+    if (!(Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)))) {
+      throw new Error(
+        `bench: --${flag} must be a positive ${integer ? "integer" : "number"}, not "${raw}"\n\n${usage}`,
+      );
+    }
+    return n;
+  };
+  const scalingClients = String(values["scaling-clients"])
+    .split(",")
+    .map((c) => Number(c.trim()));
+  if (scalingClients.length === 0 || !scalingClients.every((c) => Number.isInteger(c) && c > 0)) {
+    throw new Error(`bench: --scaling-clients must be positive integers separated by commas\n\n${usage}`);
+  }
+  if (values.arrivals !== "poisson" && values.arrivals !== "even") {
+    throw new Error(`bench: --arrivals must be poisson or even, not "${values.arrivals}"\n\n${usage}`);
+  }
+  const only = values.only === undefined ? [...sections] : values.only.split(",").map((s) => s.trim());
+  const unknown = only.filter((s) => !(sections as readonly string[]).includes(s));
+  if (unknown.length > 0 || only.length === 0) {
+    throw new Error(`bench: --only takes ${sections.join(", ")}; not ${unknown.join(", ") || "nothing"}\n\n${usage}`);
+  }
+  const chosen = new Set(only as Section[]);
+  if ([...chosen].some((s) => needHops.includes(s))) chosen.add("hops");
+  const clients = number("clients", true);
+  return {
+    seconds: number("seconds", false),
+    clients,
+    accounts: Math.max(number("accounts", true), clients),
+    engineEvents: number("engine-events", true),
+    rawSeconds: number("raw-seconds", false),
+    initRuns: number("init-runs", true),
+    costRate: number("cost-rate", false),
+    scalingClients,
+    scalingAccounts: number("scaling-accounts", true),
+    stepSeconds: number("step-seconds", false),
+    drainSeconds: number("drain-seconds", false),
+    rate: number("rate", false),
+    arrivals: values.arrivals,
+    seed: number("seed", true),
+    maxInFlight: number("max-in-flight", true),
+    hotClients: number("hot-clients", true),
+    breakdownClients: number("breakdown-clients", true),
+    breakdownSeconds: number("breakdown-seconds", false),
+    breakdownPollMs: number("breakdown-poll-ms", false),
+    pollMs: number("poll-ms", false),
+    only: sections.filter((s) => chosen.has(s)),
+    out: values.out,
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -48,7 +223,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Snapshot of every thread's call counts, by function (`main` is the API and this process). */
 function readCounts(folder: string): Map<string, Record<string, number>> {
   const byWho = new Map<string, Record<string, number>>();
-  for (const file of readdirSync(folder)) {
+  let files: string[] = [];
+  try {
+    files = readdirSync(folder);
+  } catch {
+    return byWho;
+  }
+  for (const file of files) {
     try {
       const { who, counts } = JSON.parse(readFileSync(join(folder, file), "utf8")) as CallCounts;
       const sum = byWho.get(who) ?? {};
@@ -89,69 +270,20 @@ const batchLimit: Record<string, number> = {
   "S3.PutObject": 100,
 };
 
+/** The pipeline run: the closed loop, and what every function did meanwhile. */
 interface Pipeline {
-  readonly commands: number;
-  readonly events: number;
-  readonly seconds: number;
-  readonly latenciesMs: number[];
+  readonly stats: RunStats;
+  readonly calls: Map<string, Record<string, number>>;
+  readonly times: Map<string, LambdaTimes>;
 }
 
-/** Closed-loop clients depositing into their own accounts through the API for `seconds`; latency = POST → view shows it. */
-async function runPipeline(system: DevSystem, options: Options, onStart: () => void): Promise<Pipeline> {
-  const post = async (path: string, body: object, key: string) => {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const response = await fetch(`${system.url}${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": key },
-        body: JSON.stringify(body),
-      });
-      if (response.status === 202) return ((await response.json()) as { commandId: string }).commandId;
-      await sleep(100);
-    }
-    throw new Error(`POST ${path} kept failing`);
-  };
-  const viewVersion = async (accountId: string) => {
-    const response = await fetch(`${system.url}/views/accounts/balances/${accountId}`);
-    return response.status === 200 ? ((await response.json()) as { version: number }).version : 0;
-  };
-  const waitVersion = async (accountId: string, version: number) => {
-    const deadline = Date.now() + 60_000;
-    while ((await viewVersion(accountId)) < version) {
-      if (Date.now() > deadline) throw new Error(`view of ${accountId} never reached version ${version}`);
-      await sleep(50); // latency resolution; faster polling would load the API and dynalite it measures
-    }
-  };
-  const accounts = Array.from({ length: options.accounts }, (_, i) => `bench-${i}`);
-  await Promise.all(
-    accounts.map(async (a) => {
-      await post("/commands/accounts/OpenAccount", { accountId: a, owner: "bench" }, `${a}-open`);
-      await waitVersion(a, 1);
-    }),
-  );
-  await sleep(1_500); // the openings settle everywhere (archive, counters) before counting starts
-  onStart();
-  const latenciesMs: number[] = [];
-  let commands = 0;
-  const start = Date.now();
-  const end = start + options.seconds * 1000;
-  await Promise.all(
-    Array.from({ length: options.clients }, async (_, c) => {
-      const mine = accounts.filter((_, i) => i % options.clients === c);
-      const versions = new Map(mine.map((a) => [a, 1]));
-      for (let n = 0; Date.now() < end; n++) {
-        const accountId = mine[n % mine.length] as string;
-        const t = performance.now();
-        await post("/commands/accounts/Deposit", { accountId, amountCents: 1 + (n % 100) }, `${accountId}-d${n}`);
-        const version = (versions.get(accountId) ?? 1) + 1;
-        versions.set(accountId, version);
-        await waitVersion(accountId, version);
-        latenciesMs.push(performance.now() - t);
-        commands += 1;
-      }
-    }),
-  );
-  const seconds = (Date.now() - start) / 1000;
-  return { commands, events: commands, seconds, latenciesMs };
+interface Breakdown {
+  readonly stats: RunStats;
+  readonly traces: HopTrace[];
+  readonly subscribers: HopProbe["subscribers"];
+  readonly skipped: { fn: string; reason: string }[];
+  /** How often the subscribers' tables were really polled (ms). */
+  readonly probeEveryMs: number;
 }
 
 function machine() {
@@ -182,67 +314,270 @@ function machine() {
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: "string", default: "20" },
-      clients: { type: "string", default: "8" },
-      accounts: { type: "string", default: "32" },
-      "engine-events": { type: "string", default: "2000" },
-      "raw-seconds": { type: "string", default: "3" },
-      "init-runs": { type: "string", default: "3" },
-      rate: { type: "string", default: "100" },
-    },
-  });
-  const options: Options = {
-    seconds: Number(values.seconds),
-    clients: Number(values.clients),
-    accounts: Math.max(Number(values.accounts), Number(values.clients)),
-    engineEvents: Number(values["engine-events"]),
-    rawSeconds: Number(values["raw-seconds"]),
-    initRuns: Number(values["init-runs"]),
-    ratePerSecond: Number(values.rate),
-  };
-  for (const [name, value] of Object.entries(options)) {
-    if (!(Number.isFinite(value) && value > 0)) throw new Error(`bench: --${name} must be a positive number`);
-  }
+  const options = parseOptions(process.argv.slice(2));
+  const run = (s: Section) => options.only.includes(s);
+  const full = options.only.length === sections.length;
   const started = new Date();
   const log = (line: string) => console.log(line);
   log(`bench: ${JSON.stringify(options)}`);
+  const measured: Measured = { options, started };
 
-  log("bench: engine …");
-  const engine = measureEngine(options.engineEvents, 2);
+  if (run("engine")) {
+    log("bench: engine …");
+    measured.engine = measureEngine(options.engineEvents, 2);
+    log(`bench:   ${Math.round(measured.engine.eventsPerSecond)} events/s`);
+  }
+  const plan = planApp(app);
+  if (run("bundles")) {
+    log("bench: Lambda bundles …");
+    measured.bundles = await measureBundles(plan, repoRoot, options.initRuns);
+  }
 
-  log("bench: Lambda bundles …");
-  const { planApp } = await import("../shared/plan.ts");
-  const bundles = await measureBundles(planApp(app), repoRoot, options.initRuns);
+  const needsSystem = options.only.some((s) => s !== "engine" && s !== "bundles");
+  if (needsSystem) {
+    const dataDir = mkdtempSync(join(tmpdir(), "canon-bench-"));
+    const countsDir = join(dataDir, "calls");
+    const timesDir = join(dataDir, "lambda-times");
+    process.env[countCallsEnv] = countsDir;
+    process.env[lambdaTimesEnv] = timesDir;
+    let system: DevSystem | undefined;
+    let aws: BenchAws | undefined;
+    let tracker: Tracker | undefined;
+    try {
+      log("bench: starting the local system (handlers timed through a shadow root, bench/lambda-time.ts) …");
+      const shadow = writeShadowRoot(repoRoot, plan, dataDir);
+      system = await startDev({ app, contracts, repoRoot: shadow, dataDir, port: 0 });
+      aws = benchAws();
+      tracker = new Tracker(
+        aws,
+        {
+          outcomes: process.env[envNames.serviceOutcomesTable("accounts")] as string,
+          balances: process.env[envNames.viewTable("accounts", "balances")] as string,
+        },
+        options.pollMs,
+      );
+      tracker.start();
+      const ctx: LoadContext = { url: system.url, tracker, runId: randomUUID().slice(0, 8), opened: new Set() };
+      measured.plan = system.plan;
+      await runSystemSections(system, aws, ctx, options, measured, log);
+    } finally {
+      await tracker?.stop();
+      aws?.destroy();
+      await system?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
 
-  const dataDir = mkdtempSync(join(tmpdir(), "canon-bench-"));
-  const countsDir = join(dataDir, "calls");
-  process.env[countCallsEnv] = countsDir;
-  let system: DevSystem | undefined;
-  try {
-    log("bench: starting the local system …");
-    system = await startDev({ app, contracts, repoRoot, dataDir, port: 0 });
+  const results = report(measured);
+  printSummary(results, log);
+  if (options.out !== undefined) {
+    writeFileSync(resolve(options.out), `${JSON.stringify(results, null, 2)}\n`);
+    log(`bench: wrote ${options.out}`);
+  }
+  if (full) {
+    writeFileSync(join(repoRoot, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(repoRoot, "docs", "performance.md"), markdown(results));
+    log("bench: wrote bench/results.json and docs/performance.md");
+  } else {
+    log(`bench: --only ${options.only.join(",")}: bench/results.json and docs/performance.md not written`);
+  }
+}
+
+/** Everything measured, section by section (absent: not run). */
+interface Measured {
+  readonly options: Options;
+  readonly started: Date;
+  plan?: DevSystem["plan"];
+  engine?: ReturnType<typeof measureEngine>;
+  bundles?: Awaited<ReturnType<typeof measureBundles>>;
+  raw?: RawHops;
+  pipeline?: Pipeline;
+  breakdown?: Breakdown;
+  scaling?: RunStats[];
+  openLoop?: OpenLoopStats;
+  hot?: RunStats;
+  recorded?: Map<string, Recorded>;
+  replay?: { events: number; eventsPerSecond: number; rawWrites: number };
+}
+
+async function runSystemSections(
+  system: DevSystem,
+  aws: BenchAws,
+  ctx: LoadContext,
+  options: Options,
+  measured: Measured,
+  log: (line: string) => void,
+): Promise<void> {
+  const run = (s: Section) => options.only.includes(s);
+  const streamName = system.resources.streamNames.get("core") as string;
+  const topicArn = system.resources.topicArns.get("core") as string;
+  const bucket = system.resources.archiveBuckets.get("core") as string;
+  const coreShards = system.plan.streams.find((s) => s.bus === "core")?.shards ?? 1;
+  const accounts = (n: number) => Array.from({ length: n }, (_, i) => `bench-${i}`);
+  /** Before a run: up to the drain time for earlier runs' leftovers to finish (bounded; reported as backlog). */
+  const quiet = async () => {
+    const deadline = Date.now() + options.drainSeconds * 1000;
+    while (ctx.tracker.inFlight() > 0 && Date.now() < deadline) await sleep(100);
+  };
+  const line = (label: string, s: RunStats) =>
+    log(
+      `bench:   ${label}: ${s.commandsPerSecond} commands/s, p50 ${s.latencyMs.p50AtLeast ? "≥" : ""}${s.latencyMs.p50} ms, ` +
+        `p99 ${s.latencyMs.p99AtLeast ? "≥" : ""}${s.latencyMs.p99} ms (sent ${s.sent}, unfinished ${s.unfinished}, backlog at start ${s.backlogAtStart})`,
+    );
+
+  if (run("hops")) {
+    log(`bench: raw emulator hops (${options.rawSeconds} s each, on the bench's own resources) …`);
+    measured.raw = await measureRawHops(aws, system.plan.prefix, coreShards, options.rawSeconds, log);
+    for (const [name, hop] of Object.entries(measured.raw)) {
+      log(`bench:   ${name}: ${round(hop.perSecond, 1)} ${hop.unit}/s, call p50 ${hop.callMs.p50} ms`);
+    }
+  }
+
+  if (run("pipeline")) {
+    const mine = accounts(options.accounts);
+    log(`bench: pipeline: opening ${mine.length} accounts …`);
+    await ensureOpen(ctx, mine);
+    await sleep(1_500); // the openings settle everywhere (archive, counters) before counting starts
     log(`bench: pipeline, ${options.clients} clients for ${options.seconds} s …`);
-    let before = new Map<string, Record<string, number>>();
-    const pipeline = await runPipeline(system, options, () => {
-      before = readCounts(countsDir);
+    const countsDir = process.env[countCallsEnv] as string;
+    const timesDir = process.env[lambdaTimesEnv] as string;
+    let beforeCounts = new Map<string, Record<string, number>>();
+    let beforeTimes = new Map<string, LambdaTimes>();
+    const stats = await closedLoop(ctx, {
+      run: "pipeline",
+      clients: options.clients,
+      accounts: mine,
+      seconds: options.seconds,
+      drainSeconds: options.drainSeconds,
+      onStart: () => {
+        beforeCounts = readCounts(countsDir);
+        beforeTimes = readLambdaTimes(timesDir);
+      },
     });
     await sleep(2_000); // let the state projection, archiver and counters settle and flush
-    const calls = diffCounts(readCounts(countsDir), before);
+    measured.pipeline = {
+      stats,
+      calls: diffCounts(readCounts(countsDir), beforeCounts),
+      times: diffLambdaTimes(readLambdaTimes(timesDir), beforeTimes),
+    };
+    line("pipeline", stats);
+  }
 
-    log("bench: raw emulator hops …");
-    const streamName = system.resources.streamNames.get("core") as string;
-    const topicArn = system.resources.topicArns.get("core") as string;
-    const raw = await measureRawHops(system.plan, streamName, topicArn, options.rawSeconds);
+  if (run("breakdown")) {
+    const mine = Array.from({ length: options.breakdownClients }, (_, i) => `trace-${i}`);
+    await ensureOpen(ctx, mine);
+    await quiet();
+    const { probes, skipped } = subscribersOf(
+      app,
+      system.plan,
+      system.resources,
+      system.runner.functions,
+      "FundsDeposited",
+    );
+    log(
+      `bench: breakdown, ${options.breakdownClients} traced clients for ${options.breakdownSeconds} s (probing ${probes.map((p) => p.fn).join(", ")}) …`,
+    );
+    const probe = new HopProbe({
+      aws,
+      tracker: ctx.tracker,
+      run: "breakdown",
+      outcomesTable: process.env[envNames.serviceOutcomesTable("accounts")] as string,
+      subscribers: probes,
+      pollMs: options.breakdownPollMs,
+    });
+    try {
+      await probe.start(topicArn, `${system.plan.prefix}-bench-tap.fifo`);
+      const stats = await closedLoop(ctx, {
+        run: "breakdown",
+        clients: options.breakdownClients,
+        accounts: mine,
+        seconds: options.breakdownSeconds,
+        drainSeconds: options.drainSeconds,
+      });
+      await probe.settle(Date.now() + options.drainSeconds * 1000);
+      measured.breakdown = {
+        stats,
+        traces: [...probe.traces.values()],
+        subscribers: probes,
+        skipped,
+        probeEveryMs: probe.polls.count > 0 ? Math.round(probe.polls.ms / probe.polls.count) : 0,
+      };
+      line("breakdown", stats);
+    } finally {
+      await probe.stop();
+    }
+  }
 
-    log("bench: replay from the archive …");
-    const bucket = system.resources.archiveBuckets.get("core") as string;
+  if (run("scaling") || run("open-loop")) {
+    const pool = accounts(options.scalingAccounts);
+    log(`bench: opening ${pool.length} accounts …`);
+    await ensureOpen(ctx, pool);
+  }
+  if (run("scaling")) {
+    measured.scaling = [];
+    for (const clients of options.scalingClients) {
+      await quiet();
+      log(`bench: scaling, ${clients} clients over ${options.scalingAccounts} accounts for ${options.stepSeconds} s …`);
+      const stats = await closedLoop(ctx, {
+        run: `scaling-${clients}`,
+        clients,
+        accounts: accounts(options.scalingAccounts),
+        seconds: options.stepSeconds,
+        drainSeconds: options.drainSeconds,
+      });
+      measured.scaling.push(stats);
+      line(`${clients} clients`, stats);
+    }
+  }
+  if (run("open-loop")) {
+    await quiet();
+    log(
+      `bench: open loop, ${options.rate}/s offered (${options.arrivals}) over ${options.scalingAccounts} accounts for ${options.stepSeconds} s …`,
+    );
+    const stats = await openLoop(ctx, {
+      run: "open-loop",
+      rate: options.rate,
+      seconds: options.stepSeconds,
+      drainSeconds: options.drainSeconds,
+      accounts: accounts(options.scalingAccounts),
+      maxInFlight: options.maxInFlight,
+      arrivals: options.arrivals,
+      seed: options.seed,
+    });
+    measured.openLoop = stats;
+    line(`open loop (offered ${stats.offeredPerSecond}/s, shed ${stats.shed})`, stats);
+  }
+  if (run("hot")) {
+    await ensureOpen(ctx, ["bench-hot"]);
+    await quiet();
+    log(`bench: hot aggregate, ${options.hotClients} clients on one account for ${options.stepSeconds} s …`);
+    measured.hot = await closedLoop(ctx, {
+      run: "hot",
+      clients: options.hotClients,
+      accounts: ["bench-hot"],
+      seconds: options.stepSeconds,
+      drainSeconds: options.drainSeconds,
+    });
+    line("hot", measured.hot);
+  }
+
+  const loadRecords = ctx.tracker.records().filter((r) => r.run !== "open");
+  if (loadRecords.length > 0 || run("replay")) {
+    if (ctx.opened.size === 0) await ensureOpen(ctx, accounts(options.accounts)); // something to replay
+    log("bench: waiting for the archive to pass the runs …");
     const moment = new Date();
     for (let i = 0; i < 300; i++) {
       if ((await archivePassed({ bucket, bus: "core", streamName, moment })).passed) break;
       await sleep(200);
     }
+  }
+  if (loadRecords.length > 0) {
+    log(`bench: reading what the system recorded for ${loadRecords.length} commands (API, outcomes, archive) …`);
+    measured.recorded = await collectRecorded(aws, bucket, "core", "accounts", loadRecords);
+  }
+
+  if (run("replay")) {
+    log("bench: replay from the archive …");
     const replayTable = `${system.plan.prefix}-bench-replay`;
     await createTableIfMissing(replayTable);
     process.env[envNames.table] = replayTable;
@@ -259,119 +594,343 @@ async function main(): Promise<void> {
     const rawTable = `${system.plan.prefix}-bench-raw`;
     await createTableIfMissing(rawTable);
     const rawWrites = await measureRawBatchWrite(rawTable, Math.max(500, replay.events), 4);
-
-    const results = report({
-      options,
-      started,
-      engine,
-      bundles,
-      pipeline,
-      raw,
-      replay: { events: replay.events, eventsPerSecond: replay.events / replay.seconds },
-      rawWrites,
-      calls,
-      plan: system.plan,
-    });
-    writeFileSync(join(repoRoot, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(join(repoRoot, "docs", "performance.md"), markdown(results));
-    log("bench: wrote bench/results.json and docs/performance.md");
-  } finally {
-    await system?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    measured.replay = { events: replay.events, eventsPerSecond: replay.events / replay.seconds, rawWrites };
+    log(`bench:   ${replay.events} events at ${round(measured.replay.eventsPerSecond, 1)} events/s`);
   }
 }
 
 type Plan = DevSystem["plan"];
 
-interface ReportInput {
-  readonly options: Options;
-  readonly started: Date;
-  readonly engine: ReturnType<typeof measureEngine>;
-  readonly bundles: Awaited<ReturnType<typeof measureBundles>>;
-  readonly pipeline: Pipeline;
-  readonly raw: Awaited<ReturnType<typeof measureRawHops>>;
-  readonly replay: { events: number; eventsPerSecond: number };
-  readonly rawWrites: number;
-  readonly calls: Map<string, Record<string, number>>;
-  readonly plan: Plan;
+/** The API's share of Lambda: one invocation per command, lasting its POST (measured by the bench). */
+function apiTime(records: readonly CommandRecord[]): LambdaTimes {
+  const posts = records.filter((r) => r.postMs !== undefined);
+  return {
+    who: "api",
+    invocations: posts.length,
+    records: posts.length,
+    busyMs: posts.reduce((s, r) => s + (r.postMs as number), 0),
+  };
 }
 
-function report(input: ReportInput) {
-  const { pipeline, raw, engine } = input;
-  const eventsPerSecond = pipeline.events / pipeline.seconds;
-  const slowest = Object.entries(raw).sort(([, a], [, b]) => a - b)[0] as [string, number];
-  const hops = [...input.calls]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([who, counts]) => {
-      const perEvent = Object.fromEntries(Object.entries(counts).map(([op, n]) => [op, round(n / pipeline.events, 3)]));
-      const total = Object.values(counts).reduce((s, n) => s + n, 0) / pipeline.events;
-      const floor = Object.keys(counts).reduce((s, op) => s + 1 / (batchLimit[op] ?? 10), 0);
-      return {
-        hop: who === "main" ? "api (+ local steering and the bench's view polls)" : who,
-        perEvent,
-        total: round(total, 3),
-        floor: round(floor, 3),
-        ratio: round(total / floor, 2),
-      };
-    });
-  const cost = {
-    measuredAtEventsPerSecond: round(eventsPerSecond, 1),
-    asMeasured: costModel(input.calls, pipeline.events, input.plan, input.options.ratePerSecond),
-    fullyBatched: costModel(
-      floorCalls(input.calls, pipeline.events),
-      pipeline.events,
-      input.plan,
-      input.options.ratePerSecond,
-    ),
-  };
+/** Lambda memory per function, as infra/canon-function.ts sets it (replayers 1024 MB, the rest 512 MB). */
+function memoryMb(plan: Plan, fn: string): number {
+  return plan.functions.find((f) => f.id === fn)?.role === "replayer" ? 1024 : 512;
+}
+
+/** Records one invocation can carry (its event source's batch size; the API: one request). */
+function batchSizeOf(plan: Plan, fn: string): number {
+  const source = plan.functions.find((f) => f.id === fn)?.source;
+  return source !== undefined && "batchSize" in source ? source.batchSize : 1;
+}
+
+function lambdaRows(pipeline: Pipeline, plan: Plan) {
+  const events = pipeline.stats.accepted || 1;
+  const all = new Map(pipeline.times);
+  all.set("api", apiTime(pipeline.stats.records));
+  return [...all.values()]
+    .sort((a, b) => a.who.localeCompare(b.who))
+    .map((t) => ({
+      function: t.who,
+      role: t.who === "api" ? "api" : (plan.functions.find((f) => f.id === t.who)?.role ?? "unknown"),
+      memoryMb: memoryMb(plan, t.who),
+      invocationsPerEvent: round(t.invocations / events, 3),
+      recordsPerInvocation: round(t.records / t.invocations, 2),
+      msPerInvocation: round(t.busyMs / t.invocations, 1),
+      msPerEvent: round(t.busyMs / events, 1),
+      batchSize: batchSizeOf(plan, t.who),
+    }));
+}
+
+type LambdaRow = ReturnType<typeof lambdaRows>[number];
+
+const latencyFigure = (s: RunStats) => ({
+  p50: s.latencyMs.p50,
+  p99: s.latencyMs.p99,
+  ...(s.latencyMs.p50AtLeast ? { p50AtLeast: true } : {}),
+  ...(s.latencyMs.p99AtLeast ? { p99AtLeast: true } : {}),
+});
+
+function runFigure(s: RunStats, recorded: ReadonlyMap<string, Recorded> | undefined, limitPerSecond?: number) {
   return {
-    date: input.started.toISOString(),
+    seconds: s.seconds,
+    sent: s.sent,
+    accepted: s.accepted,
+    rejected: s.rejected,
+    conflicted: s.conflicted,
+    failed: s.failed,
+    unfinished: s.unfinished,
+    backlogAtStart: s.backlogAtStart,
+    commandsPerSecond: s.commandsPerSecond,
+    latencyMs: latencyFigure(s),
+    ...(limitPerSecond === undefined ? {} : { ratio: round(s.commandsPerSecond / limitPerSecond, 3) }),
+    pollEveryMs: s.pollEveryMs,
+    benchLoopDelayMs: s.benchLoopDelayMs,
+    segmentsMs: recorded === undefined ? undefined : segmentFigures(runSegments(s.records, recorded)),
+  };
+}
+
+const segmentFigures = (segments: readonly Segment[]) =>
+  segments.map((g) => ({ from: g.from, to: g.to, p50: g.p50, p99: g.p99, samples: g.samples, source: g.source }));
+
+function report(m: Measured) {
+  const { options } = m;
+  const limit = m.raw
+    ? (Object.entries(m.raw)
+        .filter(([, h]) => h.inPipeline)
+        .sort(([, a], [, b]) => a.perSecond - b.perSecond)[0] as [string, RawHops[keyof RawHops]])
+    : undefined;
+  const limitName = limit ? `raw ${limit[0]} (the slowest emulator hop every event takes)` : undefined;
+  const limitPerSecond = limit ? round(limit[1].perSecond, 1) : undefined;
+  const recorded = m.recorded;
+  const out: Record<string, unknown> = {
+    date: m.started.toISOString(),
     machine: machine(),
-    options: input.options,
-    engine: {
-      eventsPerSecond: Math.round(engine.eventsPerSecond),
+    options,
+    sections: options.only,
+  };
+  if (m.engine) {
+    out.engine = {
+      eventsPerSecond: Math.round(m.engine.eventsPerSecond),
       limit: "JSON.parse of the same bytes",
-      limitPerSecond: Math.round(engine.rawParsePerSecond),
-      ratio: round(engine.eventsPerSecond / engine.rawParsePerSecond, 3),
-    },
-    pipeline: {
-      commands: pipeline.commands,
-      seconds: round(pipeline.seconds, 1),
-      commandsPerSecond: round(pipeline.commands / pipeline.seconds, 1),
-      eventsPerSecond: round(eventsPerSecond, 1),
-      latencyMs: {
-        p50: Math.round(percentile(pipeline.latenciesMs, 50)),
-        p99: Math.round(percentile(pipeline.latenciesMs, 99)),
-      },
-      limit: `raw ${slowest[0]} (the slowest emulator hop)`,
-      limitPerSecond: round(slowest[1], 1),
-      ratio: round(eventsPerSecond / slowest[1], 3),
-      rawHopsPerSecond: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, round(v, 1)])),
-    },
-    replay: {
-      events: input.replay.events,
-      eventsPerSecond: round(input.replay.eventsPerSecond, 1),
-      limit: "raw BatchWriteItem (25 items a call, 4 at once) on the same endpoint",
-      limitPerSecond: round(input.rawWrites, 1),
-      ratio: round(input.replay.eventsPerSecond / input.rawWrites, 3),
-    },
-    lambda: {
-      emptyModuleInitMs: round(input.bundles.emptyInitMs, 1),
-      functions: input.bundles.bundles.map((b) => ({
-        ...b,
-        kib: round(b.bytes / 1024, 1),
-        initMs: b.initMs === undefined ? undefined : round(b.initMs, 1),
-        initRatio: b.initMs === undefined ? undefined : round(b.initMs / input.bundles.emptyInitMs, 1),
+      limitPerSecond: Math.round(m.engine.rawParsePerSecond),
+      ratio: round(m.engine.eventsPerSecond / m.engine.rawParsePerSecond, 3),
+    };
+  }
+  if (m.raw) {
+    out.rawHops = Object.fromEntries(
+      Object.entries(m.raw).map(([k, h]) => [k, { ...h, perSecond: round(h.perSecond, 1) }]),
+    );
+  }
+  const pipeline = m.pipeline;
+  if (pipeline) {
+    const s = pipeline.stats;
+    const events = s.accepted;
+    const eventsPerSecond = s.commandsPerSecond; // one event per deposit
+    out.pipeline = {
+      clients: options.clients,
+      accounts: options.accounts,
+      commands: s.accepted,
+      seconds: s.seconds,
+      commandsPerSecond: s.commandsPerSecond,
+      eventsPerSecond,
+      unfinished: s.unfinished,
+      latencyMs: latencyFigure(s),
+      limit: limitName,
+      limitPerSecond,
+      ratio: limitPerSecond ? round(eventsPerSecond / limitPerSecond, 3) : undefined,
+      rawHopsPerSecond: m.raw
+        ? Object.fromEntries(Object.entries(m.raw).map(([k, v]) => [k, round(v.perSecond, 1)]))
+        : undefined,
+      segmentsMs: recorded ? segmentFigures(runSegments(s.records, recorded)) : undefined,
+    };
+    out.awsCallsPerEvent = [...pipeline.calls]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([who, counts]) => {
+        const perEvent = Object.fromEntries(Object.entries(counts).map(([op, n]) => [op, round(n / events, 3)]));
+        const total = Object.values(counts).reduce((sum, n) => sum + n, 0) / events;
+        const floor = Object.keys(counts).reduce((sum, op) => sum + 1 / (batchLimit[op] ?? 10), 0);
+        return {
+          hop: who === "main" ? "api (+ local steering)" : who,
+          perEvent,
+          total: round(total, 3),
+          floor: round(floor, 3),
+          ratio: round(total / floor, 2),
+        };
+      });
+    if (m.plan) {
+      const rows = lambdaRows(pipeline, m.plan);
+      out.lambdaTime = {
+        functions: rows,
+        msPerEvent: round(
+          rows.reduce((sum, r) => sum + r.msPerEvent, 0),
+          1,
+        ),
+      };
+      out.cost = {
+        measuredAtEventsPerSecond: eventsPerSecond,
+        asMeasured: costModel(pipeline.calls, rows, events, m.plan, options.costRate, false),
+        fullyBatched: costModel(floorCalls(pipeline.calls, events), rows, events, m.plan, options.costRate, true),
+      };
+    }
+  }
+  if (m.breakdown) {
+    const b = m.breakdown;
+    const byId = new Map(b.stats.records.map((r) => [r.commandId, r]));
+    out.breakdown = {
+      clients: options.breakdownClients,
+      pollMs: options.breakdownPollMs,
+      probeEveryMs: b.probeEveryMs,
+      commands: b.traces.length,
+      run: runFigure(b.stats, recorded),
+      hopsMs: recorded ? segmentFigures(traceSegments(b.traces, byId, recorded, b.subscribers)) : undefined,
+      notTimed: b.skipped,
+      rawCallMs: m.raw
+        ? Object.fromEntries(Object.entries(m.raw).map(([k, h]) => [k, h.deliveryMs ?? h.callMs]))
+        : undefined,
+    };
+  }
+  if (m.scaling) {
+    out.scaling = {
+      accounts: options.scalingAccounts,
+      stepSeconds: options.stepSeconds,
+      drainSeconds: options.drainSeconds,
+      limit: limitName,
+      limitPerSecond,
+      steps: m.scaling.map((s, i) => ({
+        clients: options.scalingClients[i],
+        ...runFigure(s, recorded, limitPerSecond),
       })),
-    },
-    awsCallsPerEvent: hops,
-    cost,
+    };
+  }
+  if (m.openLoop) {
+    const o = m.openLoop;
+    out.openLoop = {
+      accounts: options.scalingAccounts,
+      arrivals: options.arrivals,
+      seed: options.seed,
+      maxInFlight: options.maxInFlight,
+      rate: o.rate,
+      offered: o.offered,
+      offeredPerSecond: o.offeredPerSecond,
+      shed: o.shed,
+      achievedPerSecond: o.commandsPerSecond,
+      achievedRatio: round(o.commandsPerSecond / o.offeredPerSecond, 3),
+      sendLagMs: o.sendLagMs,
+      limit: limitName,
+      limitPerSecond,
+      ...runFigure(o, recorded, limitPerSecond),
+    };
+  }
+  if (m.hot) {
+    // One aggregate's commands are handled one after another (a FIFO group): the bound to beat is
+    // one command per full pipeline round trip (invariant 9), measured by the 1-client step.
+    const single = m.scaling?.find((_, i) => options.scalingClients[i] === 1);
+    const roundTripPerSecond = single && single.latencyMs.p50 > 0 ? round(1000 / single.latencyMs.p50, 2) : undefined;
+    out.hotAggregate = {
+      clients: options.hotClients,
+      acceptedPerSecond: m.hot.commandsPerSecond,
+      roundTripLimit: "one command per pipeline round trip (1000 ÷ the 1-client p50)",
+      roundTripPerSecond,
+      roundTripRatio: roundTripPerSecond ? round(m.hot.commandsPerSecond / roundTripPerSecond, 2) : undefined,
+      limit: limitName,
+      limitPerSecond,
+      ...runFigure(m.hot, recorded, limitPerSecond),
+    };
+  }
+  if (m.replay) {
+    out.replay = {
+      events: m.replay.events,
+      eventsPerSecond: round(m.replay.eventsPerSecond, 1),
+      limit: "raw BatchWriteItem (25 items a call, 4 at once) on the same endpoint",
+      limitPerSecond: round(m.replay.rawWrites, 1),
+      ratio: round(m.replay.eventsPerSecond / m.replay.rawWrites, 3),
+    };
+  }
+  if (m.bundles) {
+    const b = m.bundles;
+    out.lambda = {
+      emptyModuleInitMs: round(b.emptyInitMs, 1),
+      functions: b.bundles.map((f) => ({
+        ...f,
+        kib: round(f.bytes / 1024, 1),
+        initMs: f.initMs === undefined ? undefined : round(f.initMs, 1),
+        initRatio: f.initMs === undefined ? undefined : round(f.initMs / b.emptyInitMs, 1),
+      })),
+    };
+  }
+  return out as unknown as Results;
+}
+
+/** The shape of bench/results.json (each section present when it ran). */
+interface Results {
+  date: string;
+  machine: ReturnType<typeof machine>;
+  options: Options;
+  sections: Section[];
+  engine?: { eventsPerSecond: number; limit: string; limitPerSecond: number; ratio: number };
+  rawHops?: RawHops;
+  pipeline?: {
+    clients: number;
+    accounts: number;
+    commands: number;
+    seconds: number;
+    commandsPerSecond: number;
+    eventsPerSecond: number;
+    unfinished: number;
+    latencyMs: ReturnType<typeof latencyFigure>;
+    limit?: string;
+    limitPerSecond?: number;
+    ratio?: number;
+    rawHopsPerSecond?: Record<string, number>;
+    segmentsMs?: ReturnType<typeof segmentFigures>;
+  };
+  awsCallsPerEvent?: { hop: string; perEvent: Record<string, number>; total: number; floor: number; ratio: number }[];
+  lambdaTime?: { functions: LambdaRow[]; msPerEvent: number };
+  cost?: {
+    measuredAtEventsPerSecond: number;
+    asMeasured: ReturnType<typeof costModel>;
+    fullyBatched: ReturnType<typeof costModel>;
+  };
+  breakdown?: {
+    clients: number;
+    pollMs: number;
+    probeEveryMs: number;
+    commands: number;
+    run: ReturnType<typeof runFigure>;
+    hopsMs?: ReturnType<typeof segmentFigures>;
+    notTimed: { fn: string; reason: string }[];
+    rawCallMs?: Record<string, { p50: number; p99: number }>;
+  };
+  scaling?: {
+    accounts: number;
+    stepSeconds: number;
+    drainSeconds: number;
+    limit?: string;
+    limitPerSecond?: number;
+    steps: ({ clients: number } & ReturnType<typeof runFigure>)[];
+  };
+  openLoop?: {
+    accounts: number;
+    arrivals: string;
+    seed: number;
+    maxInFlight: number;
+    rate: number;
+    offered: number;
+    offeredPerSecond: number;
+    shed: number;
+    achievedPerSecond: number;
+    achievedRatio: number;
+    sendLagMs: { p50: number; max: number };
+    limit?: string;
+    limitPerSecond?: number;
+  } & ReturnType<typeof runFigure>;
+  hotAggregate?: {
+    clients: number;
+    acceptedPerSecond: number;
+    roundTripLimit: string;
+    roundTripPerSecond?: number;
+    roundTripRatio?: number;
+    limit?: string;
+    limitPerSecond?: number;
+  } & ReturnType<typeof runFigure>;
+  replay?: { events: number; eventsPerSecond: number; limit: string; limitPerSecond: number; ratio: number };
+  lambda?: {
+    emptyModuleInitMs: number;
+    functions: {
+      function: string;
+      handler: string;
+      bytes: number;
+      kib: number;
+      initMs?: number;
+      initRatio?: number;
+      error?: string;
+    }[];
   };
 }
 
 /**
- * The calls a deployment pays for: the main thread's reads are the bench's own view polling and
- * the local runner's steering, so only the API's command path (PutItem, SendMessage) is kept.
+ * The calls a deployment pays for: the main thread's reads are the local runner's steering (the
+ * bench's own watching uses uncounted clients), so only the API's command path is kept.
  */
 function billable(calls: Map<string, Record<string, number>>): Map<string, Record<string, number>> {
   const out = new Map(calls);
@@ -397,11 +956,20 @@ function floorCalls(calls: Map<string, Record<string, number>>, events: number):
 
 /**
  * Dollars per million events for the default topology at `rate` events/s, from the calls counted
- * per event in the pipeline run and the plan's shards, subscriptions and memory.
- * Assumptions (named in the output): one event per commit of ≤ 25 KiB; each Lambda invocation
- * lasts 50 ms at its planned memory; a DynamoDB call writes or reads one unit (items ≤ 1 KiB).
+ * per event in the pipeline run, each function's measured Lambda time (billed duration: handler
+ * wall time, waits included) and invocations, and the plan's shards and subscriptions.
+ * Fully batched: calls and invocations at their floor; each invocation as long as measured, except
+ * a command handler's, whose time is per command (it handles a batch's commands one by one, each
+ * waiting for its commit) — so the floor's compute is a lower bound.
  */
-function costModel(measured: Map<string, Record<string, number>>, events: number, plan: Plan, rate: number) {
+function costModel(
+  measured: Map<string, Record<string, number>>,
+  lambda: readonly LambdaRow[],
+  events: number,
+  plan: Plan,
+  rate: number,
+  batched: boolean,
+) {
   const calls = billable(measured);
   const sum = (op: (name: string) => boolean) =>
     [...calls.values()].reduce((s, c) => s + Object.entries(c).reduce((t, [k, n]) => (op(k) ? t + n : t), 0), 0) /
@@ -414,15 +982,20 @@ function costModel(measured: Map<string, Record<string, number>>, events: number
   const kinesisPuts = sum((k) => k === "Kinesis.PutRecord") + sum((k) => k === "Kinesis.PutRecords");
   const snsPublishes = sum((k) => k === "SNS.PublishBatch") * 10;
   const sqsRequests = sum((k) => k.startsWith("SQS.")) + subscribers; // + SNS's deliveries into the queues
-  const invocations =
-    sum((k) => k === "SQS.DeleteMessageBatch") +
-    sum((k) => k === "SNS.PublishBatch") +
-    sum((k) => k === "S3.PutObject");
+  const perFunction = lambda.map((r) => {
+    const invocations = batched ? 1 / r.batchSize : r.invocationsPerEvent;
+    const ms = batched && r.role !== "command-handler" ? r.msPerInvocation * invocations : r.msPerEvent;
+    return { invocations, gbSeconds: (ms / 1000) * (r.memoryMb / 1024) };
+  });
+  const invocations = perFunction.reduce((s, f) => s + f.invocations, 0);
+  const gbSeconds = perFunction.reduce((s, f) => s + f.gbSeconds, 0);
+  const apiRequests = lambda.find((r) => r.function === "api")?.invocationsPerEvent ?? 1;
   const writes =
     sum((k) => /DynamoDB\.(PutItem|UpdateItem|DeleteItem)$/.test(k)) + sum((k) => k === "DynamoDB.BatchWriteItem") * 25;
   const reads = sum((k) => /DynamoDB\.(GetItem|Query|Scan)$/.test(k)) + sum((k) => k === "DynamoDB.BatchGetItem") * 10;
   const s3Puts = sum((k) => k === "S3.PutObject");
   const breakdown = {
+    apiGatewayRequests: apiRequests * prices.apiGatewayHttp.requestsPerMillion,
     kinesisShardHours: shards * hours * prices.kinesis.shardHour,
     kinesisPutUnits: kinesisPuts * prices.kinesis.putPayloadUnitsPerMillion,
     snsPublish:
@@ -431,7 +1004,7 @@ function costModel(measured: Map<string, Record<string, number>>, events: number
     snsDeliveries: subscribers * prices.snsFifo.deliveriesToSqsPerMillion,
     sqsRequests: sqsRequests * prices.sqsFifo.requestsPerMillion,
     lambdaRequests: invocations * prices.lambdaArm64.requestsPerMillion,
-    lambdaCompute: invocations * perMillion * 0.05 * 0.5 * prices.lambdaArm64.gbSecond,
+    lambdaCompute: gbSeconds * perMillion * prices.lambdaArm64.gbSecond,
     dynamodbWrites: writes * prices.dynamodbOnDemand.writeRequestUnitsPerMillion,
     dynamodbReads: reads * prices.dynamodbOnDemand.readRequestUnitsPerMillion,
     s3Puts: s3Puts * perMillion * (prices.s3Standard.putPer1000 / 1000),
@@ -444,10 +1017,12 @@ function costModel(measured: Map<string, Record<string, number>>, events: number
     dollarsPerMillionEvents: round(total, 2),
     breakdown: Object.fromEntries(Object.entries(breakdown).map(([k, v]) => [k, round(v, 3)])),
     perEvent: {
+      apiRequests: round(apiRequests, 3),
       kinesisPuts: round(kinesisPuts, 3),
       snsPublishes: round(Math.min(1, snsPublishes), 3),
       sqsRequests: round(sqsRequests, 2),
       lambdaInvocations: round(invocations, 2),
+      lambdaGbSeconds: round(gbSeconds, 4),
       dynamodbWriteUnits: round(writes, 2),
       dynamodbReadUnits: round(reads, 2),
       s3Puts: round(s3Puts, 4),
@@ -456,21 +1031,92 @@ function costModel(measured: Map<string, Record<string, number>>, events: number
       `${shards} Kinesis shards (the plan's streams) for ${round(hours, 2)} hours (a million events at ${rate}/s)`,
       `${subscribers} queues subscribe to FundsDeposited (one SNS delivery and one SQS send each)`,
       "one event per commit, each ≤ 25 KiB (one PUT payload unit) and about 700 bytes",
-      "Lambda: invocations ≈ SQS delete batches + relay publish batches + archive objects, 50 ms each at 512 MB",
+      batched
+        ? "Lambda: one invocation per full batch of each function's event source; each as long as measured, a command handler's time per command as measured (a lower bound)"
+        : "Lambda: each function's invocations and billed duration (handler wall time, waits included) as measured in the pipeline run, at 512 MB (replayers 1024 MB); the API's as one invocation per command lasting its POST",
+      "HTTP API: one request per command",
       "DynamoDB: one unit per item written or read (items ≤ 1 KiB; consistent reads count one unit)",
       "the local runner's polling is counted as the event source mappings' (SQS receives are billed on AWS; Kinesis GetRecords are not)",
     ],
   };
 }
 
-function markdown(r: ReturnType<typeof report>): string {
+const atLeast = (l: { p50: number; p99: number; p50AtLeast?: boolean; p99AtLeast?: boolean }, p: "p50" | "p99") =>
+  `${(p === "p50" ? l.p50AtLeast : l.p99AtLeast) ? "≥" : ""}${l[p]}`;
+
+function printSummary(r: Results, log: (line: string) => void): void {
+  const parts = (label: string, segments: ReturnType<typeof segmentFigures> | undefined) => {
+    if (segments === undefined) return;
+    log(`bench:   ${label} p50/p99 ms: ${segments.map((g) => `${g.from} → ${g.to} ${g.p50}/${g.p99}`).join(", ")}`);
+  };
+  if (r.pipeline) {
+    log(
+      `bench: pipeline ${r.pipeline.commandsPerSecond} commands/s, p50 ${atLeast(r.pipeline.latencyMs, "p50")} ms, p99 ${atLeast(r.pipeline.latencyMs, "p99")} ms; limit ${r.pipeline.limit}: ${r.pipeline.limitPerSecond}/s — ratio ${r.pipeline.ratio}`,
+    );
+    parts("pipeline", r.pipeline.segmentsMs);
+  }
+  for (const s of r.scaling?.steps ?? []) {
+    log(
+      `bench: scaling ${s.clients} clients: ${s.commandsPerSecond} commands/s, p50 ${atLeast(s.latencyMs, "p50")} ms, p99 ${atLeast(s.latencyMs, "p99")} ms, unfinished ${s.unfinished} — ratio ${s.ratio}`,
+    );
+    parts(`${s.clients} clients`, s.segmentsMs);
+  }
+  if (r.openLoop) {
+    const o = r.openLoop;
+    log(
+      `bench: open loop offered ${o.rate}/s (${o.offered} arrivals), achieved ${o.achievedPerSecond}/s (${o.achievedRatio}), p50 ${atLeast(o.latencyMs, "p50")} ms, p99 ${atLeast(o.latencyMs, "p99")} ms from the scheduled send, shed ${o.shed}, unfinished ${o.unfinished}`,
+    );
+    parts("open loop", o.segmentsMs);
+  }
+  if (r.hotAggregate) {
+    const h = r.hotAggregate;
+    log(
+      `bench: hot aggregate ${h.clients} clients: ${h.acceptedPerSecond} accepted/s, p50 ${atLeast(h.latencyMs, "p50")} ms, p99 ${atLeast(h.latencyMs, "p99")} ms; one round trip per command would be ${h.roundTripPerSecond ?? "–"}/s (ratio ${h.roundTripRatio ?? "–"})`,
+    );
+    parts("hot", h.segmentsMs);
+  }
+  for (const h of r.breakdown?.hopsMs ?? []) {
+    log(`bench: hop ${h.from} → ${h.to}: p50 ${h.p50} ms, p99 ${h.p99} ms (${h.samples} commands)`);
+  }
+  for (const f of r.lambdaTime?.functions ?? []) {
+    log(
+      `bench: lambda ${f.function}: ${f.invocationsPerEvent} invocations/event, ${f.msPerInvocation} ms each, ${f.msPerEvent} ms/event`,
+    );
+  }
+  if (r.cost) {
+    log(
+      `bench: cost $${r.cost.asMeasured.dollarsPerMillionEvents}/M events as measured, $${r.cost.fullyBatched.dollarsPerMillionEvents}/M fully batched`,
+    );
+  }
+  if (r.replay) log(`bench: replay ${r.replay.eventsPerSecond} events/s — ratio ${r.replay.ratio}`);
+}
+
+function markdown(r: Results): string {
   const m = r.machine;
+  const o = r.options;
   const rows = (header: string[], lines: (string | number | undefined)[][]) =>
     [
       `| ${header.join(" | ")} |`,
       `|${header.map(() => "---").join("|")}|`,
       ...lines.map((l) => `| ${l.map((c) => c ?? "–").join(" | ")} |`),
     ].join("\n");
+  const seg = (s: { segmentsMs?: { p50: number; p99: number }[] }, i: number) => {
+    const g = s.segmentsMs?.[i];
+    return g === undefined || Number.isNaN(g.p50) ? "–" : `${g.p50} / ${g.p99}`;
+  };
+  const engine = r.engine;
+  const pipeline = r.pipeline;
+  const scaling = r.scaling;
+  const open = r.openLoop;
+  const hot = r.hotAggregate;
+  const breakdown = r.breakdown;
+  const cost = r.cost;
+  const loadRuns = [
+    ...(pipeline ? [{ name: `pipeline (${pipeline.clients} clients)`, s: pipeline }] : []),
+    ...(scaling?.steps ?? []).map((s) => ({ name: `scaling, ${s.clients} clients`, s })),
+    ...(open ? [{ name: `open loop, ${open.rate}/s offered`, s: open }] : []),
+    ...(hot ? [{ name: `hot aggregate, ${hot.clients} clients`, s: hot }] : []),
+  ];
   return `# Performance
 
 Measured by \`npm run bench\` (bench/run.ts) on ${r.date.slice(0, 10)}: every figure beside a limit
@@ -480,48 +1126,241 @@ machine: they compare Canon with what the same emulators and runtime can do, not
 
 **Machine:** ${m.nproc} cores (\`nproc\`), ${m.memoryGiB} GiB memory, ${m.cpu}, Node ${m.node};
 load average at the end ${m.loadAverage} (a shared machine: other work ran at the same time).
-**Run:** ${r.options.clients} clients for ${r.options.seconds} s over ${r.options.accounts} accounts.
 
 ## Engine (in process)
 
-Decode (schema-checked) + arbitrate + evolve: **${r.engine.eventsPerSecond.toLocaleString("en")} events/s**, vs
-${r.engine.limit}: ${r.engine.limitPerSecond.toLocaleString("en")} events/s — ratio **${r.engine.ratio}**.
+${
+  engine
+    ? `Decode (schema-checked) + arbitrate + evolve: **${engine.eventsPerSecond.toLocaleString("en")} events/s**, vs
+${engine.limit}: ${engine.limitPerSecond.toLocaleString("en")} events/s — ratio **${engine.ratio}**.`
+    : "Not run."
+}
+
+## Raw hops (the limits)
+
+Each emulator hop on its own, on a stream, topic, queues and table the bench creates for the
+measurement and deletes after (the app's resources never see a raw record), driven by 4 lanes for
+${o.rawSeconds} s each. The pipeline's limit is the slowest hop every event takes (marked "yes").
+
+${
+  r.rawHops
+    ? rows(
+        ["hop", "how", "every event", "per second", "call p50 ms", "call p99 ms"],
+        Object.entries(r.rawHops).map(([k, h]) => [
+          k,
+          h.how,
+          h.inPipeline ? "yes" : "no",
+          `${h.perSecond} ${h.unit}`,
+          h.callMs.p50,
+          h.callMs.p99,
+        ]),
+      )
+    : "Not run."
+}
 
 ## Pipeline (end to end, local)
 
-${r.pipeline.commandsPerSecond} commands/s, **${r.pipeline.eventsPerSecond} events/s** (one event per deposit),
-command → view latency p50 **${r.pipeline.latencyMs.p50} ms**, p99 **${r.pipeline.latencyMs.p99} ms**
-(POST to the balance view showing the deposit, closed-loop clients). Limit: ${r.pipeline.limit},
-${r.pipeline.limitPerSecond} messages/s — ratio **${r.pipeline.ratio}**.
+${
+  pipeline
+    ? `${pipeline.clients} closed-loop clients for ${pipeline.seconds} s over ${pipeline.accounts} accounts: ${pipeline.commandsPerSecond} commands/s,
+**${pipeline.eventsPerSecond} events/s** (one event per deposit), command → view latency p50 **${atLeast(pipeline.latencyMs, "p50")} ms**,
+p99 **${atLeast(pipeline.latencyMs, "p99")} ms** (POST to the balance view showing the deposit). Limit: ${pipeline.limit},
+${pipeline.limitPerSecond}/s — ratio **${pipeline.ratio}**. The calls per event, Lambda time and cost below come from this run.`
+    : "Not run."
+}
+
+## Under load
+
+A client POSTs a deposit and waits until the balances view shows it (the bench watches the views
+and outcomes for all clients at once, every ${o.pollMs} ms, reading the items the API serves with
+its own uncounted client). Every run is bounded: ${o.stepSeconds} s of load, then at most ${o.drainSeconds} s
+for the commands in flight; those still unfinished are counted, with their time so far in the
+percentiles (a "≥" marks a figure that is then a lower bound). "Backlog" is earlier runs' commands
+still in flight when a run started. Commands/s: the accepted commands shown in a window as long as
+the run, opened at its first completion (completions trail sends by a latency, so counting from the
+start would undercount a short run). Ratio: commands/s ÷ the pipeline's limit above.
+
+### Scaling (closed loop)
+
+${
+  scaling
+    ? `${scaling.accounts} accounts; with more clients than accounts, clients share accounts. "Watch / bench delay": the
+watcher's achieved poll interval (the latencies' resolution) and the p99 event-loop delay of the bench's
+process, which also serves the API (high: the bench itself added to the latencies).
 
 ${rows(
-  ["raw hop (same emulators, 4 lanes, pipeline batch sizes)", "messages/s"],
-  Object.entries(r.pipeline.rawHopsPerSecond).map(([k, v]) => [k, v]),
+  ["clients", "commands/s", "p50 ms", "p99 ms", "sent", "unfinished", "backlog", "ratio", "watch / bench delay ms"],
+  scaling.steps.map((s) => [
+    s.clients,
+    s.commandsPerSecond,
+    atLeast(s.latencyMs, "p50"),
+    atLeast(s.latencyMs, "p99"),
+    s.sent,
+    s.unfinished,
+    s.backlogAtStart,
+    s.ratio,
+    `${s.pollEveryMs} / ${s.benchLoopDelayMs.p99}`,
+  ]),
+)}`
+    : "Not run."
+}
+
+### Open loop (fixed offered rate)
+
+${
+  open
+    ? `Arrivals ${open.arrivals === "poisson" ? "as a Poisson process" : "evenly spaced"} (seed ${open.seed}) at ${open.rate}/s (${open.offered} in ${open.seconds} s) over ${open.accounts} accounts, sent
+on schedule whatever the answers (at most ${open.maxInFlight} in flight; arrivals beyond are shed and
+counted); latency from each arrival's scheduled time, so queueing is not hidden (no coordinated
+omission). The bench sent arrivals ${open.sendLagMs.p50} ms (p50) and at most ${open.sendLagMs.max} ms behind schedule; its
+event-loop delay p99 was ${open.benchLoopDelayMs.p99} ms.
+
+${rows(
+  [
+    "offered/s",
+    "achieved/s",
+    "achieved ÷ offered",
+    "p50 ms",
+    "p99 ms",
+    "offered",
+    "shed",
+    "unfinished",
+    "ratio to limit",
+  ],
+  [
+    [
+      open.offeredPerSecond,
+      open.achievedPerSecond,
+      open.achievedRatio,
+      atLeast(open.latencyMs, "p50"),
+      atLeast(open.latencyMs, "p99"),
+      open.offered,
+      open.shed,
+      open.unfinished,
+      open.ratio,
+    ],
+  ],
+)}`
+    : "Not run."
+}
+
+### Hot aggregate (one account)
+
+${
+  hot
+    ? `${hot.clients} closed-loop clients on one account: **${hot.acceptedPerSecond} accepted/s**, p50 ${atLeast(hot.latencyMs, "p50")} ms,
+p99 ${atLeast(hot.latencyMs, "p99")} ms (${hot.rejected} rejected, ${hot.conflicted} conflicted, ${hot.unfinished} unfinished). One aggregate's commands
+go one after another (one FIFO message group); invariant 9 asks that it not be held to one full pipeline
+round trip per command: ${hot.roundTripPerSecond ?? "–"}/s (1000 ÷ the 1-client p50) — ratio **${hot.roundTripRatio ?? "–"}**
+(above 1: faster than a round trip per command).`
+    : "Not run."
+}
+
+### Where the time goes, by run
+
+p50 / p99 ms of each part of the accepted commands, from what the system records: the API's
+\`receivedAt\`, the stream record's ApproximateArrivalTimestamp (kept by the archive), the final
+outcome's \`updatedAt\`, and the bench's own clock and view polls.
+
+${
+  loadRuns.length > 0 && loadRuns.some((l) => l.s.segmentsMs)
+    ? rows(
+        ["run", "sent → API received", "API received → appended", "appended → view shown", "appended → outcome"],
+        loadRuns.map(({ name, s }) => [name, seg(s, 0), seg(s, 1), seg(s, 2), seg(s, 3)]),
+      )
+    : "Not run."
+}
+
+## Per-hop latency (traced commands)
+
+${
+  breakdown?.hopsMs
+    ? `${breakdown.commands} deposits of ${breakdown.clients} closed-loop clients, each traced through the hops from the
+timestamps the system keeps, its subscribers' tables polled every ${breakdown.pollMs} ms (${breakdown.probeEveryMs} ms between
+polls as achieved: an applied time is the first poll that shows it, up to one poll late). For the relay's time the bench subscribes a tap queue of its own to the bus
+topic for the trace (FundsDeposited only), one more subscriber like a projection.
+
+${rows(
+  ["from", "to", "p50 ms", "p99 ms", "commands", "timestamps"],
+  breakdown.hopsMs.map((h) => [h.from, h.to, h.p50, h.p99, h.samples, h.source]),
 )}
+
+${
+  breakdown.rawCallMs
+    ? `Beside them, one raw call (p50 ms, same run): Kinesis PutRecord ${breakdown.rawCallMs.kinesisPutRecord?.p50}, SNS PublishBatch
+into a subscribed FIFO queue ${breakdown.rawCallMs.snsPublishBatchToSqsFifo?.p50}, SQS FIFO send + receive + delete
+${breakdown.rawCallMs.sqsFifoSendReceiveDelete?.p50}, DynamoDB conditional PutItem ${breakdown.rawCallMs.dynamodbConditionalPutItem?.p50}.`
+    : ""
+}
+
+${breakdown.notTimed.map((n) => `Not timed: ${n.fn}, ${n.reason}.`).join(" ")}
+
+Not timed without a change to the framework: when the command handler received the command from
+its queue (the SQS record's \`ApproximateFirstReceiveTimestamp\` is seen only by the handler: it would
+have to be kept, e.g. as \`queueReceivedAt\` in the pending outcome); the decision's time when the
+pending outcome lasts less than a poll (the outcome is overwritten); the relay's own publish time (the
+tap queue's SentTimestamp is SNS's delivery, a bound; a \`publishedAt\` message attribute would be
+exact); and when a subscriber applied an event (items carry no time: an \`appliedAt\` on the item, or
+the runner's receive time, would make the poll unnecessary).`
+    : "Not run."
+}
 
 ## Replay (archive → DynamoDB)
 
-${r.replay.events} events replayed into a fresh balances table at **${r.replay.eventsPerSecond} events/s**, vs
-${r.replay.limit}: ${r.replay.limitPerSecond} items/s — ratio **${r.replay.ratio}**.
+${
+  r.replay
+    ? `${r.replay.events} events replayed into a fresh balances table at **${r.replay.eventsPerSecond} events/s**, vs
+${r.replay.limit}: ${r.replay.limitPerSecond} items/s — ratio **${r.replay.ratio}**.`
+    : "Not run."
+}
 
 ## Lambda bundles
 
-esbuild as \`infra/canon-function.ts\` bundles (ESM, node, \`@aws-sdk/*\` external, minified); init = median
+${
+  r.lambda
+    ? `esbuild as \`infra/canon-function.ts\` bundles (ESM, node, \`@aws-sdk/*\` external, minified); init = median
 time to \`import()\` the bundle in a fresh Node process, vs an empty module (${r.lambda.emptyModuleInitMs} ms). Init
 includes loading the external \`@aws-sdk/*\` clients from node_modules, as the Lambda runtime loads its own.
 
 ${rows(
   ["function", "bundle KiB", "init ms", "init ÷ empty module"],
   r.lambda.functions.map((f) => [f.function, f.kib, f.initMs ?? `failed: ${f.error}`, f.initRatio]),
-)}
+)}`
+    : "Not run."
+}
+
+## Lambda time per event
+
+${
+  r.lambdaTime
+    ? `Each function's billed duration in the pipeline run: the wall time of every handler call, waits included
+(the command handler's wait for its commit to show is billed), timed by wrapping each handler module
+(bench/lambda-time.ts: the bench starts the system from a shadow root whose modules re-export the real
+ones with \`handler\` timed). The API's: one invocation per command, lasting its POST as the bench saw it.
+In all **${r.lambdaTime.msPerEvent} ms of Lambda per event**.
+
+${rows(
+  ["function", "invocations/event", "records/invocation", "ms/invocation", "ms/event"],
+  r.lambdaTime.functions.map((f) => [
+    f.function,
+    f.invocationsPerEvent,
+    f.recordsPerInvocation,
+    f.msPerInvocation,
+    f.msPerEvent,
+  ]),
+)}`
+    : "Not run."
+}
 
 ## AWS calls per event, by hop
 
-Counted by an SDK middleware (shared/aws/call-counter.ts, on only when \`CANON_COUNT_AWS_CALLS\` is
+${
+  r.awsCallsPerEvent
+    ? `Counted by an SDK middleware (shared/aws/call-counter.ts, on only when \`CANON_COUNT_AWS_CALLS\` is
 set) in every function's worker during the pipeline run, divided by the events. The local runner's
-own polling is counted with its function (as the event source mapping's). Floor: the sum over the
-operations a hop makes of 1 ÷ the most items one call can carry (10 for single-item calls, one
-per SQS batch) — what full batching would cost.
+own polling is counted with its function (as the event source mapping's); the bench's own reads are
+not counted. Floor: the sum over the operations a hop makes of 1 ÷ the most items one call can carry
+(10 for single-item calls, one per SQS batch) — what full batching would cost.
 
 ${rows(
   ["hop", "calls/event", "floor", "ratio", "by operation"],
@@ -534,28 +1373,34 @@ ${rows(
       .map(([op, n]) => `${op} ${n}`)
       .join(", "),
   ]),
-)}
+)}`
+    : "Not run."
+}
 
 ## Cost
 
-Dollars per million events for the default topology at ${r.cost.asMeasured.ratePerSecond} events/s, from the list
-prices in [bench/prices.json](../bench/prices.json) (dated ${r.cost.asMeasured.pricesDated}; list prices, to be checked):
-**$${r.cost.asMeasured.dollarsPerMillionEvents}** with the calls per event measured here (at
-${r.cost.measuredAtEventsPerSecond} events/s, where batches are nearly empty), and **$${r.cost.fullyBatched.dollarsPerMillionEvents}**
-if every call carried a full batch (the floor above). At a steady ${r.cost.asMeasured.ratePerSecond} events/s batches
+${
+  cost
+    ? `Dollars per million events for the default topology at ${cost.asMeasured.ratePerSecond} events/s, from the list
+prices in [bench/prices.json](../bench/prices.json) (dated ${cost.asMeasured.pricesDated}; list prices, to be checked):
+**$${cost.asMeasured.dollarsPerMillionEvents}** with the calls, invocations and Lambda time per event measured here (at
+${cost.measuredAtEventsPerSecond} events/s, where batches are nearly empty), and **$${cost.fullyBatched.dollarsPerMillionEvents}**
+if every call and invocation carried a full batch (the floor above). At a steady ${cost.asMeasured.ratePerSecond} events/s batches
 fill, so the real figure lies between the two.
 
 ${rows(
   ["item", "as measured $/M", "fully batched $/M"],
-  Object.entries(r.cost.asMeasured.breakdown).map(([k, v]) => [
+  Object.entries(cost.asMeasured.breakdown).map(([k, v]) => [
     k,
     v,
-    (r.cost.fullyBatched.breakdown as Record<string, number>)[k],
+    (cost.fullyBatched.breakdown as Record<string, number>)[k],
   ]),
 )}
 
-Assumptions: ${r.cost.asMeasured.assumptions.join("; ")}. The API's view reads are not in the model
-(they depend on the clients, not on the events).
+Assumptions: ${cost.asMeasured.assumptions.join("; ")}. Fully batched: ${cost.fullyBatched.assumptions[3]}. The API's view
+reads are not in the model (they depend on the clients, not on the events).`
+    : "Not run."
+}
 
 ## Proof under faults (not timed)
 
@@ -587,8 +1432,10 @@ the relay, a projection and a command handler with garbage batches around one va
 - The pipeline's latency includes the runner's polling intervals (Kinesis every 100 ms, SQS long polls),
   kinesis-mock's slow PutRecord and GetRecords (see the raw hop), and the command handler's
   read-your-writes wait for its own state projection (its GetItem calls per event in the table above).
-- Sizes are flags: \`npm run bench -- --seconds 20 --clients 8 --accounts 32 --engine-events 2000
-  --raw-seconds 3 --init-runs 3 --rate 100\` (the defaults); the whole run takes about two minutes.
+- The API, the bench's clients and its watcher share one Node process: under heavy load the bench's
+  own event loop adds to the latencies (the open loop reports how late it sent).
+- \`npm run bench -- --help\` lists the sizes and \`--only\`; with the defaults the whole run takes a few
+  minutes, and each run stays bounded however slow the pipeline is.
 `;
 }
 
