@@ -79,8 +79,18 @@ export type EventSource =
       readonly batchWindowSeconds: number;
       readonly startingPosition: "TRIM_HORIZON";
       readonly bisectBatchOnError: boolean;
-      /** -1: retry until the record expires (the stream must never be skipped). */
+      /**
+       * Retries of a failed batch before Lambda gives up on it (-1: until the record expires).
+       * A batch given up on is never skipped silently: its description (shard, sequence range)
+       * goes to `onFailureQueueId`, whose alarm fires. See `streamRetryAttempts`.
+       */
       readonly maxRetryAttempts: number;
+      /**
+       * Lambda gives up on a record older than this (-1: only the stream's retention bounds it),
+       * into `onFailureQueueId` like a batch out of retries. See `streamMaxRecordAgeSeconds`.
+       * AWS only: the local runner (shared/runner/kinesis-source.ts) does not apply it.
+       */
+      readonly maxRecordAgeSeconds: number;
       /** Queue (by id) that receives the description of a batch given up on. */
       readonly onFailureQueueId: string;
     }
@@ -161,6 +171,38 @@ const defaultMapping: Required<QueueMappingOptions> = {
   visibilityTimeoutSeconds: 30,
   maxConcurrency: 4,
 };
+
+/**
+ * How long the relay and the archiver retry a failed batch: the largest count Lambda accepts.
+ * Malformed records never fail a batch (the relay dead-letters them itself, the archiver keeps
+ * them with their reason), so what fails one is an outage or a throttle of SNS, DynamoDB, S3 or
+ * KMS, or a bug. Giving up is costly (the relay: a commit never arbitrated nor published while
+ * the archive holds it; the archiver: a gap to re-archive from the stream), and blocking is
+ * not (the shard waits, in order, and the iterator-age alarm has paged someone), so they retry
+ * as often as Lambda allows: at a second or more a failing attempt (the SDK's own retries run
+ * inside it), hours of an outage. Not for ever (-1): one bad record would then hold its shard
+ * for the stream's whole retention, until Kinesis expired everything behind it unseen.
+ */
+export const streamRetryAttempts = 10_000;
+
+/**
+ * The age at which the relay and the archiver give up on a record: three quarters of the
+ * stream's retention (18 h of 24), at most Lambda's 7 days. Without it (-1), a record that never
+ * gets through (a function throttled before it runs, which no retry count bounds) would be
+ * expired by Kinesis, which is silent; with it, Lambda hands the batch's description to the
+ * failure queue (its alarm fires) while the stream still holds the record for a quarter of
+ * the retention, to replay it. The archiver's iterator-age alarm fires at half the retention,
+ * before this; the relay's within minutes.
+ */
+export function streamMaxRecordAgeSeconds(retentionHours: number): number {
+  return Math.min(Math.floor((retentionHours * 3600 * 3) / 4), 7 * 24 * 3600);
+}
+
+/**
+ * A command handler spends most of an invocation waiting for its commits to show (group commit
+ * waits once per batch), so it gets more batches at once than a projection by default.
+ */
+const commandMaxConcurrency = 10;
 
 /** Logical ids, shared by the plan's consumers. */
 export const ids = {
@@ -247,7 +289,8 @@ export function planApp(app: AppDefinition): AppPlan {
         batchWindowSeconds: 0,
         startingPosition: "TRIM_HORIZON",
         bisectBatchOnError: true,
-        maxRetryAttempts: -1,
+        maxRetryAttempts: streamRetryAttempts,
+        maxRecordAgeSeconds: streamMaxRecordAgeSeconds(bus.retentionHours ?? 24),
         onFailureQueueId: failures.id,
       },
       env: {
@@ -273,7 +316,7 @@ export function planApp(app: AppDefinition): AppPlan {
       role: "command-handler",
       owner,
       handler: service.commandHandler as string,
-      source: sqsSource(commands.id, service.commandMapping),
+      source: sqsSource(commands.id, { maxConcurrency: commandMaxConcurrency, ...service.commandMapping }),
       env: {
         [envNames.service]: { kind: "value", value: service.name },
         [envNames.bus]: { kind: "value", value: service.bus },
@@ -315,8 +358,10 @@ export function planApp(app: AppDefinition): AppPlan {
         batchWindowSeconds: 5,
         startingPosition: "TRIM_HORIZON",
         bisectBatchOnError: true,
-        // Never skip: every record reaches the archive (invariant 4); the iterator-age alarm watches it.
-        maxRetryAttempts: -1,
+        // Never skip silently: every record reaches the archive (invariant 4), or its batch's
+        // description reaches the failure queue while the stream still holds it to replay.
+        maxRetryAttempts: streamRetryAttempts,
+        maxRecordAgeSeconds: streamMaxRecordAgeSeconds(bus.retentionHours ?? 24),
         onFailureQueueId: failures.id,
       },
       env: {

@@ -26,7 +26,8 @@ export interface QueueMappingOptions {
   /**
    * Batches handled at once (Lambda's ScalingConfig.MaximumConcurrency on AWS, at least 2; the
    * local runner's concurrent invocations). A FIFO queue never hands out two batches of one
-   * message group at once, so order per aggregate holds whatever the concurrency. @default 4
+   * message group at once, so order per aggregate holds whatever the concurrency.
+   * @default 4; 10 for a command handler's queue (it mostly waits for its commits to show)
    */
   readonly maxConcurrency?: number;
 }
