@@ -118,7 +118,7 @@ const usage = `usage: npm run bench -- [options]
   --rate <n>                open loop: offered commands/s (default 100)
   --arrivals <kind>         open loop: poisson or even (default poisson)
   --seed <n>                open loop: the arrivals' seed (default 1)
-  --max-in-flight <n>       open loop: arrivals beyond this many in flight are shed, and counted (default 256)
+  --max-in-flight <n>       open loop: arrivals beyond this many in flight are shed, and counted (default 128)
   --hot-clients <n>         hot: closed-loop clients on one account (default 8)
   --breakdown-clients <n>   breakdown: closed-loop clients whose commands are traced (default 4)
   --breakdown-seconds <n>   breakdown: seconds of traced load (default 6)
@@ -131,7 +131,18 @@ const usage = `usage: npm run bench -- [options]
   --out <file>              also write the results (JSON) to this file, whatever ran
   --help                    this text`;
 
+/** A bad command line: printed with the usage, exit code 2. */
+class UsageError extends Error {}
+
 function parseOptions(argv: readonly string[]): Options {
+  try {
+    return readOptions(argv);
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/^bench: /, ""));
+  }
+}
+
+function readOptions(argv: readonly string[]): Options {
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
@@ -149,7 +160,7 @@ function parseOptions(argv: readonly string[]): Options {
       rate: { type: "string", default: "100" },
       arrivals: { type: "string", default: "poisson" },
       seed: { type: "string", default: "1" },
-      "max-in-flight": { type: "string", default: "256" },
+      "max-in-flight": { type: "string", default: "128" },
       "hot-clients": { type: "string", default: "8" },
       "breakdown-clients": { type: "string", default: "4" },
       "breakdown-seconds": { type: "string", default: "6" },
@@ -169,9 +180,7 @@ function parseOptions(argv: readonly string[]): Options {
     const raw = values[flag as keyof typeof values] as string;
     const n = Number(raw);
     if (!(Number.isFinite(n) && n > 0 && (!integer || Number.isInteger(n)))) {
-      throw new Error(
-        `bench: --${flag} must be a positive ${integer ? "integer" : "number"}, not "${raw}"\n\n${usage}`,
-      );
+      throw new Error(`bench: --${flag} must be a positive ${integer ? "integer" : "number"}, not "${raw}"`);
     }
     return n;
   };
@@ -179,15 +188,15 @@ function parseOptions(argv: readonly string[]): Options {
     .split(",")
     .map((c) => Number(c.trim()));
   if (scalingClients.length === 0 || !scalingClients.every((c) => Number.isInteger(c) && c > 0)) {
-    throw new Error(`bench: --scaling-clients must be positive integers separated by commas\n\n${usage}`);
+    throw new Error(`bench: --scaling-clients must be positive integers separated by commas`);
   }
   if (values.arrivals !== "poisson" && values.arrivals !== "even") {
-    throw new Error(`bench: --arrivals must be poisson or even, not "${values.arrivals}"\n\n${usage}`);
+    throw new Error(`bench: --arrivals must be poisson or even, not "${values.arrivals}"`);
   }
   const only = values.only === undefined ? [...sections] : values.only.split(",").map((s) => s.trim());
   const unknown = only.filter((s) => !(sections as readonly string[]).includes(s));
   if (unknown.length > 0 || only.length === 0) {
-    throw new Error(`bench: --only takes ${sections.join(", ")}; not ${unknown.join(", ") || "nothing"}\n\n${usage}`);
+    throw new Error(`bench: --only takes ${sections.join(", ")}; not ${unknown.join(", ") || "nothing"}`);
   }
   const chosen = new Set(only as Section[]);
   if ([...chosen].some((s) => needHops.includes(s))) chosen.add("hops");
@@ -739,12 +748,22 @@ function report(m: Measured) {
       });
     if (m.plan) {
       const rows = lambdaRows(pipeline, m.plan);
+      // The command handler's share spent after its append, until it saw its commit in its state.
+      const waits = recorded
+        ? s.records
+            .filter((r) => r.status === "accepted")
+            .map((r) => recorded.get(r.commandId))
+            .filter((x) => x?.appendedAt !== undefined && x.outcomeAt !== undefined)
+            .map((x) => (x?.outcomeAt as number) - (x?.appendedAt as number))
+        : [];
       out.lambdaTime = {
         functions: rows,
         msPerEvent: round(
           rows.reduce((sum, r) => sum + r.msPerEvent, 0),
           1,
         ),
+        commitWaitMsPerCommand:
+          waits.length > 0 ? round(waits.reduce((a, b) => a + b, 0) / waits.length, 1) : undefined,
       };
       out.cost = {
         measuredAtEventsPerSecond: eventsPerSecond,
@@ -865,7 +884,7 @@ interface Results {
     segmentsMs?: ReturnType<typeof segmentFigures>;
   };
   awsCallsPerEvent?: { hop: string; perEvent: Record<string, number>; total: number; floor: number; ratio: number }[];
-  lambdaTime?: { functions: LambdaRow[]; msPerEvent: number };
+  lambdaTime?: { functions: LambdaRow[]; msPerEvent: number; commitWaitMsPerCommand?: number };
   cost?: {
     measuredAtEventsPerSecond: number;
     asMeasured: ReturnType<typeof costModel>;
@@ -1337,7 +1356,13 @@ ${
 (the command handler's wait for its commit to show is billed), timed by wrapping each handler module
 (bench/lambda-time.ts: the bench starts the system from a shadow root whose modules re-export the real
 ones with \`handler\` timed). The API's: one invocation per command, lasting its POST as the bench saw it.
-In all **${r.lambdaTime.msPerEvent} ms of Lambda per event**.
+In all **${r.lambdaTime.msPerEvent} ms of Lambda per event**${
+        r.lambdaTime.commitWaitMsPerCommand === undefined
+          ? ""
+          : `; of the command handler's, on average ${r.lambdaTime.commitWaitMsPerCommand} ms per command
+pass between its append (the record's ApproximateArrivalTimestamp) and its final outcome: its wait for
+the commit to show in its own state`
+      }.
 
 ${rows(
   ["function", "invocations/event", "records/invocation", "ms/invocation", "ms/event"],
@@ -1439,4 +1464,10 @@ the relay, a projection and a command handler with garbage batches around one va
 `;
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await main().catch((error: unknown) => {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`bench: ${error.message}\n\n${usage}`);
+    process.exit(2);
+  });
+}
