@@ -189,9 +189,21 @@ async function applyAtOnce(runtime: Runtime, groups: ReadonlyMap<string, readonl
       for (const event of eventRun(items, 0)) for (const key of prefetchOf(definition, event, target)) keys.add(key);
     }
   }
-  const read = await readItems(target.table, [...keys]);
-  const parks = new Map([...heads].map(([group, key]) => [group, read.get(key) as ParkHead | undefined]));
   const applied = new Map<string, number>();
+  let read: Map<string, Record<string, unknown> | undefined>;
+  try {
+    read = await readItems(target.table, [...keys]);
+  } catch (error) {
+    if (keys.size === heads.size) throw error;
+    // A key an event named may be what DynamoDB refuses: read the heads alone, apply one by one.
+    logger.warn("batch not read; applying its events one by one", { projection: definition.name, error });
+    read = await readItems(target.table, [...heads.values()]);
+    return {
+      applied,
+      parks: new Map([...heads].map(([group, key]) => [group, read.get(key) as ParkHead | undefined])),
+    };
+  }
+  const parks = new Map([...heads].map(([group, key]) => [group, read.get(key) as ParkHead | undefined]));
   const runs: Run[] = [];
   for (const [group, items] of groups) {
     const events = eventRun(items, 0);

@@ -292,6 +292,24 @@ describe("a batch of an aggregate projection", () => {
     expect(await get(table, "a")).toEqual({ id: "a", version: 2, seen: [1, 2] });
     expect(await get(table, "b")).toEqual({ id: "b", version: 2, seen: [1, 2] });
   });
+  it("applies the other groups when a key one event names is refused by DynamoDB", async () => {
+    const refused = aggregateProjection<History>({
+      name: "things.history",
+      // A key DynamoDB refuses (over 2,048 bytes): the whole batch read fails with it.
+      key: (e) => (e.data.long === true ? "k".repeat(3000) : e.subject),
+      evolve: (item, e) => ({
+        id: e.subject,
+        version: e.aggregateversion,
+        seen: [...(item?.seen ?? []), e.aggregateversion],
+      }),
+    });
+    const { handler, table } = await deploy(refused);
+    const batch = [event("a", 1, { long: true }), event("b", 1), event("a", 2), event("b", 2)].map((e) => record(e));
+    expect(failedIds(await handler({ Records: batch })).sort()).toEqual(
+      [batch[0]?.messageId, batch[2]?.messageId].sort(),
+    );
+    expect(await get(table, "b")).toEqual({ id: "b", version: 2, seen: [1, 2] });
+  });
 });
 
 interface Counter {
