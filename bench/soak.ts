@@ -1,6 +1,7 @@
 /**
  * `npm run soak -- --seconds N [--seed S] [--accounts K] [--clients C]`: the bank under load and
- * faults, then the oracle (bench/oracle.ts).
+ * faults, then the oracle (bench/oracle.ts). `--crash N` instead kills the whole `canon dev`
+ * process group N times under load (bench/crash-soak.ts).
  *
  * Starts the whole system in-process on a fresh data folder, with runner faults from the seed
  * (duplicates, crashes after partial work, replays, delayed redelivery: CANON_FAULTS) on every
@@ -25,6 +26,7 @@ import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { seededRandom } from "../shared/runner/faults.ts";
 import { checkOracle } from "./oracle.ts";
 import { poisonRecordBytes, type ScheduledFault, soakSchedule } from "./schedule.ts";
+import { Client, transfersFinished, until } from "./soak-client.ts";
 
 export interface SoakOptions {
   readonly seconds: number;
@@ -47,62 +49,6 @@ export interface SoakResult {
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const openingCents = 10_000;
-
-interface Outcome {
-  readonly status: string;
-  readonly reason?: string;
-}
-
-/** A client's view of the system: commands with retries (same Idempotency-Key), outcomes by polling. */
-class Client {
-  readonly url: string;
-  constructor(url: string) {
-    this.url = url;
-  }
-
-  /** Sends a command until the API takes it (5xx and network errors retried, bounded); resolves with its outcome. */
-  async command(service: string, command: string, body: object, key: string): Promise<Outcome> {
-    const commandId = await this.retry(`${command} ${key}`, async () => {
-      const response = await fetch(`${this.url}/commands/${service}/${command}`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": key },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (response.status >= 500) return undefined;
-      if (response.status !== 202) throw new Error(`${command}: HTTP ${response.status} ${await response.text()}`);
-      return ((await response.json()) as { commandId: string }).commandId;
-    });
-    return this.retry(`outcome of ${command} ${key}`, async () => {
-      const response = await fetch(`${this.url}/commands/${commandId}`, { signal: AbortSignal.timeout(10_000) });
-      if (response.status !== 200) return undefined;
-      const outcome = (await response.json()) as Outcome;
-      return outcome.status === "pending" ? undefined : outcome;
-    });
-  }
-
-  async view(path: string): Promise<Record<string, unknown> | undefined> {
-    const response = await fetch(`${this.url}/views/${path}`, { signal: AbortSignal.timeout(10_000) });
-    return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined;
-  }
-
-  /** Polls `attempt` (undefined or a network error: again) for up to 90 s. */
-  private async retry<T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + 90_000;
-    let last: unknown;
-    for (let delay = 50; Date.now() < deadline; delay = Math.min(delay * 2, 1_000)) {
-      try {
-        const value = await attempt();
-        if (value !== undefined) return value;
-      } catch (error) {
-        if (error instanceof Error && error.message.includes("HTTP 4")) throw error;
-        last = error;
-      }
-      await sleep(delay);
-    }
-    throw new Error(`gave up on ${what}${last ? `: ${String(last)}` : ""}`);
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -338,34 +284,6 @@ async function soak(
   return { ok, ops, faults, faultCounts, problems, line };
 }
 
-/** Polls until `probe` holds; rejects after `timeoutMs`. */
-async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if (await probe()) return;
-    } catch {
-      // an emulator restarting: ask again
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms`);
-}
-
-/** Waits (bounded) until every transfer's view says COMPLETED or FAILED. */
-async function transfersFinished(client: Client, transfers: readonly string[]): Promise<void> {
-  const pending = new Set(transfers);
-  const deadline = Date.now() + 90_000;
-  while (pending.size > 0 && Date.now() < deadline) {
-    for (const transferId of [...pending]) {
-      const item = await client.view(`transfers/transfers/${transferId}`).catch(() => undefined);
-      if (item?.status === "COMPLETED" || item?.status === "FAILED") pending.delete(transferId);
-    }
-    if (pending.size > 0) await sleep(200);
-  }
-  if (pending.size > 0) throw new Error(`${pending.size} transfers unfinished after 90 s: ${[...pending].slice(0, 3)}`);
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -373,6 +291,7 @@ async function main(): Promise<void> {
       seed: { type: "string", default: "1" },
       accounts: { type: "string", default: "12" },
       clients: { type: "string", default: "6" },
+      crash: { type: "string" },
     },
   });
   const number = (name: string, text: string, max: number) => {
@@ -380,6 +299,20 @@ async function main(): Promise<void> {
     if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer from 1 to ${max}`);
     return n;
   };
+  if (values.crash !== undefined) {
+    // Kill -9 of the whole `canon dev` group N times under load, then the oracle (crash-soak.ts).
+    const { runCrashSoak } = await import("./crash-soak.ts");
+    const crashed = await runCrashSoak({
+      crashes: number("crash", values.crash, 1_000),
+      seed: number("seed", values.seed, 2 ** 31),
+      accounts: Math.max(2, number("accounts", values.accounts, 1_000)),
+      clients: number("clients", values.clients, 64),
+    });
+    for (const problem of crashed.problems.slice(5, 50)) console.log(`  ${problem}`);
+    console.log(crashed.line);
+    process.exitCode = crashed.ok ? 0 : 1;
+    return;
+  }
   const result = await runSoak({
     seconds: number("seconds", values.seconds, 3_600),
     seed: number("seed", values.seed, 2 ** 31),
