@@ -1271,7 +1271,7 @@ ${
 p99 ${atLeast(hot.latencyMs, "p99")} ms (${hot.rejected} rejected, ${hot.conflicted} conflicted, ${hot.unfinished} unfinished). One aggregate's commands
 go one after another (one FIFO message group); invariant 9 asks that it not be held to one full pipeline
 round trip per command: ${hot.roundTripPerSecond ?? "–"}/s (1000 ÷ the 1-client p50) — ratio **${hot.roundTripRatio ?? "–"}**
-(above 1: faster than a round trip per command).`
+(above 1: faster than a round trip per command); vs the pipeline's limit, ratio ${hot.ratio ?? "–"}.`
     : "Not run."
 }
 

@@ -338,15 +338,23 @@ export async function collectRecorded(
   records: readonly CommandRecord[],
 ): Promise<Map<string, Recorded>> {
   const commandIds = records.map((r) => r.commandId);
+  const outcomesTable = process.env[envNames.serviceOutcomesTable(service)] as string;
   const [api, outcomes] = await Promise.all([
     batchGetById(aws, process.env[envNames.apiCommandsTable] as string, commandIds, "id, receivedAt"),
-    batchGetById(
-      aws,
-      process.env[envNames.serviceOutcomesTable(service)] as string,
-      commandIds,
-      "id, updatedAt, status",
-    ),
+    batchGetById(aws, outcomesTable, commandIds, "id, updatedAt, status"),
   ]);
+  // A command shown in the view may still be pending: its handler waits for the commit to show in
+  // its own state. Give those a few seconds to settle (bounded).
+  for (let i = 0; i < 50; i++) {
+    const pending = records
+      .filter((r) => r.status === "accepted" && outcomes.get(r.commandId)?.status !== "accepted")
+      .map((r) => r.commandId);
+    if (pending.length === 0) break;
+    await sleep(200);
+    for (const [id, item] of await batchGetById(aws, outcomesTable, pending, "id, updatedAt, status")) {
+      outcomes.set(id, item);
+    }
+  }
   const wanted = new Set(commandIds);
   const appended = new Map<string, number>();
   for (const { objects } of await listArchive(bucket, bus)) {
