@@ -417,11 +417,11 @@ export async function readItems(
   const unique = [...new Set(keys)];
   const found = new Map<string, Record<string, unknown> | undefined>(unique.map((key) => [key, undefined]));
   if (unique.length === 0) return found;
-  for (const item of await batchGetItems(
+  const items = await batchGetItems(
     table,
     unique.map((id) => ({ id })),
-  ))
-    found.set(String(item.id), item);
+  );
+  for (const item of items) found.set(String(item.id), item);
   return found;
 }
 
