@@ -470,6 +470,11 @@ async function runSystemSections(
       times: diffLambdaTimes(readLambdaTimes(timesDir), beforeTimes),
     };
     line("pipeline", stats);
+    if (measured.pipeline.times.size === 0) {
+      log(
+        "bench: WARNING: no function's Lambda time was recorded (does the runner still import <repoRoot>/<handler> and call `handler`?); the cost's Lambda compute counts the API alone",
+      );
+    }
   }
 
   if (run("breakdown")) {
