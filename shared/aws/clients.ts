@@ -16,6 +16,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { announcingWrites } from "../runner/stream-signal.ts";
 import { countCalls } from "./call-counter.ts";
 import { injectSdkFaults } from "./sdk-faults.ts";
 
@@ -52,9 +53,10 @@ function cached<T extends { destroy(): void }>(service: string, build: (overridd
 const common = () => ({ region: region(), maxAttempts: 5 });
 
 /** Kinesis over HTTP/1.1: the SDK's HTTP/2 default is only needed for SubscribeToShard. */
-export const kinesisClient = cached(
-  "KINESIS",
-  () => new KinesisClient({ ...common(), requestHandler: new NodeHttpHandler({ connectionTimeout: 5000 }) }),
+export const kinesisClient = cached("KINESIS", () =>
+  announcingWrites(
+    new KinesisClient({ ...common(), requestHandler: new NodeHttpHandler({ connectionTimeout: 5000 }) }),
+  ),
 );
 
 /** DynamoDB document client: plain JS values in and out, undefined attributes dropped. */

@@ -18,6 +18,7 @@ import { dynamoClient, kinesisClient, sqsClient } from "../aws/clients.ts";
 import { listShards } from "../aws/shards.ts";
 import { type FaultKind, type FaultSpec, functionRandom, planKinesisFaults, type Random } from "./faults.ts";
 import { localContext } from "./lambda-context.ts";
+import { streamWriteMark, untilStreamWritten } from "./stream-signal.ts";
 
 export interface KinesisSourceOptions {
   readonly functionName: string;
@@ -112,6 +113,7 @@ async function runShard(
     let records: _Record[];
     let next: string | undefined;
     let atTip: boolean;
+    const mark = streamWriteMark(options.streamName);
     try {
       const page = await kinesisClient().send(
         new GetRecordsCommand({ ShardIterator: iterator, Limit: options.batchSize }),
@@ -153,7 +155,8 @@ async function runShard(
       if (!completed) return false;
       await writeCheckpoint(options.checkpointTable, checkpointKey, events.at(-1)?.kinesis.sequenceNumber ?? "");
     } else {
-      await sleep(options.pollIntervalMs, options.isStopping);
+      // Idle: poll again after the interval, or at once when a function of this process appends.
+      await untilStreamWritten(options.streamName, mark, options.pollIntervalMs, options.isStopping);
     }
     iterator = next;
   }

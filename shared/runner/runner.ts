@@ -18,6 +18,7 @@ import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import { resolveEnv } from "../local-cloud/provision.ts";
 import { type AppPlan, envNames, type PlannedFunction } from "../plan.ts";
 import { type FaultKind, type FaultSpec, parseFaults } from "./faults.ts";
+import { streamSignalsEnv } from "./stream-signal.ts";
 
 export type WorkerSource =
   | {
@@ -100,6 +101,8 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         ...resolveEnv(fn, options.resources),
         ...(table === undefined ? {} : { [envNames.table]: table }),
         POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? "WARN",
+        // Appends wake the stream's readers in this process (stream-signal.ts).
+        [streamSignalsEnv]: "1",
       },
       workerData: { functionName: fn.id, handlerPath: join(options.repoRoot, fn.handler), source },
     });
