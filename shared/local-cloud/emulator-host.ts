@@ -178,16 +178,37 @@ async function checkKinesisData(folder: string): Promise<void> {
     );
   }
   const manifest = current?.trim();
+  let edits: Buffer[] | undefined;
   for (const file of names.filter((name) => /^\d+\.log$/.test(name) || name === manifest)) {
-    const damage = checkLevelDbLog(readFileSync(join(folder, file)));
+    const { records, damage } = readLevelDbLog(readFileSync(join(folder, file)));
     if (damage !== undefined) {
       throw problem(file, `${damage}: damaged (LevelDB would silently drop the damaged part and open without it).`);
     }
+    if (file === manifest) edits = records;
+  }
+  if (manifest !== undefined && edits === undefined && leveldbFiles.length > 0) {
+    throw problem(manifest, "missing: CURRENT names it, and it describes the database.");
+  }
+  // The tables the MANIFEST lists are complete (LevelDB syncs a table before it lists it); others
+  // are leftovers of an interrupted compaction, which LevelDB deletes on opening.
+  for (const [number, size] of liveTables(edits ?? []) ?? []) {
+    const candidates = [`${String(number).padStart(6, "0")}.ldb`, `${String(number).padStart(6, "0")}.sst`];
+    const table = candidates.find((name) => names.includes(name));
+    if (table === undefined) throw problem(candidates[0] as string, `missing: ${manifest} lists it (${size} bytes).`);
+    const bytes = readFileSync(join(folder, table));
+    if (bytes.length !== size) {
+      throw problem(table, `${bytes.length} bytes where ${manifest} says ${size}: cut short or overwritten.`);
+    }
+    const damage = checkLevelDbTable(bytes);
+    if (damage !== undefined) throw problem(table, `${damage}: damaged.`);
   }
   const leveldown = require("leveldown") as (location: string) => LevelDown;
   const db = leveldown(folder);
   const call = <T>(run: (callback: (error: Error | null | undefined, value?: T) => void) => void) =>
     new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value as T))));
+  // After a read error LevelDB may never answer the iterator's end or the close: do not wait on it.
+  const bounded = (promise: Promise<unknown>) =>
+    Promise.race([promise.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
   try {
     await call((callback) => db.open({ createIfMissing: true }, callback));
   } catch (error) {
@@ -201,11 +222,6 @@ async function checkKinesisData(folder: string): Promise<void> {
     throw problem(fileNamedIn(message, folder) ?? "", `LevelDB cannot open the database: ${message}.`);
   }
   try {
-    // Opening removed the tables a kill left unfinished; every table left is one the database uses.
-    for (const table of readdirSync(folder).filter((name) => /^\d+\.(ldb|sst)$/.test(name))) {
-      const damage = checkLevelDbTable(readFileSync(join(folder, table)));
-      if (damage !== undefined) throw problem(table, `${damage}: damaged.`);
-    }
     const stale: string[] = [];
     const iterator = db.iterator({ keyAsBuffer: false, valueAsBuffer: false });
     let records = 0;
@@ -231,7 +247,7 @@ async function checkKinesisData(folder: string): Promise<void> {
         `reading the database failed after ${records} entries: ${message}.`,
       );
     } finally {
-      await call((callback) => iterator.end(callback));
+      await bounded(call((callback) => iterator.end(callback)));
     }
     for (const key of stale) {
       await call((callback) => db.del(key, callback));
@@ -240,7 +256,7 @@ async function checkKinesisData(folder: string): Promise<void> {
       );
     }
   } finally {
-    await call((callback) => db.close(callback));
+    await bounded(call((callback) => db.close(callback)));
   }
 }
 
@@ -261,13 +277,16 @@ function fileNamedIn(message: string, folder: string): string | undefined {
 }
 
 /**
- * Checks a LevelDB write-ahead log (32 KiB blocks of records: masked CRC-32C, length, type, data).
- * Returns what is damaged, or undefined when every record is whole, ignoring a record cut short at
- * the very end (a write interrupted by a kill, never acknowledged).
+ * Reads a file in LevelDB's log format (the write-ahead logs and the MANIFEST): 32 KiB blocks of
+ * fragments (masked CRC-32C, length, type, data). Returns the whole records, and what is damaged
+ * if something is, ignoring a fragment cut short at the very end (a write a kill interrupted,
+ * never acknowledged).
  */
-function checkLevelDbLog(bytes: Buffer): string | undefined {
+function readLevelDbLog(bytes: Buffer): { records: Buffer[]; damage?: string } {
   const blockSize = 32_768;
   const headerSize = 7;
+  const records: Buffer[] = [];
+  let parts: Buffer[] | undefined;
   let offset = 0;
   while (offset < bytes.length) {
     const left = blockSize - (offset % blockSize);
@@ -275,7 +294,7 @@ function checkLevelDbLog(bytes: Buffer): string | undefined {
       offset += left; // a block's trailer
       continue;
     }
-    if (offset + headerSize > bytes.length) return undefined; // a header cut short at the end
+    if (offset + headerSize > bytes.length) break; // a header cut short at the end
     const length = bytes.readUInt16LE(offset + 4);
     const type = bytes[offset + 6] as number;
     if (type === 0 && length === 0) {
@@ -283,18 +302,88 @@ function checkLevelDbLog(bytes: Buffer): string | undefined {
       continue;
     }
     const end = offset + headerSize + length;
-    if (end > bytes.length) {
-      // Cut short at the end of the file is a kill's doing; a record running past its block is damage.
-      return end - offset <= left ? undefined : `the record at byte ${offset} runs past its 32 KiB block`;
+    if (end - offset > left) return { records, damage: `the record at byte ${offset} runs past its 32 KiB block` };
+    if (end > bytes.length) break; // cut short at the end of the file: a kill's doing
+    if (type < 1 || type > 4) return { records, damage: `the record at byte ${offset} has an unknown type ${type}` };
+    if (bytes.readUInt32LE(offset) !== maskCrc(crc32c(bytes.subarray(offset + 6, end)))) {
+      return { records, damage: `the record at byte ${offset} (${length} bytes) fails its checksum` };
     }
-    if (type < 1 || type > 4) return `the record at byte ${offset} has an unknown type ${type}`;
-    if (end - offset > left) return `the record at byte ${offset} runs past its 32 KiB block`;
-    const expected = bytes.readUInt32LE(offset);
-    const actual = maskCrc(crc32c(bytes.subarray(offset + 6, end)));
-    if (expected !== actual) return `the record at byte ${offset} (${length} bytes) fails its checksum`;
+    const data = bytes.subarray(offset + headerSize, end);
+    if (type === 1) records.push(data);
+    else if (type === 2) parts = [data];
+    else if (parts === undefined) return { records, damage: `the record at byte ${offset} continues no record` };
+    else {
+      parts.push(data);
+      if (type === 4) {
+        records.push(Buffer.concat(parts));
+        parts = undefined;
+      }
+    }
     offset = end;
   }
-  return undefined;
+  return { records };
+}
+
+/**
+ * The tables a MANIFEST's version edits leave in use, with their sizes (file number → bytes);
+ * undefined if an edit holds something this reader does not know.
+ */
+function liveTables(edits: readonly Buffer[]): Map<number, number> | undefined {
+  const live = new Map<number, number>();
+  for (const edit of edits) {
+    let at = 0;
+    const varint = () => {
+      let value = 0;
+      for (let shift = 0; at < edit.length && shift < 70; shift += 7) {
+        const byte = edit[at++] as number;
+        value += (byte & 0x7f) * 2 ** shift;
+        if (byte < 0x80) return value;
+      }
+      throw new Error("varint cut short");
+    };
+    const skipBytes = () => {
+      const length = varint(); // read before adding: `at += varint()` would add to the old `at`
+      at += length;
+    };
+    try {
+      while (at < edit.length) {
+        switch (varint()) {
+          case 1: // comparator name
+            skipBytes();
+            break;
+          case 2: // log number
+          case 3: // next file number
+          case 4: // last sequence
+          case 9: // previous log number
+            varint();
+            break;
+          case 5: // compaction pointer: level, key
+            varint();
+            skipBytes();
+            break;
+          case 6: // deleted file: level, number
+            varint();
+            live.delete(varint());
+            break;
+          case 7: {
+            // new file: level, number, size, smallest key, largest key
+            varint();
+            const number = varint();
+            const size = varint();
+            skipBytes();
+            skipBytes();
+            live.set(number, size);
+            break;
+          }
+          default:
+            return undefined;
+        }
+      }
+    } catch {
+      return undefined;
+    }
+  }
+  return live;
 }
 
 /**

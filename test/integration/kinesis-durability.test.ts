@@ -96,9 +96,10 @@ async function putUntil(stop: Promise<void>, round: number): Promise<Acknowledge
   };
   const batched = async (writer: number) => {
     for (let i = 0; !stopped; i++) {
+      // 3 KB records: the log passes LevelDB's 4 MB memtable, so kills also land amid table writes and compactions.
       const records = Array.from({ length: 20 }, (_, j) => ({
         key: `r${round}-b${writer}-${j % 4}`,
-        data: `b${i}-${j}`,
+        data: `b${i}-${j}-`.padEnd(3_000, "x"),
       }));
       try {
         const put = await kinesisClient().send(
@@ -284,7 +285,12 @@ describe("a Kinesis data folder the emulator cannot use", () => {
     const cut = copy("cut-table");
     const table = tables[0] as string;
     writeFileSync(join(cut, table), Buffer.alloc(10, 1));
-    expect(await refusal(cut)).toContain(join(cut, table));
+    expect(await refusal(cut)).toContain(`${join(cut, table)}: 10 bytes where MANIFEST-`);
+
+    const overwritten = copy("overwritten-table");
+    const size = statSync(join(overwritten, table)).size;
+    overwrite(join(overwritten, table), size - 8, "garbage!"); // the magic number
+    expect(await refusal(overwritten)).toContain(`${join(overwritten, table)}: its last 48 bytes`);
 
     const noCurrent = copy("no-current");
     rmSync(join(noCurrent, "CURRENT"));
@@ -295,6 +301,16 @@ describe("a Kinesis data folder the emulator cannot use", () => {
     const badCurrent = copy("bad-current");
     writeFileSync(join(badCurrent, "CURRENT"), "\u0000\u0000garbage");
     expect(await refusal(badCurrent)).toContain(join(badCurrent, "CURRENT"));
+  });
+
+  it("a table no MANIFEST lists (what a kill during a compaction leaves) is no damage: LevelDB deletes it", async () => {
+    const folder = copy("leftover-table");
+    writeFileSync(join(folder, "999999.ldb"), Buffer.alloc(5_000, 7));
+    const child = await start(folder);
+    const shards = await kinesisClient().send(new ListShardsCommand({ StreamName: streamName }));
+    expect(shards.Shards).toHaveLength(2);
+    await kill(child, "SIGTERM");
+    expect(existsSync(join(folder, "999999.ldb"))).toBe(false);
   });
 
   it("moved aside as the message says: the emulator starts again, with an empty stream", async () => {
