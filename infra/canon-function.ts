@@ -223,7 +223,9 @@ export class CanonFunction extends Construct {
             maxBatchingWindow: source.batchWindowSeconds > 0 ? Duration.seconds(source.batchWindowSeconds) : undefined,
             startingPosition: lambda.StartingPosition[source.startingPosition],
             bisectBatchOnError: source.bisectBatchOnError,
-            retryAttempts: source.maxRetryAttempts, // -1: until the record expires
+            // Bounded (shared/plan.ts, streamRetryAttempts): a batch given up on goes to `onFailure`.
+            retryAttempts: source.maxRetryAttempts,
+            maxRecordAge: source.maxRecordAgeSeconds >= 0 ? Duration.seconds(source.maxRecordAgeSeconds) : undefined,
             reportBatchItemFailures: true,
             onFailure: new FailureQueue(failures, () =>
               this.grantKey(resources.queueKey(source.onFailureQueueId), sendKeyActions),

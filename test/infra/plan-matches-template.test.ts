@@ -437,6 +437,8 @@ for (const [label, definition] of [
               BisectBatchOnFunctionError: source.bisectBatchOnError,
               MaximumRetryAttempts: source.maxRetryAttempts,
             });
+            // The local runner reads maxRetryAttempts too; the record age is AWS's only.
+            expect(mapping.Properties.MaximumRecordAgeInSeconds ?? -1, fn.id).toBe(source.maxRecordAgeSeconds);
             expect(mapping.Properties.MaximumBatchingWindowInSeconds ?? 0).toBe(source.batchWindowSeconds);
             expect(render(template, mapping.Properties.DestinationConfig.OnFailure.Destination)).toBe(
               find.queue(source.onFailureQueueId).name,

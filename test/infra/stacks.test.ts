@@ -80,7 +80,7 @@ describe("a bus stack", () => {
     });
   });
 
-  it("relays from the stream with bisection, retries until expiry and an on-failure queue", () => {
+  it("relays from the stream with bisection, bounded retries and record age, and an on-failure queue", () => {
     const bus = template(core);
     const [failuresId] = one(
       resources(templates.get(core), "AWS::SQS::Queue").filter(
@@ -92,9 +92,18 @@ describe("a bus stack", () => {
       StartingPosition: "TRIM_HORIZON",
       BatchSize: 100,
       BisectBatchOnFunctionError: true,
-      MaximumRetryAttempts: -1,
+      // Never for ever (one bad record would hold the shard until the stream expired what follows
+      // it), and never silently: a batch given up on goes to the failure queue, which alarms.
+      MaximumRetryAttempts: 10_000,
+      MaximumRecordAgeInSeconds: 18 * 3600, // three quarters of the 24 h retention
       FunctionResponseTypes: ["ReportBatchItemFailures"],
       DestinationConfig: { OnFailure: { Destination: { "Fn::GetAtt": [failuresId, "Arn"] } } },
+    });
+    bus.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      AlarmName: "canon-bus-core-relay-failures-dead-letters",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [failuresId, "QueueName"] } }],
+      Threshold: 1,
     });
   });
 
@@ -222,7 +231,7 @@ describe("a bus stack", () => {
     }
   });
 
-  it("archives from the stream in big batches, with bisection, retries until expiry and its own failure queue", () => {
+  it("archives from the stream in big batches, with bisection, bounded retries and record age, and its own failure queue", () => {
     const json = templates.get(core);
     const [failuresId] = one(
       resources(json, "AWS::SQS::Queue").filter(
@@ -241,8 +250,15 @@ describe("a bus stack", () => {
       BatchSize: 500,
       MaximumBatchingWindowInSeconds: 5,
       BisectBatchOnFunctionError: true,
-      MaximumRetryAttempts: -1,
+      MaximumRetryAttempts: 10_000,
+      // Given up on while the stream still holds the records (6 h of 24) to archive them again;
+      // the iterator-age alarm (12 h) fires before.
+      MaximumRecordAgeInSeconds: 18 * 3600,
       DestinationConfig: { OnFailure: { Destination: { "Fn::GetAtt": [failuresId, "Arn"] } } },
+    });
+    template(core).hasResourceProperties("AWS::CloudWatch::Alarm", {
+      AlarmName: "canon-bus-core-archiver-failures-dead-letters",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [failuresId, "QueueName"] } }],
     });
     const [, queue] = one(
       resources(json, "AWS::SQS::Queue").filter(([id]) => id === failuresId),
