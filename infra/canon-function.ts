@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Annotations, Duration, RemovalPolicy, Tags, Validations } from "aws-cdk-lib";
+import { Annotations, Duration, RemovalPolicy, Stack, Tags, Validations } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -160,7 +160,8 @@ export class CanonFunction extends Construct {
     key.grant(this.function, ...actions);
     if (!(key instanceof kms.Key)) {
       Validations.of(this).acknowledge({
-        id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]",
+        // As the alias grant names it: with tokens when environment-agnostic, literals under an `env`.
+        id: `AwsSolutions-IAM5[${nagResource(this, Stack.of(this).formatArn({ service: "kms", resource: "key", resourceName: "*" }))}]`,
         reason:
           "Another stack's queue or archive key, granted by alias: the statement is scoped by the " +
           "kms:ResourceAliases condition to that one alias, so no stack needs a reference to the other.",
