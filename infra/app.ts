@@ -6,9 +6,9 @@
  * The stacks are environment-agnostic: they need no lookups, so `cdk synth` works
  * offline without credentials, and `cdk deploy` targets the account and region of the
  * caller's AWS profile. Deploy-time choices come from context (docs/deploy.md):
- * `canon:apiAuth`, `canon:jwtIssuer`, `canon:jwtAudience`, `canon:alarmTopicArn`,
- * `canon:archiveObjectLock`, `canon:archiveReplicationDestination`, `canon:archiveSince`,
- * `canon:consoleOperators`.
+ * `canon:apiAuth`, `canon:jwtIssuer`, `canon:jwtAudience`, `canon:alarmEmail`,
+ * `canon:alarmTopicArn`, `canon:archiveObjectLock`, `canon:archiveReplicationDestination`,
+ * `canon:archiveSince`, `canon:archiveShardIds`, `canon:consoleOperators`.
  */
 import { App } from "aws-cdk-lib";
 import { app as definition } from "../functions/app.ts";

@@ -38,12 +38,26 @@ export interface ArchiveCatalogProps {
 /** The raw table and the view's names, in the bus's Glue database. */
 export const archiveTables = { records: "archived_records", events: "events" } as const;
 
+/** The most shard ids the `shard` enum may list (about 210 KB of table metadata; Glue allows about 1 MB). */
+export const maxProjectedShardIds = 10_000;
+
 /**
- * The shard ids a stream of `shards` shards will have, with room for resharding: Kinesis numbers
- * shards `shardId-000000000000` upwards, every split or merge taking the next numbers. The enum
- * stays small, so a query lists few empty partitions; reshard past it and raise `count`.
+ * The shard ids the `shard` partition enumerates: `shardId-000000000000` up to `count - 1`.
+ * Kinesis numbers a stream's shards from 0 and never reuses a number: every reshard gives its
+ * new shards the next ones (doubling 2 shards to 4 creates shardId-000000000002 to …005, going
+ * back to 2 creates …006 and …007), so after resharding the live shards' ids are past the first
+ * `shards`. The default, 32 per planned shard and at least 64, covers a 2-shard stream doubled
+ * five times over (2 + 4 + … + 32 = 62 ids), or ten rounds of 2 → 4 → 2. A query names
+ * partitions of every listed id, most of them empty (an empty one costs Athena one S3 listing,
+ * and nothing scanned); the objects of a shard past the list are invisible to SQL, so reshard
+ * past it and raise `count` (`canon:archiveShardIds`).
  */
-export function shardIdsFor(shards: number, count = Math.max(8, shards * 4)): string[] {
+export function shardIdsFor(shards: number, count = Math.max(64, shards * 32)): string[] {
+  if (!Number.isInteger(count) || count < shards || count > maxProjectedShardIds) {
+    throw new Error(
+      `the archive's SQL table lists ${count} shard ids: it takes a whole number from the ${shards} planned shards to ${maxProjectedShardIds}`,
+    );
+  }
   return Array.from({ length: count }, (_, i) => `shardId-${String(i).padStart(12, "0")}`);
 }
 
@@ -193,8 +207,10 @@ export class ArchiveCatalog extends Construct {
           "projection.dt.range": `${props.since ?? "2026-01-01"},NOW`,
           "projection.dt.interval": "1",
           "projection.dt.interval.unit": "DAYS",
-          // shard: an enum, not `injected`: injected values must be given in every query's WHERE,
-          // and the `events` view reads every shard.
+          // shard: an enum of every id the stream may have had (see shardIdsFor), not `injected`:
+          // an injected column must be given by value in every query's WHERE, so a SELECT without
+          // a shard filter, the `events` view first of all, would fail. Not `integer` either: its
+          // values would be bare numbers, not the shard ids the path and `shardid` hold.
           "projection.shard.type": "enum",
           "projection.shard.values": props.shardIds.join(","),
           "storage.location.template": `${location}dt=\${dt}/shard=\${shard}/`,

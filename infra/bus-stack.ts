@@ -28,6 +28,8 @@ export interface BusStackProps extends StackProps, OwnedResourceOptions, Monitor
   readonly archive?: ArchiveOptions;
   /** The first day the archive's SQL table projects (yyyy-MM-dd). @default "2026-01-01" */
   readonly archiveSince?: string;
+  /** How many shard ids (from shardId-000000000000) the archive's SQL table projects. @default see `shardIdsFor` */
+  readonly archiveShardIds?: number;
 }
 
 export class BusStack extends Stack {
@@ -93,7 +95,7 @@ export class BusStack extends Stack {
       bus,
       bucket: this.archive.bucket,
       key: this.archive.key,
-      shardIds: shardIdsFor(planned.shards),
+      shardIds: shardIdsFor(planned.shards, props.archiveShardIds),
       since: props.archiveSince,
     });
 

@@ -1,15 +1,18 @@
 /**
- * Every stack of a plan: one per bus, one per service, one for the API, and one for the
- * operator console's IAM access, with the laws (infra/laws.ts) and cdk-nag's AwsSolutions checks
- * applied to all of them. Stacks share no CloudFormation exports; the only ordering is "a bus
- * before its services, and before the console access", since those read the bus's SSM parameters
- * at deploy time. Nothing depends on a service stack, so `cdk destroy` of one service takes
- * nothing else with it.
+ * Every stack of a plan: one per bus, one per service, one for the API, one for the
+ * operator console's IAM access, and one for the app's alarm topic, with the laws (infra/laws.ts)
+ * and cdk-nag's AwsSolutions checks applied to all of them. Stacks share no CloudFormation
+ * exports; the only ordering is "a bus before its services, and before the console access",
+ * since those read the bus's SSM parameters at deploy time. Nothing depends on a service stack,
+ * nor on the alarms stack (the alarms name its topic by ARN, which CloudWatch accepts before the
+ * topic exists): `cdk destroy` of a stack also destroys the stacks that depend on it, so
+ * destroying one service, or the alarm topic, takes nothing else with it.
  */
 import { type App, type Environment, Tags, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import type { AppPlan, Owner } from "../shared/plan.ts";
+import { AlarmsStack, alarmEmailsFromContext } from "./alarms-stack.ts";
 import { type ApiAuth, ApiStack } from "./api-stack.ts";
 import { type ArchiveOptions, archiveOptionsFromContext } from "./archive.ts";
 import { BusStack } from "./bus-stack.ts";
@@ -29,8 +32,12 @@ export interface CanonStacksProps extends OwnedResourceOptions, MonitoringOption
   readonly archive?: ArchiveOptions;
   /** The first day the archives' SQL tables project (yyyy-MM-dd). @default "2026-01-01" */
   readonly archiveSince?: string;
+  /** How many shard ids each archive's SQL table projects, for a stream resharded past the default. @default see `shardIdsFor` */
+  readonly archiveShardIds?: number;
   /** Principal ARNs that may assume the operator console role. @default none: the managed policy only */
   readonly consoleOperators?: readonly string[];
+  /** E-mail addresses subscribed to the app's alarm topic. @default none */
+  readonly alarmEmails?: readonly string[];
 }
 
 export interface CanonStacks {
@@ -39,6 +46,8 @@ export interface CanonStacks {
   readonly api: ApiStack;
   /** The operator console's managed policy (and role): infra/console-access.ts. */
   readonly consoleAccess: ConsoleAccessStack;
+  /** The app's alarm topic, which every alarm notifies: infra/alarms-stack.ts. */
+  readonly alarms: AlarmsStack;
 }
 
 /** The names of the services in a plan, in declaration order. */
@@ -75,12 +84,25 @@ export function applyCanonChecks(app: App, plan: AppPlan): void {
 export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps = {}): CanonStacks {
   Tags.of(app).add(tagKeys.app, plan.prefix);
   applyCanonChecks(app, plan);
-  const { apiAuth, archive, archiveSince, consoleOperators, ...common } = props;
+  const { apiAuth, archive, archiveSince, archiveShardIds, consoleOperators, alarmEmails, ...common } = props;
+  const alarms = new AlarmsStack(app, stackNames.alarms(plan.prefix), {
+    env: common.env,
+    prefix: plan.prefix,
+    emails: alarmEmails,
+    alarmTopicArn: common.alarmTopicArn,
+  });
   const buses = new Map<string, BusStack>();
   for (const { bus } of plan.streams) {
     buses.set(
       bus,
-      new BusStack(app, stackNames.bus(plan.prefix, bus), { ...common, plan, bus, archive, archiveSince }),
+      new BusStack(app, stackNames.bus(plan.prefix, bus), {
+        ...common,
+        plan,
+        bus,
+        archive,
+        archiveSince,
+        archiveShardIds,
+      }),
     );
   }
   const services = new Map<string, ServiceStack>();
@@ -103,22 +125,32 @@ export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps 
   for (const busStack of buses.values()) {
     consoleAccess.addStackDependency(busStack, "reads the bus's archive-bucket SSM parameter");
   }
-  return { buses, services, api, consoleAccess };
+  return { buses, services, api, consoleAccess, alarms };
 }
 
 /** Options from CDK context (`cdk deploy -c key=value` or cdk.json), so a deploy needs no code change. */
 export function stacksPropsFromContext(
   scope: IConstruct,
-): Pick<CanonStacksProps, "alarmTopicArn" | "archive" | "archiveSince" | "consoleOperators"> {
+): Pick<
+  CanonStacksProps,
+  "alarmTopicArn" | "alarmEmails" | "archive" | "archiveSince" | "archiveShardIds" | "consoleOperators"
+> {
   const alarmTopicArn = scope.node.tryGetContext("canon:alarmTopicArn");
   const archiveSince = scope.node.tryGetContext("canon:archiveSince");
   if (archiveSince !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(String(archiveSince))) {
     throw new Error(`canon:archiveSince must be a day (yyyy-MM-dd), not "${archiveSince}"`);
   }
+  const archiveShardIds = scope.node.tryGetContext("canon:archiveShardIds");
+  if (archiveShardIds !== undefined && !/^\d+$/.test(String(archiveShardIds))) {
+    throw new Error(`canon:archiveShardIds must be a number of shard ids, not "${archiveShardIds}"`);
+  }
   const consoleOperators = consoleOperatorsFromContext(scope);
+  const alarmEmails = alarmEmailsFromContext(scope);
   return {
     ...(typeof alarmTopicArn === "string" && alarmTopicArn !== "" && { alarmTopicArn }),
+    ...(alarmEmails !== undefined && { alarmEmails }),
     ...(archiveSince !== undefined && { archiveSince: String(archiveSince) }),
+    ...(archiveShardIds !== undefined && { archiveShardIds: Number(archiveShardIds) }),
     archive: archiveOptionsFromContext(scope),
     ...(consoleOperators !== undefined && { consoleOperators }),
   };

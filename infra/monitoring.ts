@@ -9,7 +9,7 @@
  *   stream's retention, so it fires long before a record could expire unread (invariant 4);
  * - conflict rate: commits that lost arbitration, as a share of the commits on the stream.
  */
-import { Duration } from "aws-cdk-lib";
+import { Duration, Stack } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import type * as kinesis from "aws-cdk-lib/aws-kinesis";
@@ -18,16 +18,17 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as sns from "aws-cdk-lib/aws-sns";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { alarmTopicName } from "./names.ts";
 
 export interface MonitoringProps {
-  /** The dashboard's name, unique in the account and region. */
+  /** The dashboard's name, unique in the account: dashboards are global, so it holds the region. */
   readonly dashboardName: string;
   /** Prefixes every alarm name (alarm names are unique in the account and region). */
   readonly alarmPrefix: string;
   /** Namespace of the metrics this stack derives from logs. */
   readonly metricNamespace: string;
-  /** Where alarms (and their return to OK) are sent. @default no action: the console and the dashboard show them */
-  readonly alarmTopic?: sns.ITopic;
+  /** Where alarms (and their return to OK) are sent. @default none: the console and the dashboard show them */
+  readonly alarmTopics?: readonly sns.ITopic[];
 }
 
 export interface StreamConsumerOptions {
@@ -163,9 +164,9 @@ export class Monitoring extends Construct {
       alarmName: `${this.props.alarmPrefix}-${name}`,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    if (this.props.alarmTopic) {
-      alarm.addAlarmAction(new SnsAction(this.props.alarmTopic));
-      alarm.addOkAction(new SnsAction(this.props.alarmTopic));
+    for (const topic of this.props.alarmTopics ?? []) {
+      alarm.addAlarmAction(new SnsAction(topic));
+      alarm.addOkAction(new SnsAction(topic));
     }
     this.alarms.push(alarm);
     this.dashboard.addWidgets(
@@ -184,22 +185,37 @@ export class Monitoring extends Construct {
 /** What every Canon stack takes to wire its alarms. */
 export interface MonitoringOptions {
   /**
-   * ARN of an SNS topic (yours, outside the app) that alarms notify, e.g. from
-   * `cdk deploy -c canon:alarmTopicArn=arn:aws:sns:…`.
-   * @default no alarm action
+   * ARN of an SNS topic of yours (outside the app) that alarms notify as well as the app's own
+   * alarm topic, e.g. from `cdk deploy -c canon:alarmTopicArn=arn:aws:sns:…`.
+   * @default the app's alarm topic only
    */
   readonly alarmTopicArn?: string;
 }
 
-/** A stack's monitoring: dashboard and alarms named `{prefix}-{name}`, metrics under `Canon/{prefix}`. */
+/**
+ * The topics a stack's alarms notify: the app's alarm topic (infra/alarms-stack.ts), by its
+ * name in this stack's account and region, so no stack holds a reference to the alarms stack;
+ * and `alarmTopicArn` if given.
+ */
+export function alarmTopicsFor(scope: Construct, prefix: string, options: MonitoringOptions): sns.ITopic[] {
+  const arn = Stack.of(scope).formatArn({ service: "sns", resource: alarmTopicName(prefix) });
+  const topics = [sns.Topic.fromTopicArn(scope, "AppAlarmTopic", arn)];
+  if (options.alarmTopicArn !== undefined)
+    topics.push(sns.Topic.fromTopicArn(scope, "AlarmTopic", options.alarmTopicArn));
+  return topics;
+}
+
+/**
+ * A stack's monitoring: alarms named `{prefix}-{name}-…` (alarm names are per region), a
+ * dashboard named `{prefix}-{region}-{name}` (dashboard names are per account: without the
+ * region, a second region's deploy would take the first one's dashboard), metrics under
+ * `Canon/{prefix}`, every alarm notifying the app's alarm topic.
+ */
 export function monitoringFor(scope: Construct, prefix: string, name: string, options: MonitoringOptions): Monitoring {
   return new Monitoring(scope, "Monitoring", {
-    dashboardName: `${prefix}-${name}`,
+    dashboardName: `${prefix}-${Stack.of(scope).region}-${name}`,
     alarmPrefix: `${prefix}-${name}`,
     metricNamespace: `Canon/${prefix}`,
-    alarmTopic:
-      options.alarmTopicArn === undefined
-        ? undefined
-        : sns.Topic.fromTopicArn(scope, "AlarmTopic", options.alarmTopicArn),
+    alarmTopics: alarmTopicsFor(scope, prefix, options),
   });
 }

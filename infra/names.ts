@@ -19,7 +19,22 @@ export const stackNames = {
   api: (prefix: string) => `${pascal(prefix)}-Api`,
   /** The operator console's IAM policy (and optional role): infra/console-access.ts. */
   consoleAccess: (prefix: string) => `${pascal(prefix)}-ConsoleAccess`,
+  /** The app's alarm topic: infra/alarms-stack.ts. */
+  alarms: (prefix: string) => `${pascal(prefix)}-Alarms`,
 } as const;
+
+/**
+ * The SNS topic every alarm of the app notifies (infra/alarms-stack.ts). Other stacks name it
+ * by this name (its ARN is built from it), never through the alarms stack's constructs.
+ */
+export function alarmTopicName(prefix: string): string {
+  return `${prefix}-alarms`;
+}
+
+/** The alias of the KMS key that encrypts the alarm topic (and its undelivered-notifications queue). */
+export function alarmKeyAlias(prefix: string): string {
+  return `alias/${prefix}/alarms`;
+}
 
 export { busParameters, tagKeys } from "../shared/aws/deployed-names.ts";
 

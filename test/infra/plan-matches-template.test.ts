@@ -9,7 +9,7 @@ import { Template } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
 import { app as example } from "../../functions/app.ts";
 import { applyCanonChecks, plannedServices } from "../../infra/canon-app.ts";
-import { busParameters, ownerTag, queueKeyAlias, stackNames } from "../../infra/names.ts";
+import { alarmTopicName, busParameters, ownerTag, queueKeyAlias, stackNames } from "../../infra/names.ts";
 import { ServiceStack } from "../../infra/service-stack.ts";
 import type { Owner, PlannedFunction, ResourceRef } from "../../shared/plan.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
@@ -174,12 +174,13 @@ for (const [label, definition] of [
     }
 
     describe("the synthesized templates match the plan", () => {
-      it("has one stack per bus, one per service and one for the API", () => {
+      it("has one stack per bus, one per service, one for the API and one for the alarm topic", () => {
         expect(allStacks.map((stack) => stack.stackName).sort()).toEqual(
           [
             ...plan.streams.map((s) => stackNames.bus(plan.prefix, s.bus)),
             ...plannedServices(plan).map((s) => stackNames.service(plan.prefix, s)),
             stackNames.api(plan.prefix),
+            stackNames.alarms(plan.prefix),
           ].sort(),
         );
       });
@@ -457,7 +458,10 @@ for (const [label, definition] of [
         );
         expect(names("AWS::DynamoDB::Table", "TableName")).toEqual(plan.tables.map((t) => t.name).sort());
         expect(names("AWS::Kinesis::Stream", "Name")).toEqual(plan.streams.map((s) => s.name).sort());
-        expect(names("AWS::SNS::Topic", "TopicName")).toEqual(plan.topics.map((t) => t.name).sort());
+        // Besides the buses' topics, the app's alarm topic (infra only: the local cloud raises no alarms).
+        expect(names("AWS::SNS::Topic", "TopicName")).toEqual(
+          [...plan.topics.map((t) => t.name), alarmTopicName(plan.prefix)].sort(),
+        );
         // Per bus, its archive and the Athena results bucket (which has no fixed name).
         const buckets = [...templates.values()].flatMap((template) =>
           resources(template, "AWS::S3::Bucket").map(([, b]) =>

@@ -10,12 +10,13 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { describe, expect, it } from "vitest";
 import { app as definition } from "../../functions/app.ts";
+import { AlarmsStack, alarmEmailsFromContext } from "../../infra/alarms-stack.ts";
 import { ApiStack } from "../../infra/api-stack.ts";
 import { archiveOptionsFromContext } from "../../infra/archive.ts";
-import { eventViewColumns } from "../../infra/archive-catalog.ts";
+import { eventViewColumns, shardIdsFor } from "../../infra/archive-catalog.ts";
 import { BusStack } from "../../infra/bus-stack.ts";
-import { addCanonStacks, applyCanonChecks } from "../../infra/canon-app.ts";
-import { archiveKeyAlias, queueKeyAlias, stackNames } from "../../infra/names.ts";
+import { addCanonStacks, applyCanonChecks, stacksPropsFromContext } from "../../infra/canon-app.ts";
+import { alarmTopicName, archiveKeyAlias, queueKeyAlias, stackNames } from "../../infra/names.ts";
 import { ServiceStack } from "../../infra/service-stack.ts";
 import { eventColumns } from "../../shared/archive/sql.ts";
 import { ids, planApp } from "../../shared/plan.ts";
@@ -337,6 +338,38 @@ describe("a bus stack", () => {
     });
   });
 
+  it("projects shard ids well past the planned ones, so the shards of a resharded stream stay queryable", () => {
+    const shardValues = (json: Json) =>
+      String(
+        one(
+          resources(json, "AWS::Glue::Table").filter(([, t]) => t.Properties.TableInput.Name === "archived_records"),
+          "records table",
+        )[1].Properties.TableInput.Parameters["projection.shard.values"],
+      ).split(",");
+    const id = (n: number) => `shardId-${String(n).padStart(12, "0")}`;
+    // 2 planned shards; doubled to 4 they become shardId-000000000002 to …005, and so on.
+    const values = shardValues(templates.get(core));
+    expect(values).toEqual(Array.from({ length: 64 }, (_, n) => id(n)));
+    expect(values).toContain("shardId-000000000008");
+    // An enum, not `injected`: a SELECT without a shard filter (the events view) must work.
+    template(core).hasResourceProperties("AWS::Glue::Table", {
+      TableInput: { Parameters: Match.objectLike({ "projection.shard.type": "enum" }) },
+    });
+    expect(shardIdsFor(4)).toHaveLength(128); // 32 per planned shard, at least 64
+
+    // A stream resharded past the default: canon:archiveShardIds raises it.
+    const scope = testApp({ "canon:archiveShardIds": "200" });
+    applyCanonChecks(scope, plan);
+    const { archiveShardIds } = stacksPropsFromContext(scope);
+    const wide = new BusStack(scope, "Canon-Bus-core", { plan, bus: "core", archiveShardIds });
+    const wider = shardValues(Template.fromStack(wide).toJSON());
+    expect(wider).toHaveLength(200);
+    expect(wider.at(-1)).toBe(id(199));
+    expect(() => stacksPropsFromContext(testApp({ "canon:archiveShardIds": "lots" }))).toThrow(/canon:archiveShardIds/);
+    expect(() => shardIdsFor(2, 1)).toThrow(/shard ids/);
+    expect(() => shardIdsFor(2, 20_000)).toThrow(/shard ids/);
+  });
+
   it("queries in an Athena workgroup that enforces encrypted results, its engine and a scan cap", () => {
     const bus = template(core);
     const [keyId] = resources(templates.get(core), "AWS::KMS::Alias")
@@ -549,15 +582,6 @@ describe("every stack", () => {
     }
   });
 
-  it("notifies an alarm topic when one is given", () => {
-    const arn = "arn:aws:sns:eu-west-1:111111111111:ops";
-    const bus = addCanonStacks(testApp(), plan, { alarmTopicArn: arn }).buses.get("core") as Stack;
-    Template.fromStack(bus).allResourcesProperties("AWS::CloudWatch::Alarm", {
-      AlarmActions: [arn],
-      OKActions: [arn],
-    });
-  });
-
   it("has no unsuppressed cdk-nag (AwsSolutions) finding", () => {
     const report = new AwsSolutionsChecks().validateScope(app);
     expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources[0]?.constructPath}`)).toEqual([]);
@@ -615,6 +639,159 @@ describe("every stack", () => {
         .filter((id, index, ids) => ids.indexOf(id) === index)
         .sort(),
     );
+  });
+});
+
+describe("alarms reach someone", () => {
+  const alarmsJson = templates.get(stacks.alarms);
+  const [topicId, topic] = one(resources(alarmsJson, "AWS::SNS::Topic"), "alarm topic");
+
+  /** An ARN as text, `${AWS::Region}` style; a Ref to the alarm topic in its own stack as its ARN. */
+  function arnText(json: Json, value: Json): string {
+    if (typeof value === "string") return value;
+    if (value?.Ref !== undefined) {
+      const resource = json.Resources?.[value.Ref];
+      if (resource?.Type === "AWS::SNS::Topic") {
+        return `arn:\${AWS::Partition}:sns:\${AWS::Region}:\${AWS::AccountId}:${resource.Properties.TopicName}`;
+      }
+      return `\${${value.Ref}}`;
+    }
+    if (value?.["Fn::Join"])
+      return value["Fn::Join"][1].map((part: Json) => arnText(json, part)).join(value["Fn::Join"][0]);
+    return JSON.stringify(value);
+  }
+  const appTopicArn = `arn:\${AWS::Partition}:sns:\${AWS::Region}:\${AWS::AccountId}:${alarmTopicName("canon")}`;
+
+  it("sends every alarm of the app to one topic, KMS-encrypted with its own rotating key and TLS only", () => {
+    expect(topic.Properties.TopicName).toBe("canon-alarms");
+    const keyId = target(topic.Properties.KmsMasterKeyId);
+    const key = alarmsJson.Resources[keyId];
+    expect(key.Type).toBe("AWS::KMS::Key");
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    // CloudWatch encrypts what it publishes with the topic's key: it must be in the key policy.
+    expect(key.Properties.KeyPolicy.Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: "Allow",
+        Principal: { Service: "cloudwatch.amazonaws.com" },
+        Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+      }),
+    );
+    const statements = one(
+      resources(alarmsJson, "AWS::SNS::TopicPolicy").filter(([, p]) =>
+        p.Properties.Topics.some((t: Json) => target(t) === topicId),
+      ),
+      "topic policy",
+    )[1].Properties.PolicyDocument.Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+    );
+    const publish: Json = one(
+      statements.filter((st: Json) => st.Effect === "Allow"),
+      "allow statement",
+    );
+    expect(publish).toMatchObject({ Principal: { Service: "cloudwatch.amazonaws.com" }, Action: "sns:Publish" });
+    expect(publish.Condition.StringEquals).toEqual({ "aws:SourceAccount": { Ref: "AWS::AccountId" } });
+    expect(arnText(alarmsJson, publish.Condition.ArnLike["aws:SourceArn"])).toBe(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation pseudo parameters, rendered
+      "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:canon-*",
+    );
+  });
+
+  it("has every alarm of every stack notify it, firing and back to OK, found by name", () => {
+    for (const stack of all) {
+      const json = templates.get(stack);
+      const alarms = resources(json, "AWS::CloudWatch::Alarm");
+      if (stack !== stacks.alarms) expect(alarms.length, stack.stackName).toBeGreaterThan(0);
+      for (const [id, alarm] of alarms) {
+        expect(alarm.Properties.AlarmName, id).toMatch(/^canon-/); // what the topic policy lets publish
+        for (const actions of ["AlarmActions", "OKActions"]) {
+          const arns = (alarm.Properties[actions] ?? []).map((a: Json) => arnText(json, a));
+          expect(arns, `${stack.stackName} ${alarm.Properties.AlarmName} ${actions}`).toEqual([appTopicArn]);
+        }
+      }
+    }
+  });
+
+  it("also notifies a topic of yours, with canon:alarmTopicArn", () => {
+    const arn = "arn:aws:sns:eu-west-1:111111111111:ops";
+    const scope = testApp({ "canon:alarmTopicArn": arn });
+    const bus = addCanonStacks(scope, plan, stacksPropsFromContext(scope)).buses.get("core") as Stack;
+    const json = Template.fromStack(bus).toJSON();
+    for (const [, alarm] of resources(json, "AWS::CloudWatch::Alarm")) {
+      expect(alarm.Properties.AlarmActions.map((a: Json) => arnText(json, a))).toEqual([appTopicArn, arn]);
+      expect(alarm.Properties.OKActions.map((a: Json) => arnText(json, a))).toEqual([appTopicArn, arn]);
+    }
+  });
+
+  it("subscribes the addresses of canon:alarmEmail, redriving what SNS cannot deliver to an alarmed queue", () => {
+    const scope = testApp({ "canon:alarmEmail": "ops@example.com, oncall@example.com" });
+    expect(stacksPropsFromContext(scope).alarmEmails).toEqual(["ops@example.com", "oncall@example.com"]);
+    applyCanonChecks(scope, plan);
+    const stack = new AlarmsStack(scope, stackNames.alarms("canon"), {
+      prefix: "canon",
+      emails: alarmEmailsFromContext(scope),
+    });
+    scope.synth(); // the laws (a subscription redrives; a queue is encrypted) and cdk-nag hold
+    expect(new AwsSolutionsChecks().validateScope(scope).violations).toEqual([]);
+    const json = Template.fromStack(stack).toJSON();
+    const [queueId, queue] = one(resources(json, "AWS::SQS::Queue"), "undelivered queue");
+    const [, topicResource] = one(resources(json, "AWS::SNS::Topic"), "topic");
+    expect(queue.Properties.QueueName).toBe("canon-alarms-undelivered");
+    expect(target(queue.Properties.KmsMasterKeyId)).toBe(target(topicResource.Properties.KmsMasterKeyId));
+    const subscriptions = resources(json, "AWS::SNS::Subscription").map(([, sub]) => sub.Properties);
+    expect(subscriptions.map((sub) => sub.Endpoint).sort()).toEqual(["oncall@example.com", "ops@example.com"]);
+    for (const sub of subscriptions) {
+      expect(sub.Protocol).toBe("email");
+      expect(target(sub.RedrivePolicy.deadLetterTargetArn)).toBe(queueId);
+    }
+    const [, undelivered] = one(resources(json, "AWS::CloudWatch::Alarm"), "undelivered alarm");
+    expect(undelivered.Properties).toMatchObject({
+      AlarmName: "canon-alarms-undelivered",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [queueId, "QueueName"] } }],
+    });
+    expect(undelivered.Properties.AlarmActions.map((a: Json) => arnText(json, a))).toEqual([appTopicArn]);
+    // Without the option, no subscription (and no queue) is made.
+    expect(resources(alarmsJson, "AWS::SNS::Subscription")).toEqual([]);
+    expect(resources(alarmsJson, "AWS::SQS::Queue")).toEqual([]);
+  });
+
+  it("refuses an address it cannot read, naming the option", () => {
+    expect(() => alarmEmailsFromContext(testApp({ "canon:alarmEmail": "ops" }))).toThrow(
+      /canon:alarmEmail: "ops" is not an e-mail address/,
+    );
+    expect(() => alarmEmailsFromContext(testApp({ "canon:alarmEmail": 42 }))).toThrow(/canon:alarmEmail must be/);
+  });
+});
+
+describe("dashboards", () => {
+  /** Every dashboard name of the example app deployed to this environment. */
+  function dashboardNames(env: { account: string; region: string }): string[] {
+    const stacksInRegion = addCanonStacks(testApp(), plan, { env });
+    return [
+      ...stacksInRegion.buses.values(),
+      ...stacksInRegion.services.values(),
+      stacksInRegion.api,
+      stacksInRegion.alarms,
+    ].flatMap((stack) =>
+      resources(Template.fromStack(stack).toJSON(), "AWS::CloudWatch::Dashboard").map(
+        ([, d]) => d.Properties.DashboardName as string,
+      ),
+    );
+  }
+
+  it("are named with their region: dashboard names are per account, so two regions deploy side by side", () => {
+    for (const stack of all) {
+      for (const [, dashboard] of resources(templates.get(stack), "AWS::CloudWatch::Dashboard")) {
+        expect(JSON.stringify(dashboard.Properties.DashboardName), stack.stackName).toContain('{"Ref":"AWS::Region"}');
+      }
+    }
+    const ireland = dashboardNames({ account: "111111111111", region: "eu-west-1" });
+    const virginia = dashboardNames({ account: "111111111111", region: "us-east-1" });
+    expect(ireland).toContain("canon-eu-west-1-service-accounts");
+    expect(virginia).toContain("canon-us-east-1-bus-core");
+    expect(ireland).toHaveLength(all.length - 1); // one per stack with alarms
+    expect(new Set([...ireland, ...virginia]).size).toBe(ireland.length + virginia.length);
   });
 });
 
@@ -953,6 +1130,10 @@ describe("stacks deploy and are destroyed alone", () => {
       ).toEqual([]);
     }
     expect(stacks.api.dependencies).toEqual([]);
+    // The alarms name the alarm topic by ARN: no stack depends on its stack, whose destroy would
+    // otherwise take every dependent stack with it (`cdk destroy` selects downstream stacks).
+    expect(stacks.alarms.dependencies).toEqual([]);
+    for (const stack of [...all, stacks.consoleAccess]) expect(stack.dependencies).not.toContain(stacks.alarms);
   });
 
   it("order each service after its bus, and nothing else", () => {

@@ -50,7 +50,7 @@ export function synthesize(definition: AppDefinition, props: CanonStacksProps = 
   const app = testApp();
   const plan = planApp(definition);
   const stacks = addCanonStacks(app, plan, props);
-  const all: Stack[] = [...stacks.buses.values(), ...stacks.services.values(), stacks.api];
+  const all: Stack[] = [...stacks.buses.values(), ...stacks.services.values(), stacks.api, stacks.alarms];
   const templates = new Map(all.map((stack) => [stack, Template.fromStack(stack).toJSON()]));
   return { app, plan, stacks, all, templates };
 }
