@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import { basename, dirname, join } from "node:path";
+import { receiveWholeFifoGroups } from "./fauxqs-fifo.ts";
 
 const [kind, portText, dataDir] = process.argv.slice(2);
 const port = Number(portText);
@@ -71,6 +72,7 @@ async function start(): Promise<void> {
     case "sqs-sns-s3": {
       listenOnLoopbackOnly();
       await syncSqliteOnCommitToOsOnly();
+      await receiveWholeFifoGroups();
       const { startFauxqs } = await import("fauxqs");
       // No `host`: queue URLs then use the request's host (127.0.0.1:port), the SDK's endpoint.
       const server = await startFauxqs({
