@@ -143,9 +143,10 @@ function kinesisRecovery(folder: string, suffix = "damaged"): string {
 /**
  * Refuses, before kinesalite opens it, a Kinesis data folder that would start wrong: kinesis-mock's
  * JSON file (the emulator of earlier versions), a LevelDB folder without its CURRENT file (LevelDB
- * would make a new, empty database over it), a log with damaged records (LevelDB would drop them
- * without a word), a database LevelDB cannot open or read. A log cut short at its end is what a
- * kill leaves when it interrupts a write that was never acknowledged: LevelDB ignores that tail.
+ * would make a new, empty database over it), a log or MANIFEST with damaged records (LevelDB would
+ * drop them without a word), a table the MANIFEST lists that is missing, of another size or with a
+ * damaged frame, a database LevelDB cannot open or read to its end. A log cut short at its end is
+ * what a kill leaves when it interrupts a write that was never acknowledged: LevelDB ignores it.
  * Also forgets a stream that a kill caught between CreateStream and ACTIVE (provisioning creates it again).
  */
 async function checkKinesisData(folder: string): Promise<void> {
