@@ -143,13 +143,19 @@ async function handleCommands<State>(
       else group.work.push(work);
     }
   }
-  await resumeFromOutcomes(config, groups);
-  if (refused.length > 0) await batchPutItems(config.outcomesTable, refused as unknown as Record<string, unknown>[]);
+  // The first round's states are read while the outcomes are: one round trip, not two.
+  const [firstStates] = await Promise.all([
+    groups.size === 0 ? undefined : readStates(config.stateTable, [...groups.keys()], runtime.decider.initialState),
+    resumeFromOutcomes(config, groups),
+    refused.length === 0
+      ? undefined
+      : batchPutItems(config.outcomesTable, refused as unknown as Record<string, unknown>[]),
+  ]);
 
   for (let round = 1; ; round++) {
     const active = [...groups.values()].filter((g) => g.failedFrom === undefined && g.work.length > 0);
     if (active.length === 0) break;
-    const conflicted = await runRound(runtime, active);
+    const conflicted = await runRound(runtime, active, round === 1 ? firstStates : undefined);
     if (conflicted) await sleep(backoffMs(round));
   }
   // FIFO: a message handed back takes every later message of its group with it.
@@ -238,13 +244,19 @@ interface Plan {
 }
 
 /** One round over the active groups; true if some command met a conflict of its own. */
-async function runRound<State>(runtime: Runtime<State>, groups: readonly Group[]): Promise<boolean> {
+async function runRound<State>(
+  runtime: Runtime<State>,
+  groups: readonly Group[],
+  known?: ReadonlyMap<string, StateItem<State>>,
+): Promise<boolean> {
   const { config, options } = runtime;
-  const states = await readStates(
-    config.stateTable,
-    groups.map((g) => g.aggregateId),
-    runtime.decider.initialState,
-  );
+  const states =
+    known ??
+    (await readStates(
+      config.stateTable,
+      groups.map((g) => g.aggregateId),
+      runtime.decider.initialState,
+    ));
   const plans = groups.map((group) => planGroup(runtime, group, states.get(group.aggregateId)));
   const fresh = plans.flatMap((p) => p.chain.filter((c) => !c.resumed));
   // Pending first: a crash after the append resumes the very same commit instead of deciding again.

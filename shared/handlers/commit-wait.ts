@@ -51,8 +51,15 @@ export async function awaitCommits(
   const schedule = commitLookSchedule(visibility.typicalMs);
   let open = chains.filter((chain) => chain.commits.length > 0);
   let wait = schedule.firstMs;
+  // The commits showed between the look before the one that saw them and that one: learning
+  // from the midpoint lets the pace fall as fast as it rises (learning from the look itself
+  // would keep a slow first look slow).
+  let previousLookMs = 0;
+  let lookMs = 0;
   while (open.length > 0) {
     await sleep(Math.max(0, Math.min(wait, deadline - Date.now())));
+    previousLookMs = lookMs;
+    lookMs = Date.now() - started;
     const states = await readStates(
       stateTable,
       open.map((chain) => chain.aggregateId),
@@ -77,7 +84,7 @@ export async function awaitCommits(
     }
     wait = schedule.everyMs;
   }
-  visibility.typicalMs = learnCommitVisibility(visibility.typicalMs, Date.now() - started);
+  if (lookMs > 0) visibility.typicalMs = learnCommitVisibility(visibility.typicalMs, (previousLookMs + lookMs) / 2);
   return fates;
 }
 
