@@ -10,7 +10,13 @@
  * invocation may crash after partial work: its result is lost and the batch is delivered again.
  */
 
-import { type _Record, GetRecordsCommand, GetShardIteratorCommand, type Shard } from "@aws-sdk/client-kinesis";
+import {
+  type _Record,
+  GetRecordsCommand,
+  type GetRecordsCommandOutput,
+  GetShardIteratorCommand,
+  type Shard,
+} from "@aws-sdk/client-kinesis";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda";
@@ -25,6 +31,8 @@ export interface KinesisSourceOptions {
   readonly streamName: string;
   readonly streamArn: string;
   readonly batchSize: number;
+  /** Like MaximumBatchingWindowInSeconds: a batch short of `batchSize` waits this long for more. @default 0 */
+  readonly batchWindowSeconds?: number;
   readonly bisectBatchOnError: boolean;
   readonly maxRetryAttempts: number;
   readonly onFailureQueueUrl: string;
@@ -148,6 +156,9 @@ async function runShard(
         // From now on the checkpoint names a record the stream has (or none: the shard is empty).
         await writeCheckpoint(options.checkpointTable, checkpointKey, skipped.at(-1)?.SequenceNumber ?? "");
       }
+    }
+    if (records.length > 0 && next !== undefined && (options.batchWindowSeconds ?? 0) > 0) {
+      ({ records, next } = await fillBatchWindow(options, records, next));
     }
     if (records.length > 0) {
       const events = records.map((r) => toRecord(r, shardId, options.streamArn));
@@ -344,6 +355,41 @@ function toRecord(record: _Record, shardId: string, streamArn: string): KinesisS
     awsRegion: streamArn.split(":")[3] ?? "us-east-1",
     eventSourceARN: streamArn,
   };
+}
+
+/**
+ * Reads on until the batch is full or its window (from its first record) has passed, as an event
+ * source mapping with a batching window does: fewer, fuller invocations for a consumer that can
+ * wait (the archiver writes one object a batch).
+ */
+async function fillBatchWindow(
+  options: KinesisSourceOptions,
+  first: _Record[],
+  iterator: string,
+): Promise<{ records: _Record[]; next: string | undefined }> {
+  const records = [...first];
+  // At most a second locally, so a test or a warm-up does not wait the full window for the archive.
+  const closes = Date.now() + Math.min(options.batchWindowSeconds ?? 0, 1) * 1000;
+  let next: string | undefined = iterator;
+  while (next !== undefined && records.length < options.batchSize && !options.isStopping()) {
+    const left = closes - Date.now();
+    if (left <= 0) break;
+    const mark = streamWriteMark(options.streamName);
+    let page: GetRecordsCommandOutput;
+    try {
+      page = await kinesisClient().send(
+        new GetRecordsCommand({ ShardIterator: next, Limit: options.batchSize - records.length }),
+      );
+    } catch {
+      break; // deliver what is in hand; the next read starts after it
+    }
+    records.push(...(page.Records ?? []));
+    next = page.NextShardIterator;
+    if ((page.Records ?? []).length === 0) {
+      await untilStreamWritten(options.streamName, mark, Math.min(left, options.pollIntervalMs), options.isStopping);
+    }
+  }
+  return { records, next };
 }
 
 /** Sleeps, waking early when stopping. */

@@ -36,6 +36,7 @@ export type WorkerSource =
       readonly streamArn: string;
       readonly batchSize: number;
       readonly bisectBatchOnError: boolean;
+      readonly batchWindowSeconds: number;
       readonly maxRetryAttempts: number;
       readonly onFailureQueueUrl: string;
       readonly checkpointTable: string;
@@ -234,6 +235,7 @@ function workerSource(
         onFailureQueueUrl: need(r.queueUrls.get(source.onFailureQueueId), `queue ${source.onFailureQueueId}`),
         checkpointTable,
         pollIntervalMs: options.kinesisPollIntervalMs ?? 100,
+        batchWindowSeconds: source.batchWindowSeconds,
         faults,
       };
     case "http":
