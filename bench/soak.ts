@@ -66,13 +66,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   log(`soak: CANON_FAULTS=${schedule.faults}`);
   log(`soak: schedule ${schedule.events.map(describe).join(", ")}`);
   let system: DevSystem | undefined;
+  let keep = false;
   try {
     system = await startDev({ app, contracts, repoRoot, dataDir, port: 0 });
-    return await soak(system, options, schedule.events, dataDir, log);
+    const result = await soak(system, options, schedule.events, dataDir, log);
+    keep = !result.ok && process.env.CANON_SOAK_KEEP_DATA === "1";
+    return result;
   } finally {
     await system?.stop();
     restoreEnv("CANON_FAULTS", savedFaults);
-    rmSync(dataDir, { recursive: true, force: true });
+    // CANON_SOAK_KEEP_DATA=1 keeps a failed run's data folder for a post-mortem.
+    if (keep) log(`soak: data kept in ${dataDir}`);
+    else rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
