@@ -4,7 +4,9 @@
  * and its own role. The role holds exactly the grants its environment refs name (plus its log
  * group and tracing); the function carries the `canon:*` tags the laws are checked against.
  * A function that `startsDetached` (a warming-up projection) gets its queue mapping disabled:
- * its warm-up job (infra/warm-up.ts) enables it when the replay is done.
+ * its warm-up job (infra/warm-up.ts) enables it when the replay is done. A stream mapping that
+ * reads by enhanced fan-out registers its stream consumer beside it (the relay's, in the bus
+ * stack) and reads through it, with the same batching, retries, record age and failure queue.
  */
 
 import { readFileSync } from "node:fs";
@@ -12,9 +14,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Annotations, Duration, RemovalPolicy, Stack, Tags, Validations } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
+import * as kinesis from "aws-cdk-lib/aws-kinesis";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import { KinesisEventSource, SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import {
+  KinesisConsumerEventSource,
+  KinesisEventSource,
+  type KinesisEventSourceProps,
+  SqsEventSource,
+} from "aws-cdk-lib/aws-lambda-event-sources";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
@@ -58,6 +66,8 @@ export class CanonFunction extends Construct {
   readonly planned: PlannedFunction;
   /** Its queue's event source mapping (SQS sources only): a warm-up job enables it. */
   readonly queueMapping?: { readonly id: string; readonly arn: string };
+  /** The enhanced fan-out consumer its stream mapping reads through, if it reads by one. */
+  readonly streamConsumer?: kinesis.StreamConsumer;
 
   constructor(scope: Construct, id: string, props: CanonFunctionProps) {
     super(scope, id);
@@ -109,7 +119,10 @@ export class CanonFunction extends Construct {
     for (const [name, ref] of Object.entries(planned.env)) {
       this.function.addEnvironment(name, this.resolve(ref, resources));
     }
-    this.queueMapping = this.addEventSource(planned, resources);
+    ({ queueMapping: this.queueMapping, streamConsumer: this.streamConsumer } = this.addEventSource(
+      planned,
+      resources,
+    ));
     warnIfNotExported(this, planned);
 
     Tags.of(this).add(tagKeys.function, planned.id);
@@ -197,7 +210,10 @@ export class CanonFunction extends Construct {
   private addEventSource(
     { source, id, startsDetached }: PlannedFunction,
     resources: PlanResources,
-  ): { id: string; arn: string } | undefined {
+  ): {
+    readonly queueMapping?: { readonly id: string; readonly arn: string };
+    readonly streamConsumer?: kinesis.StreamConsumer;
+  } {
     switch (source.kind) {
       case "sqs": {
         const mapping = new SqsEventSource(resources.queue(source.queueId), {
@@ -208,7 +224,7 @@ export class CanonFunction extends Construct {
           ...(startsDetached === true && { enabled: false }),
         });
         this.function.addEventSource(mapping);
-        return { id: mapping.eventSourceMappingId, arn: mapping.eventSourceMappingArn };
+        return { queueMapping: { id: mapping.eventSourceMappingId, arn: mapping.eventSourceMappingArn } };
       }
       case "kinesis": {
         const failures = resources.queue(source.onFailureQueueId);
@@ -218,27 +234,40 @@ export class CanonFunction extends Construct {
             `${id}: on-failure destination ${source.onFailureQueueId} is a FIFO queue; AWS Lambda only delivers stream failure records to standard queues`,
           );
         }
-        this.function.addEventSource(
-          new KinesisEventSource(resources.stream(source.bus), {
-            batchSize: source.batchSize,
-            maxBatchingWindow: source.batchWindowSeconds > 0 ? Duration.seconds(source.batchWindowSeconds) : undefined,
-            startingPosition: lambda.StartingPosition[source.startingPosition],
-            bisectBatchOnError: source.bisectBatchOnError,
-            // Bounded (shared/plan.ts, streamRetryAttempts): a batch given up on goes to `onFailure`.
-            retryAttempts: source.maxRetryAttempts,
-            maxRecordAge: source.maxRecordAgeSeconds >= 0 ? Duration.seconds(source.maxRecordAgeSeconds) : undefined,
-            reportBatchItemFailures: true,
-            onFailure: new FailureQueue(failures, () =>
-              this.grantKey(resources.queueKey(source.onFailureQueueId), sendKeyActions),
-            ),
-          }),
-        );
-        return undefined;
+        const stream = resources.stream(source.bus);
+        const options: KinesisEventSourceProps = {
+          batchSize: source.batchSize,
+          maxBatchingWindow: source.batchWindowSeconds > 0 ? Duration.seconds(source.batchWindowSeconds) : undefined,
+          startingPosition: lambda.StartingPosition[source.startingPosition],
+          bisectBatchOnError: source.bisectBatchOnError,
+          // Bounded (shared/plan.ts, streamRetryAttempts): a batch given up on goes to `onFailure`.
+          retryAttempts: source.maxRetryAttempts,
+          maxRecordAge: source.maxRecordAgeSeconds >= 0 ? Duration.seconds(source.maxRecordAgeSeconds) : undefined,
+          reportBatchItemFailures: true,
+          onFailure: new FailureQueue(failures, () =>
+            this.grantKey(resources.queueKey(source.onFailureQueueId), sendKeyActions),
+          ),
+        };
+        if (source.readsBy === "enhanced-fan-out") {
+          if (source.consumerName === undefined)
+            throw new Error(`${id}: an enhanced fan-out mapping needs a consumer name`);
+          // Registered with the stream (at most 20 consumers a stream). The mapping's read grant is
+          // the stream's reads plus kinesis:DescribeStreamConsumer and kinesis:SubscribeToShard on
+          // this one consumer's ARN: what Lambda's poller calls to be pushed the shards' records.
+          const streamConsumer = new kinesis.StreamConsumer(this, "StreamConsumer", {
+            streamConsumerName: source.consumerName,
+            stream,
+          });
+          this.function.addEventSource(new KinesisConsumerEventSource(streamConsumer, options));
+          return { streamConsumer };
+        }
+        this.function.addEventSource(new KinesisEventSource(stream, options));
+        return {};
       }
       case "http":
-        return undefined; // the API stack puts it behind the HTTP API
+        return {}; // the API stack puts it behind the HTTP API
       case "job":
-        return undefined; // started by its warm-up job (infra/warm-up.ts)
+        return {}; // started by its warm-up job (infra/warm-up.ts)
     }
   }
 }

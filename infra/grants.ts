@@ -199,6 +199,7 @@ class Resolver {
     const element = this.index.get(id);
     if (element instanceof CfnParameter) return this.renderParameter(element);
     if (!(element instanceof CfnResource)) return "?";
+    if (element.cfnResourceType === "AWS::Kinesis::StreamConsumer") return this.consumerArn(element);
     const name = this.physicalName(element);
     switch (element.cfnResourceType) {
       case "AWS::SQS::Queue":
@@ -213,6 +214,7 @@ class Resolver {
   private renderAttribute(id: string, attribute: string): string {
     const element = this.index.get(id);
     if (!(element instanceof CfnResource)) return "?";
+    if (element.cfnResourceType === "AWS::Kinesis::StreamConsumer") return this.consumerArn(element);
     const name = this.physicalName(element);
     const arns: Record<string, string> = {
       "AWS::DynamoDB::Table": `arn:aws:dynamodb:REGION:ACCOUNT:table/${name}`,
@@ -228,6 +230,17 @@ class Resolver {
     if (element.cfnResourceType === "AWS::DynamoDB::Table" && attribute === "StreamArn") return `${arn}/stream/*`;
     if (element.cfnResourceType === "AWS::SQS::Queue" && attribute === "QueueName") return name;
     return arn;
+  }
+
+  /**
+   * An enhanced fan-out consumer's ARN (`stream/<stream>/consumer/<name>:<creation time>`): it names
+   * its stream, so reading through it counts as reading the stream, its mapping as a stream mapping.
+   */
+  private consumerArn(consumer: CfnResource): string {
+    const properties = consumer as unknown as Record<string, unknown>;
+    const stream = this.render(this.stack.resolve(properties.streamArn));
+    const name = this.stack.resolve(properties.consumerName);
+    return `${stream}/consumer/${typeof name === "string" ? name : "?"}:*`;
   }
 
   /** An SSM-backed parameter is the bus resource whose ARN (or bucket name) it holds (infra/names.ts). */

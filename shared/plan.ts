@@ -9,6 +9,7 @@ import type {
   ProjectionDefinition,
   QueueMappingOptions,
   ServiceDefinition,
+  StreamReadMode,
 } from "./topology.ts";
 
 /** Who owns a resource: one bus, one service, or the API. Law C is checked against it. */
@@ -93,6 +94,14 @@ export type EventSource =
       readonly maxRecordAgeSeconds: number;
       /** Queue (by id) that receives the description of a batch given up on. */
       readonly onFailureQueueId: string;
+      /**
+       * How the mapping reads the stream on AWS: polling (shared throughput), or through an
+       * enhanced fan-out consumer registered on the stream (`BusDefinition.relayReadsBy`). The
+       * local runner reads every stream the same way (woken on append).
+       */
+      readonly readsBy: StreamReadMode;
+      /** The stream consumer's name (enhanced fan-out only), unique on its stream. */
+      readonly consumerName?: string;
     }
   | { readonly kind: "http" }
   /** Started by a job (a warm-up or rebuild), not by an event source. */
@@ -292,6 +301,7 @@ export function planApp(app: AppDefinition): AppPlan {
         maxRetryAttempts: streamRetryAttempts,
         maxRecordAgeSeconds: streamMaxRecordAgeSeconds(bus.retentionHours ?? 24),
         onFailureQueueId: failures.id,
+        ...streamReader(bus.relayReadsBy ?? "polling", name(`${bus.name}-relay`)),
       },
       env: {
         [envNames.bus]: { kind: "value", value: bus.name },
@@ -363,6 +373,8 @@ export function planApp(app: AppDefinition): AppPlan {
         maxRetryAttempts: streamRetryAttempts,
         maxRecordAgeSeconds: streamMaxRecordAgeSeconds(bus.retentionHours ?? 24),
         onFailureQueueId: failures.id,
+        // It batches for seconds anyway: an enhanced fan-out consumer would buy it nothing.
+        readsBy: "polling",
       },
       env: {
         [envNames.bus]: { kind: "value", value: bus.name },
@@ -484,6 +496,14 @@ function parking(queue: PlannedQueue): Record<string, ResourceRef> {
   return { [envNames.parkAfterReceives]: { kind: "value", value: String(queue.maxReceiveCount - 2) } };
 }
 
+/** How a stream mapping reads: by polling, or through the named enhanced fan-out consumer. */
+function streamReader(
+  readsBy: StreamReadMode,
+  consumerName: string,
+): { readonly readsBy: StreamReadMode; readonly consumerName?: string } {
+  return readsBy === "enhanced-fan-out" ? { readsBy, consumerName } : { readsBy };
+}
+
 /** Read access to a bus's archive, where events too large for a message wait (claim checks). */
 function claimReader(bus: string): Record<string, ResourceRef> {
   return { [envNames.archiveBucket]: { kind: "bucket", bus, access: "read" } };
@@ -537,8 +557,15 @@ function validateApp(app: AppDefinition): void {
   if (!namePattern.test(app.prefix)) problems.push(`prefix "${app.prefix}" must match ${namePattern}`);
   const busNames = new Set(app.buses.map((b: BusDefinition) => b.name));
   const serviceNames = new Set<string>();
-  for (const bus of app.buses)
+  const readModes: readonly (StreamReadMode | undefined)[] = ["polling", "enhanced-fan-out", undefined];
+  for (const bus of app.buses) {
     if (!namePattern.test(bus.name)) problems.push(`bus "${bus.name}" must match ${namePattern}`);
+    if (!readModes.includes(bus.relayReadsBy)) {
+      problems.push(
+        `bus "${bus.name}": relayReadsBy must be "polling" or "enhanced-fan-out", not ${JSON.stringify(bus.relayReadsBy)}`,
+      );
+    }
+  }
   for (const service of app.services as readonly ServiceDefinition[]) {
     if (!namePattern.test(service.name)) problems.push(`service "${service.name}" must match ${namePattern}`);
     if (serviceNames.has(service.name)) problems.push(`service "${service.name}" is declared twice`);

@@ -11,7 +11,21 @@ export interface BusDefinition {
   readonly shards?: number;
   /** Stream retention; the archive keeps everything for ever. @default 24 */
   readonly retentionHours?: number;
+  /**
+   * How the relay (stream → topic) reads the stream on AWS. `"polling"`: Lambda's shared-throughput
+   * reader, which polls each shard about once a second when it is idle (a commit waits 0–1 s, about
+   * half a second on average, before the relay sees it), sharing the shard's 2 MB/s with the
+   * archiver. `"enhanced-fan-out"`: a registered stream consumer that Kinesis pushes records to over
+   * HTTP/2 (about 70 ms), with its own 2 MB/s per shard, billed per consumer-shard hour and per GB
+   * read (docs/aws-capacity.md). The archiver always polls: it batches for seconds anyway. Locally
+   * the runner wakes a stream's readers as soon as a record is appended, whichever is declared.
+   * @default "polling"
+   */
+  readonly relayReadsBy?: StreamReadMode;
 }
+
+/** How a Lambda reads a Kinesis stream: shared-throughput polling, or an enhanced fan-out consumer. */
+export type StreamReadMode = "polling" | "enhanced-fan-out";
 
 /** How a Lambda reads an SQS queue (an event source mapping). */
 export interface QueueMappingOptions {

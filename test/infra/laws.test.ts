@@ -7,6 +7,7 @@
 import { type App, Duration, type Stack } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
+import * as kinesis from "aws-cdk-lib/aws-kinesis";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as s3 from "aws-cdk-lib/aws-s3";
@@ -20,6 +21,7 @@ import type { CanonFunction } from "../../infra/canon-function.ts";
 import { laws } from "../../infra/laws.ts";
 import { ServiceStack } from "../../infra/service-stack.ts";
 import { planApp } from "../../shared/plan.ts";
+import { enhancedFanOutApp } from "./fixtures/enhanced-fan-out.ts";
 import { shopApp } from "./fixtures/shop.ts";
 import { warmUpApp } from "./fixtures/warm-up.ts";
 import { testApp } from "./support.ts";
@@ -68,6 +70,14 @@ describe("the fixture app, unbroken", () => {
     for (const stack of [serviceStack("orders"), serviceStack("billing"), busStack(), apiStack()]) {
       expect(() => (stack.node.root as App).synth()).not.toThrow();
     }
+  });
+
+  it("passes with its relay reading by enhanced fan-out (a stream consumer)", () => {
+    const fanOut = planApp(enhancedFanOutApp);
+    const app = testApp();
+    applyCanonChecks(app, fanOut);
+    new BusStack(app, "Shop-Bus-core", { plan: fanOut, bus: "core" });
+    expect(() => app.synth()).not.toThrow();
   });
 
   it("lets a service read its bus's archive and stream: a replayer, projections resolving claim checks", () => {
@@ -302,6 +312,22 @@ describe("Law DLQ: every queue, subscription and stream consumer has a dead-lett
     });
     expect(synthError(stack)).toMatch(
       /Law DLQ .*the mapping from arn:aws:kinesis:.*stream\/shop-core has no on-failure/,
+    );
+  });
+
+  it("fails a mapping through an enhanced fan-out consumer without an on-failure destination", () => {
+    const stack = busStack();
+    const consumer = new kinesis.StreamConsumer(stack, "BareConsumer", {
+      streamConsumerName: "shop-core-bare",
+      stream: stack.stream,
+    });
+    new lambda.EventSourceMapping(stack, "BareFanOut", {
+      target: fn(stack, "core-relay"),
+      eventSourceArn: consumer.streamConsumerArn,
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+    });
+    expect(synthError(stack)).toMatch(
+      /Law DLQ .*the mapping from arn:aws:kinesis:.*stream\/shop-core\/consumer\/shop-core-bare:\* has no on-failure/,
     );
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Holds the synthesized CloudFormation templates against the shared plan, so that the
  * cloud and the local cloud (both built from `planApp`) cannot drift: every planned
- * resource is there with its planned properties, and nothing else is. Run for the example app
- * and for a fixture with a warming-up projection (a detached consumer and its replayer).
+ * resource is there with its planned properties, and nothing else is. Run for the example app,
+ * for a fixture with a warming-up projection (a detached consumer and its replayer), and for one
+ * whose relay reads its stream by enhanced fan-out (a registered stream consumer).
  */
 import { Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
@@ -13,12 +14,14 @@ import { alarmTopicName, busParameters, ownerTag, queueKeyAlias, stackNames } fr
 import { ServiceStack } from "../../infra/service-stack.ts";
 import type { Owner, PlannedFunction, ResourceRef } from "../../shared/plan.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
+import { enhancedFanOutApp } from "./fixtures/enhanced-fan-out.ts";
 import { warmUpApp } from "./fixtures/warm-up.ts";
 import { type Json, one, type Resource, resources, synthesize, tag, target, testApp } from "./support.ts";
 
 for (const [label, definition] of [
   ["the example app", example],
   ["a fixture with a warming-up projection", warmUpApp],
+  ["a fixture whose relay reads by enhanced fan-out", enhancedFanOutApp],
 ] as [string, AppDefinition][]) {
   describe(label, () => {
     const { plan, stacks, all: allStacks, templates } = synthesize(definition);
@@ -432,7 +435,28 @@ for (const [label, definition] of [
             const [, queueResource] = named(template, "AWS::SQS::Queue", "QueueName", queue.name);
             expect(resource.Properties.Timeout).toBeLessThanOrEqual(queueResource.Properties.VisibilityTimeout);
           } else {
-            expect(render(template, mapping.Properties.EventSourceArn)).toBe(find.stream(source.bus).name);
+            const consumers = resources(template, "AWS::Kinesis::StreamConsumer");
+            const read = target(mapping.Properties.EventSourceArn);
+            if (source.readsBy === "enhanced-fan-out") {
+              // Through its own registered consumer of the planned stream, and only the relay reads by it.
+              const [consumerId, consumer] = one(
+                consumers.filter(([id]) => id === read),
+                `stream consumer of ${fn.id}`,
+              );
+              expect(mapping.Properties.EventSourceArn).toEqual({ "Fn::GetAtt": [consumerId, "ConsumerARN"] });
+              expect(consumer.Properties.ConsumerName).toBe(source.consumerName);
+              expect(render(template, consumer.Properties.StreamARN)).toBe(find.stream(source.bus).name);
+              const onConsumer = statementsOf(fn).filter((s) =>
+                [s.Resource].flat().some((r) => target(r) === consumerId),
+              );
+              expect(new Set(onConsumer.flatMap((s) => [s.Action].flat())), fn.id).toEqual(
+                new Set(["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"]),
+              );
+              expect(fn.role, fn.id).toBe("relay");
+            } else {
+              expect(render(template, mapping.Properties.EventSourceArn)).toBe(find.stream(source.bus).name);
+              expect(source.consumerName, fn.id).toBeUndefined();
+            }
             expect(mapping.Properties).toMatchObject({
               StartingPosition: source.startingPosition,
               BisectBatchOnFunctionError: source.bisectBatchOnError,
@@ -458,6 +482,14 @@ for (const [label, definition] of [
         );
         expect(names("AWS::DynamoDB::Table", "TableName")).toEqual(plan.tables.map((t) => t.name).sort());
         expect(names("AWS::Kinesis::Stream", "Name")).toEqual(plan.streams.map((s) => s.name).sort());
+        // A stream consumer only for a mapping planned to read by enhanced fan-out.
+        expect(names("AWS::Kinesis::StreamConsumer", "ConsumerName")).toEqual(
+          plan.functions
+            .flatMap((fn) =>
+              fn.source.kind === "kinesis" && fn.source.readsBy === "enhanced-fan-out" ? [fn.source.consumerName] : [],
+            )
+            .sort(),
+        );
         // Besides the buses' topics, the app's alarm topic (infra only: the local cloud raises no alarms).
         expect(names("AWS::SNS::Topic", "TopicName")).toEqual(
           [...plan.topics.map((t) => t.name), alarmTopicName(plan.prefix)].sort(),

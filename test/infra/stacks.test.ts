@@ -404,6 +404,108 @@ describe("a bus stack", () => {
     analytics.hasResourceProperties("AWS::SNS::Topic", { TopicName: "canon-analytics.fifo" });
     analytics.hasResourceProperties("AWS::SSM::Parameter", { Name: "/canon/canon/bus/analytics/stream-arn" });
   });
+
+  it("relays by polling unless the bus declares otherwise: no stream consumer is registered", () => {
+    for (const json of templates.values()) expect(resources(json, "AWS::Kinesis::StreamConsumer")).toEqual([]);
+    const [, mapping] = one(
+      resources(templates.get(core), "AWS::Lambda::EventSourceMapping").filter(
+        ([, m]) => target(m.Properties.FunctionName) === lambdaOf(core, "core-relay"),
+      ),
+      "relay mapping",
+    );
+    expect(target(mapping.Properties.EventSourceArn)).toBe(
+      one(resources(templates.get(core), "AWS::Kinesis::Stream"), "stream")[0],
+    );
+  });
+});
+
+describe("a bus whose relay reads by enhanced fan-out", () => {
+  const efo = synthesize({
+    ...definition,
+    buses: definition.buses.map((bus) => (bus.name === "core" ? { ...bus, relayReadsBy: "enhanced-fan-out" } : bus)),
+  });
+  const efoCore = efo.stacks.buses.get("core") as Stack;
+  const json = efo.templates.get(efoCore);
+  const [streamId] = one(resources(json, "AWS::Kinesis::Stream"), "stream");
+  const mappingOf = (from: Json, stack: Stack, functionId: string) => {
+    const [id] = one(
+      resources(from, "AWS::Lambda::Function").filter(([, r]) => tag(r, "canon:function") === functionId),
+      functionId,
+    );
+    return one(
+      resources(from, "AWS::Lambda::EventSourceMapping").filter(([, m]) => target(m.Properties.FunctionName) === id),
+      `${functionId} mapping in ${stack.stackName}`,
+    )[1];
+  };
+
+  it("registers one stream consumer on the bus's stream, named for the relay", () => {
+    const [, consumer] = one(resources(json, "AWS::Kinesis::StreamConsumer"), "stream consumer");
+    expect(consumer.Properties).toMatchObject({
+      ConsumerName: "canon-core-relay",
+      StreamARN: { "Fn::GetAtt": [streamId, "Arn"] },
+    });
+    // The analytics bus did not ask for one.
+    expect(
+      resources(efo.templates.get(efo.stacks.buses.get("analytics") as Stack), "AWS::Kinesis::StreamConsumer"),
+    ).toEqual([]);
+  });
+
+  it("maps the relay to the consumer's ARN, with the polling mapping's batching, retries, record age and failure queue", () => {
+    const [consumerId] = one(resources(json, "AWS::Kinesis::StreamConsumer"), "stream consumer");
+    const relay = mappingOf(json, efoCore, "core-relay");
+    expect(relay.Properties.EventSourceArn).toEqual({ "Fn::GetAtt": [consumerId, "ConsumerARN"] });
+    const polling = mappingOf(templates.get(core), core, "core-relay");
+    const { EventSourceArn: _efo, FunctionName: _f1, ...efoRest } = relay.Properties;
+    const { EventSourceArn: _poll, FunctionName: _f2, ...pollingRest } = polling.Properties;
+    expect(efoRest).toEqual(pollingRest);
+    expect(efoRest).toMatchObject({
+      BatchSize: 100,
+      MaximumRetryAttempts: 10_000,
+      MaximumRecordAgeInSeconds: 18 * 3600,
+    });
+  });
+
+  it("keeps the archiver polling the stream, as before", () => {
+    const archiver = mappingOf(json, efoCore, "core-archiver");
+    expect(archiver.Properties.EventSourceArn).toEqual({ "Fn::GetAtt": [streamId, "Arn"] });
+    const { FunctionName: _f1, ...efoRest } = archiver.Properties;
+    const { FunctionName: _f2, ...pollingRest } = mappingOf(templates.get(core), core, "core-archiver").Properties;
+    expect(efoRest).toEqual(pollingRest);
+  });
+
+  it("lets the relay subscribe to the shards through that consumer only, and write no stream", () => {
+    const [consumerId] = one(resources(json, "AWS::Kinesis::StreamConsumer"), "stream consumer");
+    const [roleId] = one(
+      resources(json, "AWS::IAM::Role").filter(([, r]) =>
+        JSON.stringify(r.Properties.Description ?? "").includes("relay core-relay"),
+      ),
+      "relay role",
+    );
+    const statements = resources(json, "AWS::IAM::Policy")
+      .filter(([, p]) => p.Properties.Roles.some((r: Json) => target(r) === roleId))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+    const onConsumer = one(
+      statements.filter((s: Json) => [s.Resource].flat().some((r: Json) => target(r) === consumerId)),
+      "consumer statement",
+    );
+    expect(onConsumer.Action).toEqual(["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"]);
+    const actions = statements.flatMap((s: Json) => [s.Action].flat());
+    expect(
+      actions.filter((a: string) => /PutRecord|kinesis:\*|RegisterStreamConsumer|DeregisterStreamConsumer/.test(a)),
+    ).toEqual([]);
+    // Nobody else may read through the relay's consumer.
+    const others = resources(json, "AWS::IAM::Policy").filter(
+      ([, p]) =>
+        !p.Properties.Roles.some((r: Json) => target(r) === roleId) &&
+        JSON.stringify(p.Properties.PolicyDocument).includes(consumerId),
+    );
+    expect(others).toEqual([]);
+  });
+
+  it("breaks no law and has no cdk-nag finding", () => {
+    // synthesize() ran the laws' Aspect on every stack; cdk-nag over the whole app:
+    expect(new AwsSolutionsChecks().validateScope(efo.app).violations).toEqual([]);
+  });
 });
 
 describe("a service stack", () => {

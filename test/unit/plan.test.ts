@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { app } from "../../functions/app.ts";
 import { planApp } from "../../shared/plan.ts";
-import type { AppDefinition, ServiceDefinition } from "../../shared/topology.ts";
+import type { AppDefinition, BusDefinition, ServiceDefinition } from "../../shared/topology.ts";
 
 const service = (overrides: Partial<ServiceDefinition> = {}): ServiceDefinition => ({
   name: "orders",
@@ -81,6 +81,44 @@ describe("planApp", () => {
       ],
     ];
     for (const [definition, message] of cases) expect(() => planApp(definition)).toThrow(message);
+  });
+
+  describe("how the relay reads its stream (BusDefinition.relayReadsBy)", () => {
+    const withBus = (bus: Partial<BusDefinition>) => ({ ...appWith(service()), buses: [{ name: "core", ...bus }] });
+    const streamSource = (plan: ReturnType<typeof planApp>, id: string) => {
+      const source = plan.functions.find((f) => f.id === id)?.source;
+      if (source?.kind !== "kinesis") throw new Error(`${id} reads no stream`);
+      return source;
+    };
+
+    it("polls by default, and so does the archiver, with no consumer named", () => {
+      const plan = planApp(withBus({}));
+      for (const id of ["core-relay", "core-archiver"]) {
+        expect(streamSource(plan, id).readsBy, id).toBe("polling");
+        expect(streamSource(plan, id).consumerName, id).toBeUndefined();
+      }
+      expect(planApp(app).functions.flatMap((f) => (f.source.kind === "kinesis" ? [f.source.readsBy] : []))).toEqual([
+        "polling",
+        "polling",
+        "polling",
+        "polling",
+      ]);
+    });
+
+    it("plans an enhanced fan-out consumer for the relay only, named after it, the rest of its mapping unchanged", () => {
+      const polling = streamSource(planApp(withBus({})), "core-relay");
+      const plan = planApp(withBus({ relayReadsBy: "enhanced-fan-out" }));
+      const relay = streamSource(plan, "core-relay");
+      expect(relay).toEqual({ ...polling, readsBy: "enhanced-fan-out", consumerName: "t-core-relay" });
+      // The archiver batches for seconds: it keeps polling.
+      expect(streamSource(plan, "core-archiver")).toEqual(streamSource(planApp(withBus({})), "core-archiver"));
+    });
+
+    it("refuses a read mode it does not know", () => {
+      expect(() => planApp(withBus({ relayReadsBy: "push" as never }))).toThrow(
+        /bus "core": relayReadsBy must be "polling" or "enhanced-fan-out", not "push"/,
+      );
+    });
   });
 
   describe("projection generations (blue/green by deploy)", () => {
