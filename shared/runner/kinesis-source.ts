@@ -113,6 +113,7 @@ async function runShard(
   const checkpoint = await readCheckpoint(options.checkpointTable, checkpointKey);
   if (checkpoint === shardEnd) return true;
   let { iterator, skipThrough } = await resume(options, shardId, checkpoint);
+  let idleMs = options.pollIntervalMs;
   while (!options.isStopping()) {
     if (iterator === undefined) {
       await writeCheckpoint(options.checkpointTable, checkpointKey, shardEnd);
@@ -165,9 +166,13 @@ async function runShard(
       const completed = await deliver(options, shardId, events, handler, faults);
       if (!completed) return false;
       await writeCheckpoint(options.checkpointTable, checkpointKey, events.at(-1)?.kinesis.sequenceNumber ?? "");
+      idleMs = options.pollIntervalMs;
     } else {
       // Idle: poll again after the interval, or at once when a function of this process appends.
-      await untilStreamWritten(options.streamName, mark, options.pollIntervalMs, options.isStopping);
+      // An idle shard is polled less and less often (to a second): the signal still wakes it at
+      // once, and a writer from another process is seen within the second.
+      await untilStreamWritten(options.streamName, mark, idleMs, options.isStopping);
+      idleMs = Math.min(idleMs * 2, Math.max(options.pollIntervalMs, maxIdlePollMs));
     }
     iterator = next;
   }
@@ -356,6 +361,9 @@ function toRecord(record: _Record, shardId: string, streamArn: string): KinesisS
     eventSourceARN: streamArn,
   };
 }
+
+/** The longest wait between two reads of an idle shard. */
+const maxIdlePollMs = 1_000;
 
 /**
  * Reads on until the batch is full or its window (from its first record) has passed, as an event
