@@ -985,6 +985,9 @@ function floorCalls(calls: Map<string, Record<string, number>>, events: number):
  * Fully batched: calls and invocations at their floor; each invocation as long as measured, except
  * a command handler's, whose time is per command (it handles a batch's commands one by one, each
  * waiting for its commit) — so the floor's compute is a lower bound.
+ * A relay reading by enhanced fan-out (`BusDefinition.relayReadsBy`) adds a consumer-shard hour per
+ * shard of its stream and every byte it reads; the same topology with every relay by polling and
+ * with every relay by enhanced fan-out is priced beside it (`relayReadsBy`).
  */
 function costModel(
   measured: Map<string, Record<string, number>>,
@@ -1018,6 +1021,28 @@ function costModel(
     sum((k) => /DynamoDB\.(PutItem|UpdateItem|DeleteItem)$/.test(k)) + sum((k) => k === "DynamoDB.BatchWriteItem") * 25;
   const reads = sum((k) => /DynamoDB\.(GetItem|Query|Scan)$/.test(k)) + sum((k) => k === "DynamoDB.BatchGetItem") * 10;
   const s3Puts = sum((k) => k === "S3.PutObject");
+  // Enhanced fan-out: per consumer-shard hour, and per GB the consumer reads (each event once, on
+  // the bus that carries it; the model counts that bus's events only).
+  const eventBus = plan.subscriptions.find((s) => s.eventTypes.includes("FundsDeposited"))?.bus;
+  const fanOut = (readsByFanOut: (bus: string) => boolean) => {
+    const consumerShards = plan.streams.filter((s) => readsByFanOut(s.bus)).reduce((n, s) => n + s.shards, 0);
+    const consumerShardHours = consumerShards * hours * prices.kinesis.enhancedFanOutConsumerShardHour;
+    const dataRetrieval =
+      eventBus !== undefined && readsByFanOut(eventBus)
+        ? ((eventBytes * perMillion) / 2 ** 30) * prices.kinesis.enhancedFanOutDataRetrievalPerGB
+        : 0;
+    return { consumerShards, consumerShardHours, dataRetrieval, total: consumerShardHours + dataRetrieval };
+  };
+  const planned = fanOut((bus) =>
+    plan.functions.some(
+      (f) =>
+        f.role === "relay" &&
+        f.source.kind === "kinesis" &&
+        f.source.bus === bus &&
+        f.source.readsBy === "enhanced-fan-out",
+    ),
+  );
+  const everyBus = fanOut(() => true);
   const breakdown = {
     apiGatewayRequests: apiRequests * prices.apiGatewayHttp.requestsPerMillion,
     kinesisShardHours: shards * hours * prices.kinesis.shardHour,
@@ -1033,13 +1058,25 @@ function costModel(
     dynamodbReads: reads * prices.dynamodbOnDemand.readRequestUnitsPerMillion,
     s3Puts: s3Puts * perMillion * (prices.s3Standard.putPer1000 / 1000),
     s3StorageMonth: ((eventBytes * perMillion) / 2 ** 30) * prices.s3Standard.storageGBMonth,
+    // Only when the plan reads some stream so: the default topology's table stays as it was.
+    ...(planned.total > 0 ? { kinesisEnhancedFanOut: planned.total } : {}),
   };
   const total = Object.values(breakdown).reduce((s, n) => s + n, 0);
+  const byPolling = total - planned.total;
+  const relayReadsBy = {
+    polling: round(byPolling, 2),
+    enhancedFanOut: round(byPolling + everyBus.total, 2),
+    enhancedFanOutAdds: {
+      consumerShardHours: round(everyBus.consumerShardHours, 3),
+      dataRetrieval: round(everyBus.dataRetrieval, 4),
+    },
+  };
   return {
     ratePerSecond: rate,
     pricesDated: prices.date,
     dollarsPerMillionEvents: round(total, 2),
     breakdown: Object.fromEntries(Object.entries(breakdown).map(([k, v]) => [k, round(v, 3)])),
+    relayReadsBy,
     perEvent: {
       apiRequests: round(apiRequests, 3),
       kinesisPuts: round(kinesisPuts, 3),
@@ -1061,6 +1098,7 @@ function costModel(
       "HTTP API: one request per command",
       "DynamoDB: one unit per item written or read (items ≤ 1 KiB; consistent reads count one unit)",
       "the local runner's polling is counted as the event source mappings' (SQS receives are billed on AWS; Kinesis GetRecords are not)",
+      `every relay reading by enhanced fan-out instead of polling (${everyBus.consumerShards} consumer-shards at $${prices.kinesis.enhancedFanOutConsumerShardHour} an hour each, each event read once at $${prices.kinesis.enhancedFanOutDataRetrievalPerGB}/GB): $${relayReadsBy.enhancedFanOut}/M instead of $${relayReadsBy.polling}/M (+$${round(everyBus.total, 3)}); the command handler's shorter wait for its commit on AWS (docs/aws-capacity.md) is not in it`,
     ],
   };
 }
