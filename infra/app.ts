@@ -8,7 +8,8 @@
  * caller's AWS profile. Deploy-time choices come from context (docs/deploy.md):
  * `canon:apiAuth`, `canon:jwtIssuer`, `canon:jwtAudience`, `canon:alarmEmail`,
  * `canon:alarmTopicArn`, `canon:archiveObjectLock`, `canon:archiveReplicationDestination`,
- * `canon:archiveSince`, `canon:archiveShardIds`, `canon:consoleOperators`.
+ * `canon:archiveSince`, `canon:archiveShardIds`, `canon:consoleOperators`, `canon:apiRateLimit`,
+ * `canon:apiBurstLimit`.
  */
 import { App } from "aws-cdk-lib";
 import { app as definition } from "../functions/app.ts";

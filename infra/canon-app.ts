@@ -38,6 +38,10 @@ export interface CanonStacksProps extends OwnedResourceOptions, MonitoringOption
   readonly consoleOperators?: readonly string[];
   /** E-mail addresses subscribed to the app's alarm topic. @default none */
   readonly alarmEmails?: readonly string[];
+  /** The HTTP API's steady-state requests per second (its stage throttle). @default 100 */
+  readonly apiRateLimit?: number;
+  /** The HTTP API's burst. @default 200 */
+  readonly apiBurstLimit?: number;
 }
 
 export interface CanonStacks {
@@ -84,7 +88,17 @@ export function applyCanonChecks(app: App, plan: AppPlan): void {
 export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps = {}): CanonStacks {
   Tags.of(app).add(tagKeys.app, plan.prefix);
   applyCanonChecks(app, plan);
-  const { apiAuth, archive, archiveSince, archiveShardIds, consoleOperators, alarmEmails, ...common } = props;
+  const {
+    apiAuth,
+    apiRateLimit,
+    apiBurstLimit,
+    archive,
+    archiveSince,
+    archiveShardIds,
+    consoleOperators,
+    alarmEmails,
+    ...common
+  } = props;
   const alarms = new AlarmsStack(app, stackNames.alarms(plan.prefix), {
     env: common.env,
     prefix: plan.prefix,
@@ -115,7 +129,13 @@ export function addCanonStacks(app: App, plan: AppPlan, props: CanonStacksProps 
     }
     services.set(service, stack);
   }
-  const api = new ApiStack(app, stackNames.api(plan.prefix), { ...common, plan, auth: apiAuth });
+  const api = new ApiStack(app, stackNames.api(plan.prefix), {
+    ...common,
+    plan,
+    auth: apiAuth,
+    rateLimit: apiRateLimit,
+    burstLimit: apiBurstLimit,
+  });
   const consoleAccess = new ConsoleAccessStack(app, stackNames.consoleAccess(plan.prefix), {
     env: common.env,
     plan,
@@ -133,7 +153,14 @@ export function stacksPropsFromContext(
   scope: IConstruct,
 ): Pick<
   CanonStacksProps,
-  "alarmTopicArn" | "alarmEmails" | "archive" | "archiveSince" | "archiveShardIds" | "consoleOperators"
+  | "alarmTopicArn"
+  | "alarmEmails"
+  | "apiRateLimit"
+  | "apiBurstLimit"
+  | "archive"
+  | "archiveSince"
+  | "archiveShardIds"
+  | "consoleOperators"
 > {
   const alarmTopicArn = scope.node.tryGetContext("canon:alarmTopicArn");
   const archiveSince = scope.node.tryGetContext("canon:archiveSince");
@@ -144,11 +171,23 @@ export function stacksPropsFromContext(
   if (archiveShardIds !== undefined && !/^\d+$/.test(String(archiveShardIds))) {
     throw new Error(`canon:archiveShardIds must be a number of shard ids, not "${archiveShardIds}"`);
   }
+  // Requests a second: the API's throttle is the first ceiling a deployment meets (docs/aws-capacity.md).
+  const limit = (key: string) => {
+    const value = scope.node.tryGetContext(key);
+    if (value === undefined) return undefined;
+    if (!/^[1-9]\d*$/.test(String(value)))
+      throw new Error(`${key} must be a whole number of requests a second, not "${value}"`);
+    return Number(value);
+  };
+  const apiRateLimit = limit("canon:apiRateLimit");
+  const apiBurstLimit = limit("canon:apiBurstLimit");
   const consoleOperators = consoleOperatorsFromContext(scope);
   const alarmEmails = alarmEmailsFromContext(scope);
   return {
     ...(typeof alarmTopicArn === "string" && alarmTopicArn !== "" && { alarmTopicArn }),
     ...(alarmEmails !== undefined && { alarmEmails }),
+    ...(apiRateLimit !== undefined && { apiRateLimit }),
+    ...(apiBurstLimit !== undefined && { apiBurstLimit }),
     ...(archiveSince !== undefined && { archiveSince: String(archiveSince) }),
     ...(archiveShardIds !== undefined && { archiveShardIds: Number(archiveShardIds) }),
     archive: archiveOptionsFromContext(scope),

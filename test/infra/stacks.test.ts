@@ -651,6 +651,21 @@ describe("the API stack", () => {
     });
   });
 
+  it("takes its throttle from canon:apiRateLimit and canon:apiBurstLimit, refusing what is not a rate", () => {
+    const scope = testApp({ "canon:apiRateLimit": "2000", "canon:apiBurstLimit": 4000 });
+    const props = stacksPropsFromContext(scope);
+    expect(props).toMatchObject({ apiRateLimit: 2000, apiBurstLimit: 4000 });
+    const raised = addCanonStacks(scope, plan, props).api;
+    Template.fromStack(raised).hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: { ThrottlingRateLimit: 2000, ThrottlingBurstLimit: 4000 },
+    });
+    for (const bad of ["0", "fast", "1.5"]) {
+      expect(() => stacksPropsFromContext(testApp({ "canon:apiRateLimit": bad }))).toThrow(
+        /canon:apiRateLimit must be a whole number of requests a second/,
+      );
+    }
+  });
+
   it("alarms on 5xx answers", () => {
     template(stacks.api).hasResourceProperties("AWS::CloudWatch::Alarm", {
       AlarmName: "canon-api-http-5xx",
