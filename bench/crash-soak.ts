@@ -208,7 +208,9 @@ export async function runCrashSoak(options: CrashSoakOptions): Promise<CrashSoak
   } finally {
     if (child !== undefined) await killGroup(child);
     await system?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    // CANON_SOAK_KEEP_DATA=1 keeps a failed run's data folder for a post-mortem.
+    if (problems.length > 0 && process.env.CANON_SOAK_KEEP_DATA === "1") log(`crash soak: data kept in ${dataDir}`);
+    else rmSync(dataDir, { recursive: true, force: true });
   }
   const ok = problems.length === 0;
   const line = ok

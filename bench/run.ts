@@ -1472,10 +1472,13 @@ reads are not in the model (they depend on the clients, not on the events).`
 
 ## Proof under faults (not timed)
 
-\`npm run soak -- --seconds N [--seed S] [--accounts K] [--clients C]\` (bench/soak.ts) runs the bank under
-load with seeded faults: duplicates, crashes after partial work, replays and delayed redeliveries in
-every consumer (\`CANON_FAULTS\`), a restart of dynalite and of fauxqs under load, a restart of
-kinesis-mock, poison records on the stream and a poison event. Then the oracle (bench/oracle.ts):
+\`npm run soak -- --seconds N [--seed S] [--accounts K] [--clients C] [--sdk-faults P]\` (bench/soak.ts)
+runs the bank under load with seeded faults: duplicates, crashes after partial work, replays and delayed
+redeliveries in every consumer (\`CANON_FAULTS\`), throttles, timeouts and connection resets at the AWS
+SDK in every function and the API (P per call attempt, default 0.02; the SDK retries them as it retries
+real ones, and a timeout or reset comes after the request was carried out, so the code meets its own
+write twice), a restart of dynalite and of fauxqs under load, a kill -9 of the Kinesis emulator under
+load, poison records on the stream and a poison event. Then the oracle (bench/oracle.ts):
 money conserved (balances equal opening deposits plus accepted deposits minus accepted withdrawals),
 no negative balance, every transfer COMPLETED or FAILED, every view equal to the fold of the archive,
 \`canon archive verify\` green, the poison records in the relay's dead-letter queue with their reason
@@ -1483,11 +1486,13 @@ and the poison event parked with its reason in every projection it reaches — a
 dead-lettered or parked. Its last line is \`oracle: ok ops=… faults=… seed=…\`; the same seed gives the
 same fault schedule. A 15 s soak is part of \`npm test\` (test/integration/soak.test.ts).
 
-kinesis-mock persists every 250 ms and, once it has served traffic, stops only on SIGKILL: a restart
-under load can lose records it had acknowledged — a limit of the emulator, not a fault AWS has. So the
-soak restarts it at a quiet moment: clients paused, every saga finished, one second for the last
-persistence, then the restart; the runner's consumers resume from their checkpoints. dynalite
-(LevelDB) and fauxqs (SQLite) write through, so they restart under load.
+\`npm run soak -- --crash N\` (bench/crash-soak.ts) kills the whole \`canon dev\` process group (functions,
+API, every emulator) with SIGKILL N times at seeded moments under load and starts it again on the same
+data; clients resend what got no answer under the same Idempotency-Key. Then the oracle, plus: every
+command acknowledged ends (none pending) and every one seen accepted is still accepted. A 2-crash run is
+part of \`npm test\` (test/integration/crash-soak.test.ts). The emulators keep what they acknowledged
+across a kill: kinesalite and dynalite write LevelDB's log before answering, fauxqs commits SQLite (WAL)
+before answering (docs/local-cloud.md).
 
 Fuzzing (fast-check, seeded, bounded): test/fuzz/api.fuzz.test.ts sends hostile requests over the wire
 (every answer a 2xx or a 4xx with a JSON \`error\`, never a 5xx); test/fuzz/handlers.fuzz.test.ts calls
@@ -1497,9 +1502,10 @@ the relay, a projection and a command handler with garbage batches around one va
 
 - Local throughput is bound by the emulators and two shared cores, not by AWS: on AWS each hop scales
   by shards, message groups and concurrency; use the ratios, not the absolute figures.
-- The pipeline's latency includes the runner's polling intervals (Kinesis every 100 ms, SQS long polls),
-  kinesis-mock's slow PutRecord and GetRecords (see the raw hop), and the command handler's
-  read-your-writes wait for its own state projection (its GetItem calls per event in the table above).
+- The pipeline's latency includes the emulators' own call times (see the raw hops), the runner's
+  Kinesis reads (an append wakes the stream's readers in the same process at once; otherwise every
+  100 ms, and less often for an idle shard, to a second) and, for the outcome, the command handler's
+  read-your-writes wait for its own state projection (its BatchGetItem calls per event above).
 - The API, the bench's clients and its watcher share one Node process: under heavy load the bench's
   own event loop adds to the latencies (the open loop reports how late it sent).
 - \`npm run bench -- --help\` lists the sizes and \`--only\`; with the defaults the whole run takes a few

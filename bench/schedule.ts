@@ -29,7 +29,8 @@ export interface SoakSchedule {
 /** Roles whose event sources get runner faults (duplicates, crashes, replays, delays). */
 export const faultedRoles = ["projection", "relay", "reactor", "command-handler", "archiver"] as const;
 
-export function soakSchedule(seed: number, seconds: number): SoakSchedule {
+/** `sdkFaults`: the probability per AWS call attempt of a throttle, timeout or reset (shared/aws/sdk-faults.ts). */
+export function soakSchedule(seed: number, seconds: number, sdkFaults = 0): SoakSchedule {
   const random = seededRandom(seed);
   const span = seconds * 1000;
   const at = (from: number, to: number) => Math.round(span * (from + random() * (to - from)));
@@ -49,6 +50,7 @@ export function soakSchedule(seed: number, seconds: number): SoakSchedule {
     "replay:0.08",
     "delay:2",
     `roles:${faultedRoles.join("+")}`,
+    ...(sdkFaults > 0 ? [`sdk:${sdkFaults}`] : []),
   ].join(",");
   return { faults, events };
 }

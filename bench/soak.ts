@@ -1,11 +1,12 @@
 /**
- * `npm run soak -- --seconds N [--seed S] [--accounts K] [--clients C]`: the bank under load and
+ * `npm run soak -- --seconds N [--seed S] [--accounts K] [--clients C] [--sdk-faults P]`: the bank under load and
  * faults, then the oracle (bench/oracle.ts). `--crash N` instead kills the whole `canon dev`
  * process group N times under load (bench/crash-soak.ts).
  *
  * Starts the whole system in-process on a fresh data folder, with runner faults from the seed
  * (duplicates, crashes after partial work, replays, delayed redelivery: CANON_FAULTS) on every
- * queue and stream consumer; C clients run deposits, withdrawals and transfers over K accounts
+ * queue and stream consumer, and throttles, timeouts and connection resets at the AWS SDK in every
+ * function and the API (P per call attempt, default 0.02); C clients run deposits, withdrawals and transfers over K accounts
  * through the HTTP API for N seconds, while the schedule (bench/schedule.ts) restarts each
  * emulator process under load (Kinesis by SIGKILL) and puts poison on the stream. Then it quiesces and runs the oracle. The last
  * line printed is `oracle: ok ops=… faults=… seed=…` or `oracle: FAILED …` (exit code 1).
@@ -33,6 +34,8 @@ export interface SoakOptions {
   readonly seed: number;
   readonly accounts: number;
   readonly clients: number;
+  /** Throttles, timeouts and resets per AWS call attempt, in every function and the API. @default 0 */
+  readonly sdkFaults?: number;
   /** Progress lines. @default console.log */
   readonly log?: (line: string) => void;
 }
@@ -56,7 +59,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const log = options.log ?? ((line: string) => console.log(line));
   const { seed, seconds } = options;
-  const schedule = soakSchedule(seed, seconds);
+  const schedule = soakSchedule(seed, seconds, options.sdkFaults ?? 0);
   const dataDir = mkdtempSync(join(tmpdir(), "canon-soak-"));
   const savedFaults = process.env.CANON_FAULTS;
   // The runner reads its faults from the environment. Projections park an event still failing on
@@ -297,12 +300,18 @@ async function main(): Promise<void> {
       accounts: { type: "string", default: "12" },
       clients: { type: "string", default: "6" },
       crash: { type: "string" },
+      "sdk-faults": { type: "string", default: "0.02" },
     },
   });
   const number = (name: string, text: string, max: number) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer from 1 to ${max}`);
     return n;
+  };
+  const probability = (name: string, text: string) => {
+    const p = Number(text);
+    if (!(p >= 0 && p < 0.5)) throw new Error(`--${name} must be a probability from 0 to below 0.5`);
+    return p;
   };
   if (values.crash !== undefined) {
     // Kill -9 of the whole `canon dev` group N times under load, then the oracle (crash-soak.ts).
@@ -323,6 +332,7 @@ async function main(): Promise<void> {
     seed: number("seed", values.seed, 2 ** 31),
     accounts: Math.max(2, number("accounts", values.accounts, 1_000)),
     clients: number("clients", values.clients, 64),
+    sdkFaults: probability("sdk-faults", values["sdk-faults"]),
   });
   for (const problem of result.problems.slice(5, 50)) console.log(`  ${problem}`);
   console.log(result.line);
