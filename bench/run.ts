@@ -1506,6 +1506,8 @@ the relay, a projection and a command handler with garbage batches around one va
   Kinesis reads (an append wakes the stream's readers in the same process at once; otherwise every
   100 ms, and less often for an idle shard, to a second) and, for the outcome, the command handler's
   read-your-writes wait for its own state projection (its BatchGetItem calls per event above).
+- On AWS the hops cost other times (Lambda polls a Kinesis shard about once a second, enhanced fan-out
+  pushes in ~70 ms): docs/aws-capacity.md has the budget per hop and the ceilings.
 - The API, the bench's clients and its watcher share one Node process: under heavy load the bench's
   own event loop adds to the latencies (the open loop reports how late it sent).
 - \`npm run bench -- --help\` lists the sizes and \`--only\`; with the defaults the whole run takes a few
