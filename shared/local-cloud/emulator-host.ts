@@ -13,7 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import { basename, dirname, join } from "node:path";
-import { receiveWholeFifoGroups } from "./fauxqs-fifo.ts";
+import { patchFauxqs } from "./fauxqs-patches.ts";
 
 const [kind, portText, dataDir] = process.argv.slice(2);
 const port = Number(portText);
@@ -71,8 +71,7 @@ async function start(): Promise<void> {
     }
     case "sqs-sns-s3": {
       listenOnLoopbackOnly();
-      await syncSqliteOnCommitToOsOnly();
-      await receiveWholeFifoGroups();
+      await patchFauxqs();
       const { startFauxqs } = await import("fauxqs");
       // No `host`: queue URLs then use the request's host (127.0.0.1:port), the SDK's endpoint.
       const server = await startFauxqs({
@@ -90,25 +89,6 @@ async function start(): Promise<void> {
 }
 
 /** fauxqs binds 0.0.0.0; servers started here must listen on loopback only. */
-/**
- * fauxqs keeps queues in SQLite in WAL mode with SQLite's default `synchronous = FULL`: an fsync
- * for every message sent, received, deleted or made visible again — 6.8 ms each on this machine
- * against 0.1 ms without (a PublishBatch of 10 events fanned out to 5 queues took ~400 ms). In
- * WAL mode `synchronous = NORMAL` still keeps every committed write across a kill -9 of any
- * process (the WAL is in the OS's hands before the answer); only a power loss or an OS crash
- * could take the last ones, which a laptop's emulator can afford. Set on every connection
- * fauxqs opens, right after it chooses WAL.
- */
-async function syncSqliteOnCommitToOsOnly(): Promise<void> {
-  const { DatabaseSync } = await import("node:sqlite");
-  const exec = DatabaseSync.prototype.exec;
-  DatabaseSync.prototype.exec = function (this: InstanceType<typeof DatabaseSync>, sql: string) {
-    const result = exec.call(this, sql);
-    if (/^\s*PRAGMA\s+journal_mode\s*=\s*WAL\s*;?\s*$/i.test(sql)) exec.call(this, "PRAGMA synchronous = NORMAL");
-    return result;
-  };
-}
-
 function listenOnLoopbackOnly(): void {
   const listen = net.Server.prototype.listen as (...args: unknown[]) => net.Server;
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
