@@ -8,6 +8,8 @@
  *    last ones).
  * 2. FIFO receives take several messages of one group, in order, as SQS does: fauxqs took one a
  *    group, so a hot aggregate moved one command per round trip (test/integration/fifo-batches).
+ *    With several in flight, fauxqs put each one coming back (visibility ended or set to 0) at
+ *    the front of its group, which reversed them: they go back in sequence order instead.
  * 3. S3 objects are replaced atomically: fauxqs rewrote an object's file in place, so a kill in the
  *    middle of rewriting the archive's manifest left it empty for good (found by the crash soak).
  *    Data and metadata are written beside the object, then renamed over it; a restart finishes or
@@ -25,7 +27,9 @@ export async function patchFauxqs(): Promise<void> {
   await syncSqliteOnCommitToOsOnly();
   const dist = dirname(fileURLToPath(import.meta.resolve("fauxqs")));
   const load = async (path: string) => (await import(pathToFileURL(join(dist, path)).href)) as Record<string, unknown>;
-  receiveWholeFifoGroups((await load("sqs/sqsStore.js")).SqsQueue as { prototype: Prototype });
+  const queue = (await load("sqs/sqsStore.js")).SqsQueue as { prototype: Prototype };
+  receiveWholeFifoGroups(queue);
+  returnInSequenceOrder(queue);
   replaceObjectsAtomically((await load("s3/fileS3Persistence.js")).FileS3Persistence as { prototype: Prototype });
 }
 
@@ -68,6 +72,18 @@ function receiveWholeFifoGroups(queue: { prototype: Prototype } | undefined): vo
       ),
     { randomUUID },
   );
+}
+
+/** A FIFO group's messages in sequence order (fauxqs pads sequence numbers to 20 digits). */
+function bySequence(a: { sequenceNumber?: string }, b: { sequenceNumber?: string }): number {
+  return (a.sequenceNumber ?? "").localeCompare(b.sequenceNumber ?? "");
+}
+
+function returnInSequenceOrder(queue: { prototype: Prototype } | undefined): void {
+  const sorted = (source: string) =>
+    source.replaceAll("group.unshift(entry.message);", "group.unshift(entry.message); group.sort(bySequence);");
+  rewrite(queue, "changeVisibility", sorted, { bySequence });
+  rewrite(queue, "processTimers", sorted, { bySequence, DEFAULT_FIFO_GROUP_ID: "__default" });
 }
 
 const pending = ".canon-new";
