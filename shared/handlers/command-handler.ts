@@ -120,7 +120,6 @@ async function handleCommands<State>(
   runtime: Runtime<State>,
   records: readonly SQSRecord[],
 ): Promise<SQSBatchResponse> {
-  const { config } = runtime;
   const groups = new Map<string, Group>();
   const refused: Outcome[] = [];
   /** Message groups cut at a message that is not a command: it and what follows go back (to the DLQ in time). */
@@ -143,6 +142,34 @@ async function handleCommands<State>(
       else group.work.push(work);
     }
   }
+  // A table, the stream or the queue failing for a moment (a throttle past the SDK's retries, an
+  // outage) is waited out here, a few seconds, rather than spending one of the messages' few
+  // receives: every step is idempotent, and a retry resumes from the outcomes recorded so far.
+  const giveUpAt = Date.now() + transientRetryMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await carryOut(runtime, groups, refused);
+      break;
+    } catch (error) {
+      if (Date.now() >= giveUpAt) throw error;
+      logger.warn("batch interrupted; resumed from its recorded outcomes", { attempt, error });
+      await sleep(Math.min(2_000, 100 * 2 ** attempt));
+    }
+  }
+  // FIFO: a message handed back takes every later message of its group with it.
+  const cuts = [...broken.values(), ...[...groups.values()].flatMap((g) => g.failedFrom ?? [])];
+  const failed = records.filter((record, index) =>
+    cuts.some((cut) => messageGroupOf(cut) === messageGroupOf(record) && records.indexOf(cut) <= index),
+  );
+  return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+}
+
+/** How long a batch waits out failing calls before it hands its messages back to the queue. */
+const transientRetryMs = 8_000;
+
+/** Resumes from recorded outcomes, then runs rounds until every group is settled or handed back. */
+async function carryOut<State>(runtime: Runtime<State>, groups: Map<string, Group>, refused: Outcome[]) {
+  const { config } = runtime;
   // The first round's states are read while the outcomes are: one round trip, not two.
   const [firstStates] = await Promise.all([
     groups.size === 0 ? undefined : readStates(config.stateTable, [...groups.keys()], runtime.decider.initialState),
@@ -151,19 +178,12 @@ async function handleCommands<State>(
       ? undefined
       : batchPutItems(config.outcomesTable, refused as unknown as Record<string, unknown>[]),
   ]);
-
   for (let round = 1; ; round++) {
     const active = [...groups.values()].filter((g) => g.failedFrom === undefined && g.work.length > 0);
-    if (active.length === 0) break;
+    if (active.length === 0) return;
     const conflicted = await runRound(runtime, active, round === 1 ? firstStates : undefined);
     if (conflicted) await sleep(backoffMs(round));
   }
-  // FIFO: a message handed back takes every later message of its group with it.
-  const cuts = [...broken.values(), ...[...groups.values()].flatMap((g) => g.failedFrom ?? [])];
-  const failed = records.filter((record, index) =>
-    cuts.some((cut) => messageGroupOf(cut) === messageGroupOf(record) && records.indexOf(cut) <= index),
-  );
-  return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
 }
 
 type Parsed =
