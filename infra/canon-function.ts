@@ -240,6 +240,7 @@ export class CanonFunction extends Construct {
           maxBatchingWindow: source.batchWindowSeconds > 0 ? Duration.seconds(source.batchWindowSeconds) : undefined,
           startingPosition: lambda.StartingPosition[source.startingPosition],
           bisectBatchOnError: source.bisectBatchOnError,
+          parallelizationFactor: source.parallelizationFactor,
           // Bounded (shared/plan.ts, streamRetryAttempts): a batch given up on goes to `onFailure`.
           retryAttempts: source.maxRetryAttempts,
           maxRecordAge: source.maxRecordAgeSeconds >= 0 ? Duration.seconds(source.maxRecordAgeSeconds) : undefined,

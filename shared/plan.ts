@@ -102,6 +102,8 @@ export type EventSource =
       readonly readsBy: StreamReadMode;
       /** The stream consumer's name (enhanced fan-out only), unique on its stream. */
       readonly consumerName?: string;
+      /** Batches of one shard handled at once, split by partition key (ParallelizationFactor). */
+      readonly parallelizationFactor: number;
     }
   | { readonly kind: "http" }
   /** Started by a job (a warm-up or rebuild), not by an event source. */
@@ -302,6 +304,7 @@ export function planApp(app: AppDefinition): AppPlan {
         maxRecordAgeSeconds: streamMaxRecordAgeSeconds(bus.retentionHours ?? 24),
         onFailureQueueId: failures.id,
         ...streamReader(bus.relayReadsBy ?? "polling", name(`${bus.name}-relay`)),
+        parallelizationFactor: bus.relayParallelization ?? 2,
       },
       env: {
         [envNames.bus]: { kind: "value", value: bus.name },
@@ -375,6 +378,8 @@ export function planApp(app: AppDefinition): AppPlan {
         onFailureQueueId: failures.id,
         // It batches for seconds anyway: an enhanced fan-out consumer would buy it nothing.
         readsBy: "polling",
+        // Its objects and the shard's manifest follow the shard's order: one batch at a time.
+        parallelizationFactor: 1,
       },
       env: {
         [envNames.bus]: { kind: "value", value: bus.name },
@@ -564,6 +569,10 @@ function validateApp(app: AppDefinition): void {
       problems.push(
         `bus "${bus.name}": relayReadsBy must be "polling" or "enhanced-fan-out", not ${JSON.stringify(bus.relayReadsBy)}`,
       );
+    }
+    const lanes = bus.relayParallelization;
+    if (lanes !== undefined && !(Number.isInteger(lanes) && lanes >= 1 && lanes <= 10)) {
+      problems.push(`bus "${bus.name}": relayParallelization must be an integer from 1 to 10, not ${lanes}`);
     }
   }
   for (const service of app.services as readonly ServiceDefinition[]) {

@@ -22,6 +22,13 @@ export interface BusDefinition {
    * @default "polling"
    */
   readonly relayReadsBy?: StreamReadMode;
+  /**
+   * Batches of one shard the relay handles at once (Lambda's ParallelizationFactor, 1 to 10): a
+   * shard's records are split by partition key, so one aggregate's commits stay in order and
+   * in one lane, while unrelated aggregates are published side by side. The archiver reads each
+   * shard one batch at a time (its objects and manifest follow the shard's order). @default 2
+   */
+  readonly relayParallelization?: number;
 }
 
 /** How a Lambda reads a Kinesis stream: shared-throughput polling, or an enhanced fan-out consumer. */

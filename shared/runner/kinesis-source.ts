@@ -31,6 +31,8 @@ export interface KinesisSourceOptions {
   readonly streamName: string;
   readonly streamArn: string;
   readonly batchSize: number;
+  /** Like ParallelizationFactor: a batch is split by partition key into this many lanes handled at once. @default 1 */
+  readonly parallelizationFactor?: number;
   /** Like MaximumBatchingWindowInSeconds: a batch short of `batchSize` waits this long for more. @default 0 */
   readonly batchWindowSeconds?: number;
   readonly bisectBatchOnError: boolean;
@@ -163,7 +165,7 @@ async function runShard(
     }
     if (records.length > 0) {
       const events = records.map((r) => toRecord(r, shardId, options.streamArn));
-      const completed = await deliver(options, shardId, events, handler, faults);
+      const completed = await deliverInLanes(options, shardId, events, handler, faults);
       if (!completed) return false;
       await writeCheckpoint(options.checkpointTable, checkpointKey, events.at(-1)?.kinesis.sequenceNumber ?? "");
       idleMs = options.pollIntervalMs;
@@ -245,6 +247,39 @@ function sequenceValue(sequenceNumber: string | undefined): bigint {
   } catch {
     return -1n;
   }
+}
+
+/**
+ * Delivers a batch in `parallelizationFactor` lanes at once, as Lambda's ParallelizationFactor
+ * does: records go to a lane by a hash of their partition key, so one key's records stay in one
+ * lane, in order. The checkpoint moves only once every lane is through.
+ */
+async function deliverInLanes(
+  options: KinesisSourceOptions,
+  shardId: string,
+  batch: readonly KinesisStreamRecord[],
+  handler: KinesisLambda,
+  faults?: Faults,
+): Promise<boolean> {
+  const factor = Math.max(1, options.parallelizationFactor ?? 1);
+  if (factor === 1) return deliver(options, shardId, batch, handler, faults);
+  const lanes = new Map<number, KinesisStreamRecord[]>();
+  for (const record of batch) {
+    const lane = laneOf(record.kinesis.partitionKey, factor);
+    lanes.set(lane, [...(lanes.get(lane) ?? []), record]);
+  }
+  const done = await Promise.all([...lanes.values()].map((lane) => deliver(options, shardId, lane, handler, faults)));
+  return done.every(Boolean);
+}
+
+/** A partition key's lane (FNV-1a): the same key, the same lane. */
+export function laneOf(partitionKey: string, lanes: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < partitionKey.length; i++) {
+    hash ^= partitionKey.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % lanes;
 }
 
 /**

@@ -37,6 +37,7 @@ export type WorkerSource =
       readonly batchSize: number;
       readonly bisectBatchOnError: boolean;
       readonly batchWindowSeconds: number;
+      readonly parallelizationFactor: number;
       readonly maxRetryAttempts: number;
       readonly onFailureQueueUrl: string;
       readonly checkpointTable: string;
@@ -236,6 +237,7 @@ function workerSource(
         checkpointTable,
         pollIntervalMs: options.kinesisPollIntervalMs ?? 100,
         batchWindowSeconds: source.batchWindowSeconds,
+        parallelizationFactor: source.parallelizationFactor,
         faults,
       };
     case "http":

@@ -462,6 +462,7 @@ for (const [label, definition] of [
               BisectBatchOnFunctionError: source.bisectBatchOnError,
               MaximumRetryAttempts: source.maxRetryAttempts,
             });
+            expect(mapping.Properties.ParallelizationFactor ?? 1, fn.id).toBe(source.parallelizationFactor);
             // The local runner reads maxRetryAttempts too; the record age is AWS's only.
             expect(mapping.Properties.MaximumRecordAgeInSeconds ?? -1, fn.id).toBe(source.maxRecordAgeSeconds);
             expect(mapping.Properties.MaximumBatchingWindowInSeconds ?? 0).toBe(source.batchWindowSeconds);

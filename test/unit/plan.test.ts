@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { app } from "../../functions/app.ts";
 import { planApp } from "../../shared/plan.ts";
+import { laneOf } from "../../shared/runner/kinesis-source.ts";
 import type { AppDefinition, BusDefinition, ServiceDefinition } from "../../shared/topology.ts";
 
 const service = (overrides: Partial<ServiceDefinition> = {}): ServiceDefinition => ({
@@ -118,6 +119,27 @@ describe("planApp", () => {
       expect(() => planApp(withBus({ relayReadsBy: "push" as never }))).toThrow(
         /bus "core": relayReadsBy must be "polling" or "enhanced-fan-out", not "push"/,
       );
+    });
+
+    it("runs the relay in 2 lanes a shard by default, the archiver in one; refuses lanes outside 1..10", () => {
+      const plan = planApp(withBus({}));
+      expect(streamSource(plan, "core-relay").parallelizationFactor).toBe(2);
+      expect(streamSource(plan, "core-archiver").parallelizationFactor).toBe(1);
+      expect(streamSource(planApp(withBus({ relayParallelization: 10 })), "core-relay").parallelizationFactor).toBe(10);
+      expect(() => planApp(withBus({ relayParallelization: 11 }))).toThrow(
+        /bus "core": relayParallelization must be an integer from 1 to 10, not 11/,
+      );
+    });
+  });
+
+  describe("lanes of a Kinesis shard (ParallelizationFactor, locally)", () => {
+    it("puts one partition key always in the same lane, and spreads keys over every lane", () => {
+      const keys = Array.from({ length: 400 }, (_, i) => `acc-${i}`);
+      expect(keys.map((k) => laneOf(k, 4))).toEqual(keys.map((k) => laneOf(k, 4)));
+      const counts = [0, 0, 0, 0];
+      for (const k of keys) counts[laneOf(k, 4)] = (counts[laneOf(k, 4)] ?? 0) + 1;
+      for (const n of counts) expect(n).toBeGreaterThan(60);
+      expect(new Set(keys.map((k) => laneOf(k, 1)))).toEqual(new Set([0]));
     });
   });
 
