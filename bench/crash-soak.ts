@@ -17,12 +17,11 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
-import { archivePassed } from "../shared/archive/watermark.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { freePort } from "../shared/local-cloud/ports.ts";
 import { seededRandom } from "../shared/runner/faults.ts";
 import { checkOracle } from "./oracle.ts";
-import { Client, transfersFinished, until } from "./soak-client.ts";
+import { archiveCaughtUp, Client, transfersFinished } from "./soak-client.ts";
 
 export interface CrashSoakOptions {
   readonly crashes: number;
@@ -175,20 +174,8 @@ export async function runCrashSoak(options: CrashSoakOptions): Promise<CrashSoak
       if (outcome.status !== "accepted") problems.push(`${c.command} ${c.key} was accepted, now ${outcome.status}`);
     }
     await transfersFinished(client, transfers).catch((error: Error) => problems.push(error.message));
-    const streamName = system.resources.streamNames.get("core") as string;
-    const moment = new Date();
-    await until(
-      async () =>
-        (
-          await archivePassed({
-            bucket: system?.resources.archiveBuckets.get("core") as string,
-            bus: "core",
-            streamName,
-            moment,
-          })
-        ).passed,
-      90_000,
-    ).catch(() => problems.push("the archive did not catch up with the stream within 90 s"));
+    const behind = await archiveCaughtUp(system);
+    if (behind !== undefined) problems.push(behind);
     const report = await checkOracle({
       url: system.url,
       dataDir,

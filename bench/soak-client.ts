@@ -1,4 +1,6 @@
 /** The soaks' client: commands with retries under one Idempotency-Key, outcomes and views by polling. */
+import { archivePassed } from "../shared/archive/watermark.ts";
+import type { DevSystem } from "../shared/local-cloud/dev.ts";
 
 interface Outcome {
   readonly status: string;
@@ -87,4 +89,19 @@ export async function transfersFinished(client: Client, transfers: readonly stri
     if (pending.size > 0) await sleep(200);
   }
   if (pending.size > 0) throw new Error(`${pending.size} transfers unfinished after 90 s: ${[...pending].slice(0, 3)}`);
+}
+
+/** Waits (90 s at most) until the core bus's archive holds everything appended so far; the problem if not. */
+export async function archiveCaughtUp(system: DevSystem): Promise<string | undefined> {
+  const moment = new Date();
+  const target = {
+    bucket: system.resources.archiveBuckets.get("core") as string,
+    bus: "core",
+    streamName: system.resources.streamNames.get("core") as string,
+    moment,
+  };
+  return until(async () => (await archivePassed(target)).passed, 90_000).then(
+    () => undefined,
+    () => "the archive did not catch up with the stream within 90 s",
+  );
 }

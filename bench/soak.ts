@@ -20,14 +20,13 @@ import { parseArgs } from "node:util";
 import { PutRecordCommand } from "@aws-sdk/client-kinesis";
 import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
-import { archivePassed } from "../shared/archive/watermark.ts";
 import { kinesisClient } from "../shared/aws/clients.ts";
 import { buildCommit } from "../shared/events/envelope.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { seededRandom } from "../shared/runner/faults.ts";
 import { checkOracle } from "./oracle.ts";
 import { poisonRecordBytes, type ScheduledFault, soakSchedule } from "./schedule.ts";
-import { Client, transfersFinished, until } from "./soak-client.ts";
+import { archiveCaughtUp, Client, transfersFinished } from "./soak-client.ts";
 
 export interface SoakOptions {
   readonly seconds: number;
@@ -248,19 +247,8 @@ async function soak(
 
   // Quiesce: every saga finished, then the archive holds everything appended so far.
   await transfersFinished(client, transfers).catch((error: Error) => problems.push(error.message));
-  const moment = new Date();
-  await until(
-    async () =>
-      (
-        await archivePassed({
-          bucket: system.resources.archiveBuckets.get("core") as string,
-          bus: "core",
-          streamName,
-          moment,
-        })
-      ).passed,
-    90_000,
-  ).catch(() => problems.push("the archive did not catch up with the stream within 90 s"));
+  const behind = await archiveCaughtUp(system);
+  if (behind !== undefined) problems.push(behind);
 
   const report = await checkOracle({
     url: system.url,
