@@ -13,6 +13,8 @@ import { aggregateProjection, type ProjectionHandler, projectionHandler } from "
 export interface StateItem<State> {
   readonly id: string;
   readonly version: number;
+  /** The commit that made `version` (items written before it was kept lack it). */
+  readonly lastCommitId?: string;
   readonly state: State;
 }
 
@@ -83,6 +85,7 @@ export function stateProjectionHandler<State>(
     evolve: (item, event) => ({
       id: stateKey(event.subject),
       version: event.aggregateversion,
+      lastCommitId: event.commitid,
       state: decider.evolve(item?.state ?? decider.initialState, { type: event.type, data: event.data }),
     }),
     facts: (event) => [{ id: commitMarkerKey(event.commitid), version: event.aggregateversion } satisfies CommitMarker],

@@ -66,8 +66,20 @@ export async function awaitCommits(
       null,
     );
     const versionOf = (chain: CommitChain) => states.get(chain.aggregateId)?.version ?? 0;
+    // The state names the commit that made its version: a chain whose last commit made it won
+    // whole (each commit wins only right after the one before), with no marker to read.
+    open = open.filter((chain) => {
+      const state = states.get(chain.aggregateId);
+      const last = chain.commits.at(-1);
+      if (last === undefined || state?.lastCommitId !== last.commitId) return true;
+      if (state.version < last.expectedVersion + last.events.length) return true; // its events not all applied yet
+      for (const commit of chain.commits) fates.set(commit.commitId, "accepted");
+      return false;
+    });
     // Only commits the state has moved past can be judged: their markers, in one read.
-    const judgeable = open.flatMap((chain) => chain.commits.filter((c) => c.expectedVersion < versionOf(chain)));
+    const judgeable: Commit[] = open.flatMap((chain) =>
+      chain.commits.filter((c) => c.expectedVersion < versionOf(chain)),
+    );
     const markers =
       judgeable.length === 0
         ? new Set<string>()

@@ -337,6 +337,7 @@ describe("a batch of a state projection", () => {
     expect(await get<StateItem<Counter>>(table, stateKey("x"))).toEqual({
       id: stateKey("x"),
       version: 5,
+      lastCommitId: "cmd-x-4.1",
       state: { status: "counting", total: 15 },
     });
     const commits = [...new Set([...x, ...y].map((e) => e.commitid))];
