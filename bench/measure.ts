@@ -277,12 +277,17 @@ export async function measureRawHops(
       inPipeline: boolean,
     ): RawHop => ({ perSecond: measured.perSecond, unit, how, inPipeline, callMs: ms(measured.callMs) });
     return {
-      kinesisPutRecord: hop(putRecord, "records", "PutRecord, 1 record a call (the command handler's append)", true),
+      kinesisPutRecord: hop(
+        putRecord,
+        "records",
+        "PutRecord, 1 record a call (no hop appends one at a time now)",
+        false,
+      ),
       kinesisPutRecords: hop(
         putRecords,
         "records",
-        "PutRecords, 100 records a call (no hop batches appends yet)",
-        false,
+        "PutRecords, 100 records a call (the command handler appends a batch's commits in one call, up to 10)",
+        true,
       ),
       snsPublishBatchToSqsFifo: {
         ...hop(
