@@ -27,24 +27,44 @@ export async function archivePassed(options: {
   for (const shard of await listShards(options.streamName)) {
     const shardId = shard.ShardId ?? "";
     const watermark = watermarks.get(shardId);
-    const { ShardIterator } = await kinesisClient().send(
-      new GetShardIteratorCommand(
-        watermark
-          ? {
-              StreamName: options.streamName,
-              ShardId: shardId,
-              ShardIteratorType: "AFTER_SEQUENCE_NUMBER",
-              StartingSequenceNumber: watermark,
-            }
-          : { StreamName: options.streamName, ShardId: shardId, ShardIteratorType: "TRIM_HORIZON" },
-      ),
-    );
-    const next = await firstRecord(ShardIterator);
+    const next = await firstRecordAfter(options.streamName, shardId, watermark);
     if (next?.ApproximateArrivalTimestamp !== undefined && next.ApproximateArrivalTimestamp < options.moment) {
       waitingOn.push(shardId);
     }
   }
   return { passed: waitingOn.length === 0, waitingOn };
+}
+
+/**
+ * The shard's first record after the watermark. A watermark the stream no longer has (trimmed
+ * past retention; a local stream that lost records in a crash) is refused by AFTER_SEQUENCE_NUMBER:
+ * then the shard is read from its start, past every record at or below the watermark.
+ */
+async function firstRecordAfter(streamName: string, shardId: string, watermark: string | undefined) {
+  const from = (type: "AFTER_SEQUENCE_NUMBER" | "TRIM_HORIZON") =>
+    kinesisClient().send(
+      new GetShardIteratorCommand({
+        StreamName: streamName,
+        ShardId: shardId,
+        ShardIteratorType: type,
+        ...(type === "AFTER_SEQUENCE_NUMBER" ? { StartingSequenceNumber: watermark } : {}),
+      }),
+    );
+  if (watermark === undefined) return firstRecord((await from("TRIM_HORIZON")).ShardIterator);
+  try {
+    return await firstRecord((await from("AFTER_SEQUENCE_NUMBER")).ShardIterator);
+  } catch (error) {
+    if (!(error instanceof Error && error.name === "InvalidArgumentException")) throw error;
+  }
+  let iterator = (await from("TRIM_HORIZON")).ShardIterator;
+  for (let page = 0; iterator !== undefined && page < 1_000; page++) {
+    const result = await kinesisClient().send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1_000 }));
+    const after = result.Records?.find((r) => BigInt(r.SequenceNumber ?? "0") > BigInt(watermark));
+    if (after !== undefined) return after;
+    if ((result.Records ?? []).length === 0 && result.MillisBehindLatest === 0) return undefined;
+    iterator = result.NextShardIterator;
+  }
+  return undefined;
 }
 
 /** The first record from an iterator: Kinesis may answer empty pages before it, while behind the tip. */
