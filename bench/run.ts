@@ -1490,7 +1490,7 @@ same fault schedule. A 15 s soak is part of \`npm test\` (test/integration/soak.
 API, every emulator) with SIGKILL N times at seeded moments under load and starts it again on the same
 data; clients resend what got no answer under the same Idempotency-Key. Then the oracle, plus: every
 command acknowledged ends (none pending) and every one seen accepted is still accepted. A 2-crash run is
-part of \`npm test\` (test/integration/crash-soak.test.ts). The emulators keep what they acknowledged
+part of \`npm test\` (test/integration/soak.test.ts, after the other soak). The emulators keep what they acknowledged
 across a kill: kinesalite and dynalite write LevelDB's log before answering, fauxqs commits SQLite (WAL)
 before answering (docs/local-cloud.md).
 

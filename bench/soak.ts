@@ -108,7 +108,9 @@ async function soak(
   log: (line: string) => void,
 ): Promise<SoakResult> {
   const { seed } = options;
-  const client = new Client(system.url);
+  // Patient: a command in flight when its queue's emulator restarts comes back after its 30 s
+  // visibility timeout, and a busy machine slows everything further.
+  const client = new Client(system.url, 180_000);
   const accounts = Array.from({ length: options.accounts }, (_, i) => `s${seed}-a${i}`);
   await Promise.all(
     accounts.map(async (accountId) => {
