@@ -11,28 +11,18 @@ import {
   PutRecordCommand,
 } from "@aws-sdk/client-kinesis";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { manifestKey, type ShardManifest } from "../../shared/archive/layout.ts";
 import { archivePassed } from "../../shared/archive/watermark.ts";
-import { destroyClients, kinesisClient, s3Client } from "../../shared/aws/clients.ts";
-import { type LocalCloud, startLocalCloud } from "../../shared/local-cloud/cloud.ts";
-import { removeDataDir, tempDataDir, waitFor } from "../support/system.ts";
+import { kinesisClient, s3Client } from "../../shared/aws/clients.ts";
+import { useLocalCloud, waitFor } from "../support/system.ts";
 
-const dataDir = tempDataDir("watermark");
+useLocalCloud("watermark");
 const stream = "watermark-test";
 const bucket = "watermark-archive";
-let cloud: LocalCloud;
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({ dataDir });
-  Object.assign(process.env, cloud.env);
   await s3Client().send(new CreateBucketCommand({ Bucket: bucket }));
-});
-
-afterAll(async () => {
-  destroyClients();
-  await cloud?.stop();
-  removeDataDir(dataDir);
 });
 
 async function createStream(): Promise<void> {

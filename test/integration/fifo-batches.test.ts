@@ -11,28 +11,18 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
 } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { destroyClients, sqsClient } from "../../shared/aws/clients.ts";
-import { type LocalCloud, startLocalCloud } from "../../shared/local-cloud/cloud.ts";
-import { removeDataDir, tempDataDir } from "../support/system.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { sqsClient } from "../../shared/aws/clients.ts";
+import { useLocalCloud } from "../support/system.ts";
 
-const dataDir = tempDataDir("fifo-batches");
-let cloud: LocalCloud;
+useLocalCloud("fifo-batches");
 let queueUrl: string;
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({ dataDir });
-  Object.assign(process.env, cloud.env);
   const created = await sqsClient().send(
     new CreateQueueCommand({ QueueName: "batches.fifo", Attributes: { FifoQueue: "true", VisibilityTimeout: "30" } }),
   );
   queueUrl = created.QueueUrl as string;
-});
-
-afterAll(async () => {
-  destroyClients();
-  await cloud?.stop();
-  removeDataDir(dataDir);
 });
 
 const send = (group: string, bodies: string[]) =>

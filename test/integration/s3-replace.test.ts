@@ -7,25 +7,15 @@
 import { copyFileSync, existsSync, readdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { destroyClients, s3Client } from "../../shared/aws/clients.ts";
-import { type LocalCloud, startLocalCloud } from "../../shared/local-cloud/cloud.ts";
-import { removeDataDir, tempDataDir } from "../support/system.ts";
+import { useLocalCloud } from "../support/system.ts";
 
-const dataDir = tempDataDir("s3-replace");
+const { dataDir, cloud } = useLocalCloud("s3-replace");
 const bucket = "replace-test";
-let cloud: LocalCloud;
 
 beforeAll(async () => {
-  cloud = await startLocalCloud({ dataDir });
-  Object.assign(process.env, cloud.env);
   await s3Client().send(new CreateBucketCommand({ Bucket: bucket }));
-});
-
-afterAll(async () => {
-  destroyClients();
-  await cloud?.stop();
-  removeDataDir(dataDir);
 });
 
 const objectFile = (key: string) => join(dataDir, "sqs-sns-s3", "s3", "buckets", bucket, "objects", key);
@@ -64,7 +54,7 @@ describe("S3 objects replaced across a kill", () => {
     copyFileSync(`${back}.data.v1`, `${back}.data`);
     copyFileSync(`${back}.meta.json.v1`, `${back}.meta.json`);
 
-    await cloud.restart("sqs-sns-s3", { kill: true });
+    await cloud().restart("sqs-sns-s3", { kill: true });
     destroyClients();
     // The SDK checks each object's checksum against its body: a mismatched pair would fail here.
     expect(await get("forward")).toBe("forward v2, another length");

@@ -6,10 +6,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll } from "vitest";
 import { contracts } from "../../functions/api/contracts.ts";
 import { app as bankApp } from "../../functions/app.ts";
-import { sqsClient } from "../../shared/aws/clients.ts";
+import { destroyClients, sqsClient } from "../../shared/aws/clients.ts";
 import type { CommandSpecs } from "../../shared/domain/commands.ts";
+import { type LocalCloud, startLocalCloud } from "../../shared/local-cloud/cloud.ts";
 import { type DevSystem, startDev } from "../../shared/local-cloud/dev.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
 
@@ -116,4 +118,29 @@ export async function putDeadLetter(
       MessageDeduplicationId: message.deduplicationId,
     }),
   );
+}
+
+/**
+ * The emulators alone (no runner, no API) for one test file: started before its tests, with the
+ * SDK pointed at them, and stopped and their data folder removed after.
+ */
+export function useLocalCloud(name: string): { readonly dataDir: string; cloud(): LocalCloud } {
+  const dataDir = tempDataDir(name);
+  let cloud: LocalCloud | undefined;
+  beforeAll(async () => {
+    cloud = await startLocalCloud({ dataDir });
+    Object.assign(process.env, cloud.env);
+  });
+  afterAll(async () => {
+    destroyClients();
+    await cloud?.stop();
+    removeDataDir(dataDir);
+  });
+  return {
+    dataDir,
+    cloud() {
+      if (cloud === undefined) throw new Error("the local cloud is not started yet");
+      return cloud;
+    },
+  };
 }
