@@ -2,18 +2,45 @@
  * The message that carries a command from the API (or a reactor) to a service's command
  * queue. Validated again on arrival: a queue is an entry point too.
  */
-import { z } from "zod";
+import { isObject, onlyKeys, type Shape, ShapeError, shape, text } from "../events/check.ts";
 
-const id = z.string().min(1).max(200);
+export interface CommandMessage {
+  commandId: string;
+  service: string;
+  /** The command's name (`type`) and its fields, as sent; the command contract checks the fields. */
+  command: { type: string } & Record<string, unknown>;
+  aggregateId: string;
+  receivedAt: string;
+  correlationId: string;
+  causationId: string;
+}
 
-export const commandMessageSchema = z.object({
-  commandId: id,
-  service: z.string().min(1).max(100),
-  command: z.looseObject({ type: z.string().min(1).max(100) }),
-  aggregateId: id,
-  receivedAt: z.iso.datetime(),
-  correlationId: id,
-  causationId: id,
-});
+/** An ISO 8601 date and time in UTC (`Z`), seconds required, any fraction (zod's `iso.datetime()`). */
+const isoDateTime =
+  /^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|(?:02)-(?:0[1-9]|1\d|2[0-8])))T(?:(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z))$/;
 
-export type CommandMessage = z.infer<typeof commandMessageSchema>;
+const keys = new Set(["commandId", "service", "command", "aggregateId", "receivedAt", "correlationId", "causationId"]);
+
+/** Checks a parsed command message; throws `ShapeError`. Unknown keys are dropped; the command's are kept. */
+export function checkCommandMessage(value: unknown): CommandMessage {
+  if (!isObject(value)) throw new ShapeError([], "expected object");
+  text(value, "commandId", 1, 200);
+  text(value, "service", 1, 100);
+  const command = value.command;
+  if (!isObject(command)) throw new ShapeError(["command"], "expected object");
+  try {
+    text(command, "type", 1, 100);
+  } catch (error) {
+    if (error instanceof ShapeError) error.path.unshift("command");
+    throw error;
+  }
+  text(value, "aggregateId", 1, 200);
+  if (typeof value.receivedAt !== "string" || !isoDateTime.test(value.receivedAt))
+    throw new ShapeError(["receivedAt"], "expected an ISO 8601 date and time in UTC");
+  text(value, "correlationId", 1, 200);
+  text(value, "causationId", 1, 200);
+  return onlyKeys(value, keys);
+}
+
+/** The command message's shape (`checkCommandMessage`), answering instead of throwing. */
+export const commandMessageSchema: Shape<CommandMessage> = shape(checkCommandMessage);

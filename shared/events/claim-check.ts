@@ -6,8 +6,8 @@
  */
 import { createHash } from "node:crypto";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { z } from "zod";
 import { s3Client } from "../aws/clients.ts";
+import { integer, isObject, noOtherKeys, ShapeError, shape, text } from "./check.ts";
 
 /** The largest commit put on the stream as is (Kinesis: 1 MiB a record, less the partition key). */
 export const maxInlineCommitBytes = 1_000_000;
@@ -16,14 +16,30 @@ export const maxInlineEventBytes = 240 * 1024;
 /** The largest body a claim check carries: past that a command is refused with the reason. */
 export const maxClaimedBytes = 32 * 1024 * 1024;
 
-export const claimCheckSchema = z.strictObject({
-  bucket: z.string().min(3).max(63),
-  key: z.string().min(1).max(1024),
-  bytes: z.number().int().positive(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-});
+/** Where a claimed body is, its size and its digest. */
+export interface ClaimCheck {
+  readonly bucket: string;
+  readonly key: string;
+  readonly bytes: number;
+  readonly sha256: string;
+}
 
-export type ClaimCheck = z.infer<typeof claimCheckSchema>;
+const claimCheckKeys = new Set(["bucket", "key", "bytes", "sha256"]);
+
+/** Checks a parsed claim check (strict: no other keys); throws `ShapeError`. */
+export function checkClaimCheck(value: unknown): ClaimCheck {
+  if (!isObject(value)) throw new ShapeError([], "expected object");
+  text(value, "bucket", 3, 63);
+  text(value, "key", 1, 1024);
+  integer(value, "bytes", 1);
+  if (!/^[0-9a-f]{64}$/.test(text(value, "sha256", 0, 64)))
+    throw new ShapeError(["sha256"], "expected a SHA-256 hex digest");
+  noOtherKeys(value, claimCheckKeys);
+  return value as unknown as ClaimCheck;
+}
+
+/** The claim check's shape, for a caller that wants an answer rather than an exception. */
+export const claimCheckSchema = shape(checkClaimCheck);
 
 /** Thrown when a claimed body is missing or not what its reference says. */
 export class ClaimCheckError extends Error {

@@ -3,78 +3,167 @@
  * Events are CloudEvents 1.0 (JSON), with Canon's attributes as CloudEvents extensions
  * (lowercase names, as the spec requires).
  */
-import { z } from "zod";
-import { type ClaimCheck, checkOut, claimCheckSchema } from "./claim-check.ts";
+import {
+  integer,
+  isObject,
+  literal,
+  onlyKeys,
+  optionalText,
+  type Shape,
+  ShapeError,
+  shape,
+  text,
+  within,
+} from "./check.ts";
+import { type ClaimCheck, checkClaimCheck, checkOut } from "./claim-check.ts";
 
-const id = z.string().min(1).max(200);
-
-export const eventEnvelopeSchema = z.object({
-  specversion: z.literal("1.0"),
-  id,
-  source: z.string().min(1).max(200),
-  type: z.string().min(1).max(200),
-  subject: id,
-  time: z.string().min(1).max(40),
-  datacontenttype: z.literal("application/json"),
-  data: z.record(z.string(), z.unknown()),
-  aggregatetype: z.string().min(1).max(100),
+/** One event as it travels: CloudEvents 1.0 attributes, then Canon's extensions. */
+export interface EventEnvelope {
+  specversion: "1.0";
+  id: string;
+  source: string;
+  type: string;
+  /** The aggregate id. */
+  subject: string;
+  time: string;
+  datacontenttype: "application/json";
+  data: Record<string, unknown>;
+  aggregatetype: string;
   /** Position in the aggregate's history, from 1. 0 for events outside it (CommandRejected). */
-  aggregateversion: z.number().int().min(0),
-  commitid: id,
-  commandid: id,
-  causationid: id,
-  correlationid: id,
-  schemaversion: z.number().int().min(1),
+  aggregateversion: number;
+  commitid: string;
+  commandid: string;
+  causationid: string;
+  correlationid: string;
+  schemaversion: number;
   /** Set when the event was too large to publish: `data` is empty, the whole event is in S3. */
-  claimcheck: claimCheckSchema.optional(),
-});
+  claimcheck?: ClaimCheck | undefined;
+}
 
-export type EventEnvelope = z.infer<typeof eventEnvelopeSchema>;
+/** One stream record: the events one command produced for one aggregate, or its rejection. */
+export interface Commit {
+  kind: "events" | "rejection";
+  commitId: string;
+  commandId: string;
+  service: string;
+  bus: string;
+  aggregateType: string;
+  aggregateId: string;
+  /** The aggregate version the command was decided against (0: a new aggregate). */
+  expectedVersion: number;
+  /**
+   * The commit this one was decided after, when its handler decided it on state that included
+   * a commit not yet known to have won (a pipelined commit): it wins only right after that
+   * commit. Absent: decided on the state table's accepted history alone.
+   */
+  previousCommitId?: string | undefined;
+  committedAt: string;
+  /** 1..100 events; a rejection's one CommandRejected. */
+  events: EventEnvelope[];
+}
 
-export const commitSchema = z
-  .object({
-    kind: z.enum(["events", "rejection"]),
-    commitId: id,
-    commandId: id,
-    service: z.string().min(1).max(100),
-    bus: z.string().min(1).max(100),
-    aggregateType: z.string().min(1).max(100),
-    aggregateId: id,
-    /** The aggregate version the command was decided against (0: a new aggregate). */
-    expectedVersion: z.number().int().min(0),
-    /**
-     * The commit this one was decided after, when its handler decided it on state that included
-     * a commit not yet known to have won (a pipelined commit): it wins only right after that
-     * commit. Absent: decided on the state table's accepted history alone.
-     */
-    previousCommitId: id.optional(),
-    committedAt: z.string().min(1).max(40),
-    events: z.array(eventEnvelopeSchema).min(1).max(100),
-  })
-  .superRefine((commit, ctx) => {
-    commit.events.forEach((event, index) => {
-      const expected = commit.kind === "events" ? commit.expectedVersion + index + 1 : 0;
-      if (event.aggregateversion !== expected) {
-        ctx.addIssue({ code: "custom", path: ["events", index, "aggregateversion"], message: `must be ${expected}` });
-      }
-      if (event.subject !== commit.aggregateId || event.commitid !== commit.commitId) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["events", index],
-          message: "subject and commitid must match the commit",
-        });
-      }
-    });
-    if (commit.kind === "rejection" && commit.events.length !== 1) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["events"],
-        message: "a rejection carries exactly one CommandRejected event",
-      });
+const idMax = 200;
+
+const eventKeys = new Set([
+  "specversion",
+  "id",
+  "source",
+  "type",
+  "subject",
+  "time",
+  "datacontenttype",
+  "data",
+  "aggregatetype",
+  "aggregateversion",
+  "commitid",
+  "commandid",
+  "causationid",
+  "correlationid",
+  "schemaversion",
+  "claimcheck",
+]);
+
+/** Checks a parsed event envelope; throws `ShapeError`. Unknown keys are dropped. */
+export function checkEnvelope(value: unknown): EventEnvelope {
+  if (!isObject(value)) throw new ShapeError([], "expected object");
+  literal(value, "specversion", "1.0");
+  text(value, "id", 1, idMax);
+  text(value, "source", 1, 200);
+  text(value, "type", 1, 200);
+  text(value, "subject", 1, idMax);
+  text(value, "time", 1, 40);
+  literal(value, "datacontenttype", "application/json");
+  if (!isObject(value.data)) throw new ShapeError(["data"], "expected record");
+  text(value, "aggregatetype", 1, 100);
+  integer(value, "aggregateversion", 0);
+  text(value, "commitid", 1, idMax);
+  text(value, "commandid", 1, idMax);
+  text(value, "causationid", 1, idMax);
+  text(value, "correlationid", 1, idMax);
+  integer(value, "schemaversion", 1);
+  if (value.claimcheck !== undefined) within(["claimcheck"], () => checkClaimCheck(value.claimcheck));
+  return onlyKeys(value, eventKeys);
+}
+
+const commitKeys = new Set([
+  "kind",
+  "commitId",
+  "commandId",
+  "service",
+  "bus",
+  "aggregateType",
+  "aggregateId",
+  "expectedVersion",
+  "previousCommitId",
+  "committedAt",
+  "events",
+]);
+
+/**
+ * Checks a parsed commit, and that its events belong to it: each names the commit and its
+ * aggregate, an accepted commit's versions follow its expected version, and a rejection
+ * carries exactly one event (at version 0). Throws `ShapeError`; unknown keys are dropped.
+ */
+export function checkCommit(value: unknown): Commit {
+  if (!isObject(value)) throw new ShapeError([], "expected object");
+  const kind = value.kind;
+  if (kind !== "events" && kind !== "rejection") throw new ShapeError(["kind"], 'expected "events" or "rejection"');
+  const commitId = text(value, "commitId", 1, idMax);
+  text(value, "commandId", 1, idMax);
+  text(value, "service", 1, 100);
+  text(value, "bus", 1, 100);
+  text(value, "aggregateType", 1, 100);
+  const aggregateId = text(value, "aggregateId", 1, idMax);
+  const expectedVersion = integer(value, "expectedVersion", 0);
+  optionalText(value, "previousCommitId", 1, idMax);
+  text(value, "committedAt", 1, 40);
+  const events = value.events;
+  if (!Array.isArray(events)) throw new ShapeError(["events"], "expected array");
+  if (events.length < 1 || events.length > 100) throw new ShapeError(["events"], "expected 1 to 100 events");
+  for (let index = 0; index < events.length; index++) {
+    let event: EventEnvelope;
+    try {
+      event = checkEnvelope(events[index]);
+    } catch (error) {
+      if (error instanceof ShapeError) error.path.unshift("events", index);
+      throw error;
     }
-  });
+    events[index] = event;
+    const expected = kind === "events" ? expectedVersion + index + 1 : 0;
+    if (event.aggregateversion !== expected)
+      throw new ShapeError(["events", index, "aggregateversion"], `must be ${expected}`);
+    if (event.subject !== aggregateId || event.commitid !== commitId)
+      throw new ShapeError(["events", index], "subject and commitid must match the commit");
+  }
+  if (kind === "rejection" && events.length !== 1)
+    throw new ShapeError(["events"], "a rejection carries exactly one CommandRejected event");
+  return onlyKeys(value, commitKeys);
+}
 
-export type Commit = z.infer<typeof commitSchema>;
+/** The commit's shape (`checkCommit`), answering instead of throwing. */
+export const commitSchema: Shape<Commit> = shape(checkCommit);
+/** The event envelope's shape (`checkEnvelope`), answering instead of throwing. */
+export const eventEnvelopeSchema: Shape<EventEnvelope> = shape(checkEnvelope);
 
 /** Thrown when bytes on a stream or queue are not a valid commit or event. Never retried. */
 export class MalformedMessageError extends Error {
@@ -82,23 +171,35 @@ export class MalformedMessageError extends Error {
 }
 
 /** A stream record too large for Kinesis: the commit is in S3, the record says where. */
-const commitClaimSchema = z.strictObject({
-  kind: z.literal("claim"),
-  commitId: z.string().min(1).max(200),
-  aggregateId: z.string().min(1).max(200),
-  claimCheck: claimCheckSchema,
-});
+interface CommitClaim {
+  readonly kind: "claim";
+  readonly commitId: string;
+  readonly aggregateId: string;
+  readonly claimCheck: ClaimCheck;
+}
+
+const commitClaimKeys = new Set(["kind", "commitId", "aggregateId", "claimCheck"]);
+
+function checkCommitClaim(value: unknown): CommitClaim {
+  if (!isObject(value)) throw new ShapeError([], "expected object");
+  literal(value, "kind", "claim");
+  text(value, "commitId", 1, 200);
+  text(value, "aggregateId", 1, 200);
+  within(["claimCheck"], () => checkClaimCheck(value.claimCheck));
+  for (const key in value) if (!commitClaimKeys.has(key)) throw new ShapeError([], `unrecognized key: "${key}"`);
+  return value as unknown as CommitClaim;
+}
 
 /** Parses and validates a commit from its JSON bytes. */
 export function parseCommit(bytes: string | Uint8Array): Commit {
-  return parseJsonWith(commitSchema, bytes, "commit");
+  return parseJsonWith(checkCommit, bytes, "commit");
 }
 
 /** Parses a stream record into its commit, fetching it first if the record is a claim check. */
 export async function readCommit(bytes: string | Uint8Array): Promise<Commit> {
   const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
   if (!text.startsWith('{"kind":"claim"')) return parseCommit(text);
-  const claim = parseJsonWith(commitClaimSchema, text, "commit claim check");
+  const claim = parseJsonWith(checkCommitClaim, text, "commit claim check");
   const commit = parseCommit(await checkOut(claim.claimCheck));
   if (commit.commitId !== claim.commitId) throw new MalformedMessageError("claim check holds another commit");
   return commit;
@@ -111,7 +212,7 @@ export function commitClaimRecord(commit: Commit, claimCheck: ClaimCheck): strin
 
 /** Parses and validates an event envelope from its JSON bytes. */
 export function parseEvent(bytes: string | Uint8Array): EventEnvelope {
-  return parseJsonWith(eventEnvelopeSchema, bytes, "event");
+  return parseJsonWith(checkEnvelope, bytes, "event");
 }
 
 /** Parses an event from a queue message, fetching it first if it travelled by claim check. */
@@ -123,7 +224,7 @@ export async function readEvent(bytes: string | Uint8Array): Promise<EventEnvelo
   return full;
 }
 
-function parseJsonWith<T>(schema: z.ZodType<T>, bytes: string | Uint8Array, what: string): T {
+function parseJsonWith<T>(check: (value: unknown) => T, bytes: string | Uint8Array, what: string): T {
   const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
   let json: unknown;
   try {
@@ -131,13 +232,13 @@ function parseJsonWith<T>(schema: z.ZodType<T>, bytes: string | Uint8Array, what
   } catch (cause) {
     throw new MalformedMessageError(`${what} is not valid JSON`, { cause });
   }
-  const result = schema.safeParse(json);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue?.path.length ? issue.path.join(".") : "(root)";
-    throw new MalformedMessageError(`${what} is invalid at ${where}: ${issue?.message ?? "unknown"}`);
+  try {
+    return check(json);
+  } catch (error) {
+    if (!(error instanceof ShapeError)) throw error;
+    const where = error.path.length > 0 ? error.path.join(".") : "(root)";
+    throw new MalformedMessageError(`${what} is invalid at ${where}: ${error.message}`);
   }
-  return result.data;
 }
 
 /** What a decider returns for an event: its type and data; the framework adds the envelope. */
@@ -154,7 +255,7 @@ export interface CommitMetadata {
   readonly aggregateType: string;
   readonly aggregateId: string;
   readonly expectedVersion: number;
-  /** The pipelined commit this one was decided after (see `commitSchema`). @default none */
+  /** The pipelined commit this one was decided after (see `Commit`). @default none */
   readonly previousCommitId?: string;
   readonly correlationId: string;
   readonly causationId: string;
