@@ -599,6 +599,7 @@ async function runSystemSections(
     const replay = await replayIntoProjection({
       bucket,
       bus: "core",
+      table: replayTable,
       handler: balancesHandler,
       name: "bench-replay",
       eventTypes: accountEventTypes,

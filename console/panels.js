@@ -276,12 +276,14 @@ export function deadLetters(o, actions) {
   ];
 }
 
+const mib = (bytes) => (bytes / 1_048_576).toFixed(1);
+
 export function replays(o) {
   return table(
     ["projection", "", "progress", "status"],
     o.replays.map((job) => {
       const p = job.progress;
-      const ratio = p ? (p.total === 0 ? 1 : p.done / p.total) : job.state === "done" ? 1 : 0;
+      const ratio = p ? (p.totalBytes === 0 ? 1 : Math.min(1, p.bytes / p.totalBytes)) : job.state === "done" ? 1 : 0;
       return h(
         "tr",
         { dataset: { job: job.id } },
@@ -299,7 +301,7 @@ export function replays(o) {
             "div",
             { class: "dim small" },
             p
-              ? `${num(p.done)} / ${num(p.total)} events · ${num(p.eventsPerSecond)} ev/s${p.etaSeconds !== undefined && job.state === "running" ? ` · ETA ${duration(p.etaSeconds * 1000)}` : ""}`
+              ? `${p.phase} · ${num(p.events)} events · ${mib(p.bytes)} / ${mib(p.totalBytes)} MB · ${num(p.eventsPerSecond)} ev/s${p.etaSeconds !== undefined && job.state === "running" ? ` · ETA ${duration(p.etaSeconds * 1000)}` : ""}`
               : "waiting",
           ),
         ),

@@ -170,7 +170,9 @@ export function formatStatus(o: Overview, target: { url?: string; startedAt?: st
     lines.push("Warm-ups and rebuilds");
     for (const job of running) {
       const p = job.progress;
-      lines.push(`  ${job.projection.padEnd(width)}  ${job.action}  ${p ? `${p.done}/${p.total} events` : "starting"}`);
+      lines.push(
+        `  ${job.projection.padEnd(width)}  ${job.action}  ${p ? `${p.phase} ${p.events} events, ${Math.round((100 * p.bytes) / Math.max(p.totalBytes, 1))}%` : "starting"}`,
+      );
     }
   }
   lines.push("Dead letters");

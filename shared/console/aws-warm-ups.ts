@@ -26,7 +26,7 @@ const messagesKept = 6;
 interface ChunkAnswer {
   readonly done?: boolean;
   readonly events?: number;
-  readonly cursor?: { readonly events?: number; readonly objects?: number } | null;
+  readonly cursor?: { readonly events?: number; readonly objects?: number; readonly bytes?: number } | null;
 }
 
 function chunkOf(output: string | undefined): ChunkAnswer | undefined {
@@ -109,6 +109,9 @@ export function jobFromExecution(
   const seconds = Math.max(1, ((execution.stopDate?.getTime() ?? now) - execution.startDate.getTime()) / 1000);
   const rate = events / seconds;
   const total = Math.max(events, archived);
+  // The chunks report bytes read; the archive's size is estimated from its record count.
+  const bytes = latest?.cursor?.bytes ?? 0;
+  const totalBytes = events > 0 ? Math.round(bytes * (total / events)) : bytes;
   const state: ReplayJob["state"] =
     execution.status === ExecutionStatus.RUNNING
       ? "running"
@@ -128,10 +131,13 @@ export function jobFromExecution(
     startedAt: execution.startDate.toISOString(),
     ...(execution.stopDate ? { finishedAt: execution.stopDate.toISOString() } : {}),
     progress: {
-      done: events,
-      total,
+      phase: state === "running" ? "replay" : "attach",
+      events,
+      bytes,
+      totalBytes,
       eventsPerSecond: rate,
-      ...(state === "running" && rate > 0 ? { etaSeconds: Math.max(0, (total - events) / rate) } : {}),
+      bytesPerSecond: bytes / seconds,
+      etaSeconds: state === "running" && rate > 0 ? Math.max(0, (total - events) / rate) : undefined,
     },
     messages,
     events,

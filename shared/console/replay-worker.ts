@@ -4,6 +4,7 @@
  * touch the `canon dev` process's own environment (the API's) or another replay's.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import type { ReplayProgress } from "../archive/replay.ts";
 import { destroyClients } from "../aws/clients.ts";
 import { ProjectionOpError, rebuildProjection, warmUpProjection } from "../local-cloud/projection-ops.ts";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
@@ -22,13 +23,7 @@ export interface ReplayWorkerInput {
 
 export type ReplayWorkerMessage =
   | { readonly kind: "status"; readonly message: string }
-  | {
-      readonly kind: "progress";
-      readonly done: number;
-      readonly total: number;
-      readonly eventsPerSecond: number;
-      readonly etaSeconds?: number;
-    }
+  | ({ readonly kind: "progress" } & ReplayProgress)
   | { readonly kind: "done"; readonly events: number; readonly seconds: number }
   | { readonly kind: "failed"; readonly message: string; readonly operator: boolean };
 
@@ -48,7 +43,7 @@ try {
     onStatus: (message) => post({ kind: "status", message }),
     onProgress: (p) => {
       const now = Date.now();
-      if (p.done < p.total && now - lastProgress < 200) return;
+      if (p.bytes < p.totalBytes && now - lastProgress < 200) return;
       lastProgress = now;
       post({ kind: "progress", ...p });
     },

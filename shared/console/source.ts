@@ -5,6 +5,7 @@
  * CloudWatch, Lambda's event source mappings, Step Functions and the same tables, queues and
  * archive (docs/console.md maps each field).
  */
+import type { ReplayProgress } from "../archive/replay.ts";
 import type { DeadLetterReport, RedriveOutcome } from "../runner/dead-letters.ts";
 import type { MoveOutcome } from "../runner/move-dead-letters.ts";
 
@@ -178,7 +179,7 @@ export interface ReplayJob {
   readonly state: "running" | "done" | "failed";
   readonly startedAt: string;
   readonly finishedAt?: string;
-  readonly progress?: { done: number; total: number; eventsPerSecond: number; etaSeconds?: number };
+  readonly progress?: ReplayProgress;
   /** The latest status lines, oldest first. */
   readonly messages: readonly string[];
   readonly events?: number;

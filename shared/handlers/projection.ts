@@ -104,6 +104,12 @@ export interface ProjectionDefinition {
    * @default none: every event goes through `apply`
    */
   applyBatch?(runs: readonly Run[], target: BatchTarget): Promise<readonly RunOutcome[]>;
+  /**
+   * How the projection folds events into items, set by `aggregateProjection`: a replay from the
+   * archive (shared/archive/replay-engine.ts) folds through it in memory and writes each item
+   * once per checkpoint, instead of once per batch. @default none: a replay feeds `applyBatch`
+   */
+  readonly fold?: AggregateFold<VersionedItem>;
 }
 
 /** A projection's Lambda handler (SQS event source, ReportBatchItemFailures); it carries its definition. */
@@ -499,6 +505,7 @@ export function aggregateProjection<Item extends VersionedItem, Event extends Do
     parkAfterReceives: view.parkAfterReceives ?? defaultParkAfterReceives,
     prefetch: (event) => (fold.handles(event) ? [fold.key(event)] : []),
     applyBatch: (runs, target) => applyAggregateRuns(fold, runs, target),
+    fold: fold as unknown as AggregateFold<VersionedItem>,
     async apply(event, target) {
       const [outcome] = await applyAggregateRuns(fold, [{ group: "", events: [event] }], {
         ...target,
@@ -509,11 +516,25 @@ export function aggregateProjection<Item extends VersionedItem, Event extends Do
   };
 }
 
-interface AggregateFold<Item> {
+/** An aggregate projection's pure parts: which events it folds, into which item, and how. */
+export interface AggregateFold<Item> {
   handles(event: EventEnvelope): boolean;
   key(event: EventEnvelope): string;
   evolve(item: Item | undefined, event: EventEnvelope): Item;
   facts(event: EventEnvelope): readonly Record<string, unknown>[];
+}
+
+/**
+ * One event folded into its item, as the live runtime and a replay both do it: the projection's
+ * `evolve`, then the item's key and the aggregate version it now reflects.
+ */
+export function evolveItem<Item extends VersionedItem>(
+  fold: AggregateFold<Item>,
+  key: string,
+  item: Item | undefined,
+  event: EventEnvelope,
+): Item {
+  return { ...fold.evolve(item, event), id: key, version: event.aggregateversion };
 }
 
 /** An event of a run, where it stands in its run. */
@@ -597,7 +618,7 @@ async function applyAggregateRuns<Item extends VersionedItem>(
       const { event } = entry;
       if (event.aggregateversion <= (current?.version ?? 0)) continue; // a duplicate: changes nothing
       try {
-        const next: Item = { ...fold.evolve(current, event), id: key, version: event.aggregateversion };
+        const next = evolveItem(fold, key, current, event);
         facts.push(...fold.facts(event));
         current = next;
         fresh.push(entry);

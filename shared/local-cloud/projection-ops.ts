@@ -15,7 +15,7 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { SQSHandler } from "aws-lambda";
-import { type ReplayProgress, replayIntoProjection } from "../archive/replay.ts";
+import { type ReplayPhase, type ReplayProgress, type ReplayResult, replayIntoProjection } from "../archive/replay.ts";
 import { archivePassed } from "../archive/watermark.ts";
 import { createTableIfMissing, deleteTable } from "../aws/tables.ts";
 import type { Upcaster } from "../events/upcast.ts";
@@ -52,6 +52,8 @@ export interface ProjectionOpsOptions {
   readonly archiveWaitMs?: number;
   /** How long to wait for the running `canon dev` to act on a control change. @default 30000 */
   readonly runnerWaitMs?: number;
+  /** Writes per second at most into the table being filled. @default no limit */
+  readonly maxWritesPerSecond?: number;
 }
 
 interface Target {
@@ -105,7 +107,8 @@ export async function warmUpProjection(options: ProjectionOpsOptions): Promise<{
   const subscribedAt = new Date();
   options.onStatus?.(`subscribed; buffering since ${subscribedAt.toISOString()}`);
   await waitForArchive(options, target.bus, subscribedAt);
-  const result = await replay(options, target, target.table);
+  const result = await replay(options, target, target.table, { phase: "replay", keepCheckpoint: false });
+  attaching(options, result);
   await markAttached(prefix, target.consumer.id);
   await waitUntil(
     options.runnerWaitMs ?? 30_000,
@@ -136,15 +139,17 @@ export async function rebuildProjection(
   await createTableIfMissing(green);
   options.onStatus?.(`created ${green} beside ${blue}`);
 
-  // 1. Fill the new table from the archive, the consumer still on the old one.
-  const first = await replay(options, target, green);
+  // 1. Fill the new table from the archive, the consumer still on the old one. Its checkpoint
+  //    stays in the table: the catch-up below starts where this pass ends.
+  const first = await replay(options, target, green, { phase: "replay", keepCheckpoint: true });
   // 2. Pause the consumer: from now on its queue buffers.
   await steerConsumer(options, target, blue, true);
   const pausedAt = new Date();
   options.onStatus?.(`consumer paused; ${blue} still answers reads`);
   // 3. Catch the new table up past the pause, then resume the consumer on it.
   await waitForArchive(options, target.bus, pausedAt);
-  const second = await replay(options, target, green);
+  const second = await replay(options, target, green, { phase: "catch-up", keepCheckpoint: false });
+  attaching(options, second);
   await steerConsumer(options, target, green, false);
   options.onStatus?.(`consumer resumed on ${green}`);
   const result = { events: first.events + second.events, seconds: first.seconds + second.seconds };
@@ -195,11 +200,23 @@ async function waitForArchive(options: ProjectionOpsOptions, bus: string, moment
   );
 }
 
+/** The last progress, shown again as the consumer attaches. */
+const lastProgress = new WeakMap<ProjectionOpsOptions, ReplayProgress>();
+
+function attaching(options: ProjectionOpsOptions, result: ReplayResult): void {
+  const last = lastProgress.get(options);
+  if (last !== undefined) options.onProgress?.({ ...last, phase: "attach", etaSeconds: 0 });
+  if (result.resumedAfter !== undefined) {
+    options.onStatus?.(`resumed from a checkpoint after ${result.resumedAfter} events`);
+  }
+}
+
 async function replay(
   options: ProjectionOpsOptions,
   target: Target,
   table: string,
-): Promise<{ events: number; seconds: number }> {
+  pass: { readonly phase: ReplayPhase; readonly keepCheckpoint: boolean },
+): Promise<ReplayResult> {
   const bucket = options.resources.archiveBuckets.get(target.bus) as string;
   process.env[envNames.table] = table;
   const module = (await import(pathToFileURL(join(options.repoRoot, target.definition.handler)).href)) as {
@@ -210,11 +227,18 @@ async function replay(
   return replayIntoProjection({
     bucket,
     bus: target.bus,
+    table,
     handler: module.handler,
     name: options.projection,
     eventTypes: target.definition.events,
     upcasters: options.upcasters,
-    onProgress: options.onProgress,
+    phase: pass.phase,
+    keepCheckpoint: pass.keepCheckpoint,
+    maxWritesPerSecond: options.maxWritesPerSecond,
+    onProgress: (progress) => {
+      lastProgress.set(options, progress);
+      options.onProgress?.(progress);
+    },
   });
 }
 

@@ -204,12 +204,13 @@ describe("the archive", () => {
     const result = await replayIntoProjection({
       bucket,
       bus,
+      table,
       handler,
       name: "accounts.balances",
       eventTypes: types,
       upcasters,
       lanes: 3,
-      onProgress: (p) => progress.push(p.done),
+      onProgress: (p) => progress.push(p.events),
     });
     expect(result.events).toBe(18);
     expect(progress.at(-1)).toBe(18);
@@ -237,7 +238,15 @@ describe("the archive", () => {
     expect(actual.get("a3")?.owner).toBe("owner-a3"); // read from a version 1 event
 
     // Replaying again changes nothing (idempotent).
-    await replayIntoProjection({ bucket, bus, handler, name: "accounts.balances", eventTypes: types, upcasters });
+    await replayIntoProjection({
+      bucket,
+      bus,
+      table,
+      handler,
+      name: "accounts.balances",
+      eventTypes: types,
+      upcasters,
+    });
     const again = await dynamoClient().send(new ScanCommand({ TableName: table }));
     expect(again.Items?.length).toBe(3);
     expect((await acceptedEventsFromArchive(bucket, bus, types, upcasters)).length).toBe(18);

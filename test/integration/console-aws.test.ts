@@ -159,7 +159,7 @@ describe("the console's AWS source, against the emulators and a fake control pla
     });
     const running = await waitFor(async () => {
       const found = source.replays().find((j: ReplayJob) => j.id === execution?.name);
-      return found?.progress?.done === 7 ? found : undefined;
+      return found?.progress?.events === 7 ? found : undefined;
     }, "the warm-up's progress");
     expect(running.messages.at(-1)).toMatch(/chunk applied 7 events/);
     expect((await source.projections()).find((p) => p.name === "accounts.activity")).toMatchObject({
