@@ -1,12 +1,9 @@
 /**
  * The benchmark's measurements that need no running pipeline, or only its emulators: the
- * engine in process, raw emulator hops (on resources of their own), raw BatchWriteItem, and
- * Lambda bundles.
+ * engine in process, raw emulator hops (on resources of their own), raw BatchWriteItem; Lambda
+ * bundles are bench/bundles.ts.
  * Each returns numbers; bench/run.ts pairs them into figures with their limits.
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import {
   CreateStreamCommand,
@@ -25,14 +22,12 @@ import {
   SendMessageBatchCommand,
 } from "@aws-sdk/client-sqs";
 import { BatchWriteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import { build } from "esbuild";
 import { type BalanceItem, evolveBalance } from "../functions/accounts/balances-projection.ts";
 import type { AccountEvent } from "../functions/accounts/decider.ts";
 import { dynamoClient } from "../shared/aws/clients.ts";
 import { createTableIfMissing } from "../shared/aws/tables.ts";
 import { arbitrateRun } from "../shared/events/arbitrate.ts";
 import { buildCommit, type Commit, parseCommit } from "../shared/events/envelope.ts";
-import type { AppPlan } from "../shared/plan.ts";
 import type { BenchAws } from "./aws.ts";
 
 /** Runs `step` in rounds until `seconds` have passed; returns rounds per second. */
@@ -77,6 +72,9 @@ export function sampleCommits(events: number, aggregates: number): Buffer[] {
   }
   return commits;
 }
+
+/** The engine's target (issue 14): at least half of JSON.parse's rate on the same bytes. */
+export const engineTargetRatio = 0.5;
 
 /** Engine: decode (schema-checked) + arbitrate + evolve, events/s, vs raw JSON.parse of the same bytes. */
 export function measureEngine(events: number, seconds: number): { eventsPerSecond: number; rawParsePerSecond: number } {
@@ -424,65 +422,7 @@ export async function measureRawBatchWrite(table: string, items: number, lanes: 
   return items / ((Date.now() - start) / 1000);
 }
 
-export interface BundleFigure {
-  readonly function: string;
-  readonly handler: string;
-  readonly bytes: number;
-  readonly initMs: number | undefined;
-  readonly error?: string;
-}
-
-/** Bundles each planned handler as CDK does (esbuild, ESM, node, @aws-sdk/* external, minified); sizes and init times. */
-export async function measureBundles(
-  plan: AppPlan,
-  repoRoot: string,
-  runs: number,
-): Promise<{ bundles: BundleFigure[]; emptyInitMs: number }> {
-  const outdir = join(repoRoot, "node_modules", ".cache", "canon-bench");
-  mkdirSync(outdir, { recursive: true });
-  const empty = join(outdir, "empty.mjs");
-  writeFileSync(empty, "export const handler = async () => {};\n");
-  const emptyInitMs = median(Array.from({ length: runs }, () => initTime(empty, repoRoot)));
-  const seen = new Map<string, string>();
-  for (const fn of plan.functions) if (!seen.has(fn.handler)) seen.set(fn.handler, fn.id);
-  const bundles: BundleFigure[] = [];
-  for (const [handler, id] of seen) {
-    const outfile = join(outdir, `${id}.mjs`);
-    await build({
-      entryPoints: [join(repoRoot, handler)],
-      outfile,
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "node24",
-      mainFields: ["module", "main"],
-      external: ["@aws-sdk/*"],
-      minify: true,
-      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-      logLevel: "silent",
-    });
-    const bytes = statSync(outfile).size;
-    try {
-      const initMs = median(Array.from({ length: runs }, () => initTime(outfile, repoRoot)));
-      bundles.push({ function: id, handler, bytes, initMs });
-    } catch (error) {
-      bundles.push({ function: id, handler, bytes, initMs: undefined, error: String(error).slice(0, 200) });
-    }
-  }
-  return { bundles, emptyInitMs };
-}
-
-/** Milliseconds to import a module in a fresh Node 24 process (this process's binary). */
-function initTime(file: string, cwd: string): number {
-  const script = `const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); process.stdout.write(String(performance.now() - t));`;
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1" },
-    encoding: "utf8",
-    timeout: 30_000,
-  });
-  return Number(out);
-}
+export { type BundleFigure, type BundleMeasurement, measureBundles } from "./bundles.ts";
 
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

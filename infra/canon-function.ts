@@ -29,6 +29,7 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import type { Owner, PlannedFunction, ResourceRef } from "../shared/plan.ts";
+import { esmRequireBanner, externalModules, mainFields, nodeTarget } from "./bundling.ts";
 import { nagResource } from "./nag.ts";
 import { ownerTag, pascal, sameOwner, tagKeys } from "./names.ts";
 import type { PlanResources } from "./resources.ts";
@@ -98,13 +99,14 @@ export class CanonFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       environment: { NODE_OPTIONS: "--enable-source-maps" },
+      // The settings the benchmark measures bundles with (infra/bundling.ts, bench/bundles.ts).
       bundling: {
         forceDockerBundling: false,
         format: nodejs.OutputFormat.ESM,
-        mainFields: ["module", "main"],
-        // Some CommonJS dependencies still call require(); give the ESM bundle one.
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        externalModules: ["@aws-sdk/*"], // the Node.js 24 runtime ships SDK v3
+        target: nodeTarget,
+        mainFields,
+        banner: esmRequireBanner,
+        externalModules, // the Node.js 24 runtime ships SDK v3
         minify: true,
         sourceMap: true,
       },

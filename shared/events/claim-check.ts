@@ -3,9 +3,10 @@
  * SNS and SQS 256 KiB a message) travels by reference. Its body goes to the bus's archive
  * bucket (versioned, kept for ever) under `claims/`, and the message carries the reference;
  * readers resolve it transparently and check its digest. Nothing is dropped for its size.
+ * A rare path: the S3 client is loaded when a claim check is first made or read, not at a
+ * function's cold start.
  */
 import { createHash } from "node:crypto";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { s3Client } from "../aws/clients.ts";
 import { integer, isObject, noOtherKeys, ShapeError, shape, text } from "./check.ts";
 
@@ -50,6 +51,7 @@ export class ClaimCheckError extends Error {
 export async function checkIn(bucket: string, key: string, body: string): Promise<ClaimCheck> {
   const bytes = Buffer.byteLength(body);
   if (bytes > maxClaimedBytes) throw new ClaimCheckError(`${key}: ${bytes} bytes is more than ${maxClaimedBytes}`);
+  const { PutObjectCommand } = await import("@aws-sdk/client-s3");
   await s3Client().send(
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/json" }),
   );
@@ -60,6 +62,7 @@ export async function checkIn(bucket: string, key: string, body: string): Promis
 export async function checkOut(claim: ClaimCheck): Promise<string> {
   let body: string;
   try {
+    const { GetObjectCommand } = await import("@aws-sdk/client-s3");
     const object = await s3Client().send(new GetObjectCommand({ Bucket: claim.bucket, Key: claim.key }));
     body = (await object.Body?.transformToString("utf8")) ?? "";
   } catch (cause) {

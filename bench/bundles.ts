@@ -1,0 +1,205 @@
+/**
+ * What is in each Lambda bundle, and what its cold start costs.
+ *
+ * Every planned handler is bundled with the settings CDK deploys it with (infra/bundling.ts),
+ * with esbuild's metafile: per function, its largest inputs (by package, or by folder for our
+ * own code) and the chain of imports that pulled each in from the handler.
+ *
+ * Init is the median time to `import()` the bundle in a fresh Node process, measured in the
+ * same run beside two baselines: an empty module, and a minimal handler that imports one SDK
+ * client and makes it (what the smallest useful Lambda function loads). The external
+ * `@aws-sdk/*` packages load from node_modules, as the runtime loads its own. AWS's "Init
+ * Duration" adds the runtime's own start (its bootstrap, tens of ms) and reads from the
+ * function's disk rather than a warm page cache; both baselines pay the same, so the ratio is
+ * what carries over.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { build, type Metafile } from "esbuild";
+import { esmRequireBanner, externalModules, mainFields, nodeTarget } from "../infra/bundling.ts";
+import type { AppPlan, FunctionRole } from "../shared/plan.ts";
+
+/** The issue's targets (issue 14): every bundle, and the stream and fan-out consumers'. */
+export const bundleTargets = {
+  kib: 150,
+  /** Projections, the relay and the archiver carry neither the command validator nor the HTTP framework. */
+  consumerKib: 100,
+  consumerRoles: ["projection", "relay", "archiver"] as readonly FunctionRole[],
+  /** Init at most this many times the minimal SDK handler's. */
+  initRatio: 2,
+} as const;
+
+/** A bundle's size limit (KiB) by the function's role. */
+export const kibTargetFor = (role: FunctionRole) =>
+  bundleTargets.consumerRoles.includes(role) ? bundleTargets.consumerKib : bundleTargets.kib;
+
+/** One input of a bundle, grouped: a package (`zod`, `@bufbuild/protobuf`) or a folder of ours. */
+export interface BundleInput {
+  readonly name: string;
+  readonly kib: number;
+  /** The imports from the handler to the group's first file: why it is in the bundle. */
+  readonly via: readonly string[];
+}
+
+export interface BundleFigure {
+  readonly function: string;
+  readonly role: FunctionRole;
+  readonly handler: string;
+  readonly bytes: number;
+  readonly initMs: number | undefined;
+  /** The largest inputs, largest first. */
+  readonly largest: readonly BundleInput[];
+  readonly error?: string;
+}
+
+export interface BundleMeasurement {
+  readonly bundles: BundleFigure[];
+  /** Init of a module that exports an empty handler. */
+  readonly emptyInitMs: number;
+  /** Init of a handler that imports one SDK client (SQS) and makes it. */
+  readonly minimalSdkInitMs: number;
+}
+
+/** The group an input path belongs to: its package under node_modules, else its folder. */
+function groupOf(path: string): string {
+  const inPackage = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+  if (inPackage?.[1] !== undefined) return inPackage[1];
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? path : path.slice(0, slash);
+}
+
+/** The largest `count` input groups of a bundle, each with the import chain that first reaches it. */
+export function largestInputs(metafile: Metafile, entry: string, count: number): BundleInput[] {
+  const output = Object.values(metafile.outputs)[0];
+  if (output === undefined) return [];
+  const sizes = new Map<string, number>();
+  for (const [path, input] of Object.entries(output.inputs))
+    sizes.set(groupOf(path), (sizes.get(groupOf(path)) ?? 0) + input.bytesInOutput);
+  // Breadth first from the entry: the shortest chain of imports to each file.
+  const parent = new Map<string, string | undefined>([[entry, undefined]]);
+  const queue = [entry];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    for (const imported of metafile.inputs[next]?.imports ?? []) {
+      if (imported.external || parent.has(imported.path)) continue;
+      parent.set(imported.path, next);
+      queue.push(imported.path);
+    }
+  }
+  const chainTo = (path: string): string[] => {
+    const chain: string[] = [];
+    for (let at: string | undefined = path; at !== undefined; at = parent.get(at)) chain.unshift(at);
+    return chain;
+  };
+  const firstReached = new Map<string, string>();
+  for (const path of parent.keys()) if (!firstReached.has(groupOf(path))) firstReached.set(groupOf(path), path);
+  return [...sizes]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, bytes]) => {
+      const first = firstReached.get(name);
+      // The chain's own files, then the group's first file: where the dependency comes in.
+      const chain = first === undefined ? [] : chainTo(first);
+      return { name, kib: Math.round((bytes / 1024) * 10) / 10, via: chain.map(shortPath) };
+    });
+}
+
+const shortPath = (path: string) => path.replace(/^.*node_modules\//, "");
+
+/**
+ * Bundles each planned handler as CDK does (infra/bundling.ts) with a metafile; sizes, largest
+ * inputs and init times, beside an empty module's and a minimal SDK handler's init.
+ */
+export async function measureBundles(plan: AppPlan, repoRoot: string, runs: number): Promise<BundleMeasurement> {
+  const outdir = join(repoRoot, "node_modules", ".cache", "canon-bench");
+  mkdirSync(outdir, { recursive: true });
+  const empty = join(outdir, "empty.mjs");
+  writeFileSync(empty, "export const handler = async () => {};\n");
+  const minimal = join(outdir, "minimal-sdk.mjs");
+  writeFileSync(
+    minimal,
+    'import { SQSClient } from "@aws-sdk/client-sqs";\nconst sqs = new SQSClient({});\nexport const handler = async () => sqs.config.region;\n',
+  );
+  const seen = new Map<string, { id: string; role: FunctionRole }>();
+  for (const fn of plan.functions) if (!seen.has(fn.handler)) seen.set(fn.handler, { id: fn.id, role: fn.role });
+  const built: {
+    id: string;
+    role: FunctionRole;
+    handler: string;
+    outfile: string;
+    bytes: number;
+    largest: BundleInput[];
+  }[] = [];
+  for (const [handler, { id, role }] of seen) {
+    const outfile = join(outdir, `${id}.mjs`);
+    const result = await build({
+      entryPoints: [join(repoRoot, handler)],
+      outfile,
+      bundle: true,
+      format: "esm",
+      platform: "node",
+      target: nodeTarget,
+      mainFields,
+      external: externalModules,
+      minify: true,
+      banner: { js: esmRequireBanner },
+      metafile: true,
+      absWorkingDir: repoRoot,
+      logLevel: "silent",
+    });
+    const entry = relative(repoRoot, join(repoRoot, handler));
+    built.push({
+      id,
+      role,
+      handler,
+      outfile,
+      bytes: statSync(outfile).size,
+      largest: largestInputs(result.metafile, entry, 6),
+    });
+  }
+  // Interleaved rounds, so a burst of load on a shared machine falls on every figure alike.
+  const times = new Map<string, number[]>();
+  const files = [empty, minimal, ...built.map((b) => b.outfile)];
+  const errors = new Map<string, string>();
+  for (let round = 0; round < runs; round++) {
+    for (const file of files) {
+      if (errors.has(file)) continue;
+      try {
+        times.set(file, [...(times.get(file) ?? []), initTime(file, repoRoot)]);
+      } catch (error) {
+        errors.set(file, String(error).slice(0, 200));
+      }
+    }
+  }
+  const medianOf = (file: string) => median(times.get(file) ?? []);
+  return {
+    emptyInitMs: medianOf(empty),
+    minimalSdkInitMs: medianOf(minimal),
+    bundles: built.map((b) => ({
+      function: b.id,
+      role: b.role,
+      handler: b.handler,
+      bytes: b.bytes,
+      initMs: errors.has(b.outfile) ? undefined : medianOf(b.outfile),
+      largest: b.largest,
+      ...(errors.has(b.outfile) && { error: errors.get(b.outfile) }),
+    })),
+  };
+}
+
+/** Milliseconds to import a module in a fresh Node 24 process (this process's binary). */
+function initTime(file: string, cwd: string): number {
+  const script = `const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); process.stdout.write(String(performance.now() - t));`;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1" },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  return Number(out);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
