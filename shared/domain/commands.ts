@@ -1,10 +1,11 @@
 /**
- * A service's command contract, from its Protobuf schemas: one message per command, validated
- * with the field rules that live in the schema (protovalidate). The API validates with it
+ * A service's command contract, from its Protobuf schemas: one message per command, decoded by
+ * the Protobuf JSON mapping (protobuf-es) and validated with the field rules that live in the
+ * schema (protovalidate's rules, evaluated by shared/domain/rules.ts). The API validates with it
  * before anything reaches a queue, and command handlers and reactors validate again.
  */
 import { type DescMessage, type DescService, fromJson, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
-import { createValidator } from "@bufbuild/protovalidate";
+import { type MessageRules, planRules } from "./rules.ts";
 
 /** A command's fields as the domain sees them: no Protobuf bookkeeping, 64-bit integers as numbers. */
 export type CommandFields<Schema extends DescMessage> = {
@@ -15,20 +16,25 @@ export type CommandFields<Schema extends DescMessage> = {
 
 export interface CommandSpec<Schema extends DescMessage = DescMessage> {
   readonly schema: Schema;
+  /** The schema's validation rules, planned when the command is declared. */
+  readonly rules: MessageRules;
   /** The aggregate this command is for: the FIFO message group and the stream partition key. */
   aggregateId(command: CommandFields<Schema>): string;
 }
 
 export type CommandSpecs = Record<string, CommandSpec>;
 
-/** Declares one command: its Protobuf message and where its aggregate id is. Commands are flat messages. */
+/**
+ * Declares one command: its Protobuf message and where its aggregate id is. Commands are flat
+ * messages; a validation rule in the schema that cannot be evaluated fails here, at load.
+ */
 export function command<Schema extends DescMessage>(
   schema: Schema,
   aggregateId: (command: CommandFields<Schema>) => string,
 ): CommandSpec<Schema> {
   const nested = schema.fields.find((f) => f.fieldKind !== "scalar");
   if (nested !== undefined) throw new Error(`${schema.typeName}.${nested.name}: command fields must be scalars`);
-  return { schema, aggregateId: aggregateId as CommandSpec<Schema>["aggregateId"] };
+  return { schema, rules: planRules(schema), aggregateId: aggregateId as CommandSpec<Schema>["aggregateId"] };
 }
 
 /** The typed union of a service's commands: `{ type: "Deposit", accountId, amountCents } | …`. */
@@ -45,8 +51,6 @@ export type ValidationResult =
   | { readonly ok: true; readonly command: { type: string } & Record<string, unknown>; readonly aggregateId: string }
   | { readonly ok: false; readonly status: 400 | 404; readonly error: string };
 
-const validator = createValidator();
-
 /** Validates an untrusted JSON payload as the named command; the error names the offending field. */
 export function validateCommand(specs: CommandSpecs, name: string, payload: unknown): ValidationResult {
   if (!Object.hasOwn(specs, name)) return { ok: false, status: 404, error: `unknown command "${name}"` };
@@ -60,12 +64,9 @@ export function validateCommand(specs: CommandSpecs, name: string, payload: unkn
   } catch (error) {
     return { ok: false, status: 400, error: describeDecodeError(spec.schema, (error as Error).message) };
   }
-  const result = validator.validate(spec.schema, message);
-  if (result.kind === "error") throw result.error;
-  if (result.kind === "invalid") {
-    const violation = result.violations[0];
-    const field = violation?.field.map((f) => ("jsonName" in f ? f.jsonName : String(f))).join(".");
-    return { ok: false, status: 400, error: `${field || "(body)"}: ${violation?.message ?? "invalid"}` };
+  const violation = spec.rules(message as unknown as Record<string, unknown>);
+  if (violation !== undefined) {
+    return { ok: false, status: 400, error: `${violation.field || "(body)"}: ${violation.message}` };
   }
   const fields = commandFields(spec.schema, message);
   return { ok: true, command: { ...fields, type: name }, aggregateId: spec.aggregateId(fields as never) };
