@@ -21,7 +21,6 @@ import type { SNSClient } from "@aws-sdk/client-sns";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { announcingWrites } from "../runner/stream-signal.ts";
 import { countCalls } from "./call-counter.ts";
 import { injectSdkFaults } from "./sdk-faults.ts";
@@ -72,6 +71,16 @@ const sdk = {
     load("@aws-sdk/client-resource-groups-tagging-api") as typeof import("@aws-sdk/client-resource-groups-tagging-api"),
 };
 
+/**
+ * The HTTP/1.1 handler of the SDK the Kinesis client comes from: resolved from that package, as
+ * it resolves its own, so a Lambda function uses the runtime's copy rather than bundling one.
+ */
+const kinesisHttp1Handler = (): import("@smithy/node-http-handler").NodeHttpHandler => {
+  const fromKinesis = requireFrom(load.resolve("@aws-sdk/client-kinesis"));
+  const { NodeHttpHandler } = fromKinesis("@smithy/node-http-handler") as typeof import("@smithy/node-http-handler");
+  return new NodeHttpHandler({ connectionTimeout: 5000 });
+};
+
 const common = () => ({ region: region(), maxAttempts: 5 });
 
 /** Kinesis over HTTP/1.1: the SDK's HTTP/2 default is only needed for SubscribeToShard. */
@@ -81,7 +90,7 @@ export const kinesisClient = cached(
     announcingWrites(
       new (sdk.kinesis().KinesisClient)({
         ...common(),
-        requestHandler: new NodeHttpHandler({ connectionTimeout: 5000 }),
+        requestHandler: kinesisHttp1Handler(),
       }),
     ),
 );

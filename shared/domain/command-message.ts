@@ -19,7 +19,15 @@ export interface CommandMessage {
 const isoDateTime =
   /^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|(?:02)-(?:0[1-9]|1\d|2[0-8])))T(?:(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z))$/;
 
-const keys = new Set(["commandId", "service", "command", "aggregateId", "receivedAt", "correlationId", "causationId"]);
+const keys = /* @__PURE__ */ new Set([
+  "commandId",
+  "service",
+  "command",
+  "aggregateId",
+  "receivedAt",
+  "correlationId",
+  "causationId",
+]);
 
 /** Checks a parsed command message; throws `ShapeError`. Unknown keys are dropped; the command's are kept. */
 export function checkCommandMessage(value: unknown): CommandMessage {
@@ -43,4 +51,4 @@ export function checkCommandMessage(value: unknown): CommandMessage {
 }
 
 /** The command message's shape (`checkCommandMessage`), answering instead of throwing. */
-export const commandMessageSchema: Shape<CommandMessage> = shape(checkCommandMessage);
+export const commandMessageSchema: Shape<CommandMessage> = /* @__PURE__ */ shape(checkCommandMessage);

@@ -25,7 +25,7 @@ export interface ClaimCheck {
   readonly sha256: string;
 }
 
-const claimCheckKeys = new Set(["bucket", "key", "bytes", "sha256"]);
+const claimCheckKeys = /* @__PURE__ */ new Set(["bucket", "key", "bytes", "sha256"]);
 
 /** Checks a parsed claim check (strict: no other keys); throws `ShapeError`. */
 export function checkClaimCheck(value: unknown): ClaimCheck {
@@ -40,7 +40,7 @@ export function checkClaimCheck(value: unknown): ClaimCheck {
 }
 
 /** The claim check's shape, for a caller that wants an answer rather than an exception. */
-export const claimCheckSchema = shape(checkClaimCheck);
+export const claimCheckSchema = /* @__PURE__ */ shape(checkClaimCheck);
 
 /** Thrown when a claimed body is missing or not what its reference says. */
 export class ClaimCheckError extends Error {

@@ -64,7 +64,7 @@ export interface Commit {
 
 const idMax = 200;
 
-const eventKeys = new Set([
+const eventKeys = /* @__PURE__ */ new Set([
   "specversion",
   "id",
   "source",
@@ -105,7 +105,7 @@ export function checkEnvelope(value: unknown): EventEnvelope {
   return onlyKeys(value, eventKeys);
 }
 
-const commitKeys = new Set([
+const commitKeys = /* @__PURE__ */ new Set([
   "kind",
   "commitId",
   "commandId",
@@ -161,9 +161,9 @@ export function checkCommit(value: unknown): Commit {
 }
 
 /** The commit's shape (`checkCommit`), answering instead of throwing. */
-export const commitSchema: Shape<Commit> = shape(checkCommit);
+export const commitSchema: Shape<Commit> = /* @__PURE__ */ shape(checkCommit);
 /** The event envelope's shape (`checkEnvelope`), answering instead of throwing. */
-export const eventEnvelopeSchema: Shape<EventEnvelope> = shape(checkEnvelope);
+export const eventEnvelopeSchema: Shape<EventEnvelope> = /* @__PURE__ */ shape(checkEnvelope);
 
 /** Thrown when bytes on a stream or queue are not a valid commit or event. Never retried. */
 export class MalformedMessageError extends Error {
@@ -178,7 +178,7 @@ interface CommitClaim {
   readonly claimCheck: ClaimCheck;
 }
 
-const commitClaimKeys = new Set(["kind", "commitId", "aggregateId", "claimCheck"]);
+const commitClaimKeys = /* @__PURE__ */ new Set(["kind", "commitId", "aggregateId", "claimCheck"]);
 
 function checkCommitClaim(value: unknown): CommitClaim {
   if (!isObject(value)) throw new ShapeError([], "expected object");
