@@ -14,7 +14,8 @@
  * - scaling: closed loops of 1, 4, 32, 128 clients over 64 accounts;
  * - open-loop: arrivals at a fixed rate whatever the answers, latency from each scheduled send;
  * - hot: many clients on one account;
- * - replay: events/s from the archive into DynamoDB, vs raw BatchWriteItem on the same endpoint;
+ * - replay: a generated archive (--events over --aggregates) replayed into a fresh balances table,
+ *   events/s vs raw BatchWriteItem on the same emulator, peak RSS, a kill -9 and resume;
  * and from the pipeline's counts: cost, dollars per million events (bench/prices.json).
  */
 
@@ -24,15 +25,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { cpus, freemem, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { upcasters } from "../events/upcasters.ts";
-import { handler as balancesHandler } from "../functions/accounts/balances-projection.ts";
-import { accountEventTypes } from "../functions/accounts/decider.ts";
 import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
-import { replayIntoProjection } from "../shared/archive/replay.ts";
 import { archivePassed } from "../shared/archive/watermark.ts";
 import { type CallCounts, countCallsEnv } from "../shared/aws/call-counter.ts";
-import { createTableIfMissing } from "../shared/aws/tables.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { envNames, planApp } from "../shared/plan.ts";
 import { type BenchAws, benchAws } from "./aws.ts";
@@ -48,15 +44,9 @@ import {
   type RunStats,
   Tracker,
 } from "./load.ts";
-import {
-  engineTargetRatio,
-  measureBundles,
-  measureEngine,
-  measureRawBatchWrite,
-  measureRawHops,
-  type RawHops,
-} from "./measure.ts";
+import { engineTargetRatio, measureBundles, measureEngine, measureRawHops, type RawHops } from "./measure.ts";
 import prices from "./prices.json" with { type: "json" };
+import { measureReplayAtScale, type ReplayScaleFigures } from "./replay-scale.ts";
 import {
   collectRecorded,
   HopProbe,
@@ -90,6 +80,8 @@ interface Options {
   readonly clients: number;
   readonly accounts: number;
   readonly engineEvents: number;
+  readonly replayEvents: number;
+  readonly replayAggregates: number;
   readonly rawSeconds: number;
   readonly initRuns: number;
   readonly costRate: number;
@@ -133,6 +125,8 @@ const usage = `usage: npm run bench -- [options]
   --breakdown-poll-ms <n>   breakdown: how often the subscribers' tables are polled (default 25)
   --poll-ms <n>             how often the bench looks at the views and outcomes (default 50)
   --engine-events <n>       engine: events per round (default 2000)
+  --events <n>              replay: events in the generated archive (default 1000000)
+  --aggregates <n>          replay: accounts they are spread over (default 10000)
   --raw-seconds <n>         hops: seconds per raw hop (default 3)
   --init-runs <n>           bundles: imports timed per bundle (default 3)
   --cost-rate <n>           cost: events/s the cost model assumes (default 100)
@@ -175,6 +169,8 @@ function readOptions(argv: readonly string[]): Options {
       "breakdown-poll-ms": { type: "string", default: "25" },
       "poll-ms": { type: "string", default: "50" },
       "engine-events": { type: "string", default: "2000" },
+      events: { type: "string", default: "1000000" },
+      aggregates: { type: "string", default: "10000" },
       "raw-seconds": { type: "string", default: "3" },
       "init-runs": { type: "string", default: "3" },
       "cost-rate": { type: "string", default: "100" },
@@ -214,6 +210,8 @@ function readOptions(argv: readonly string[]): Options {
     clients,
     accounts: Math.max(number("accounts", true), clients),
     engineEvents: number("engine-events", true),
+    replayEvents: number("events", true),
+    replayAggregates: number("aggregates", true),
     rawSeconds: number("raw-seconds", false),
     initRuns: number("init-runs", true),
     costRate: number("cost-rate", false),
@@ -350,7 +348,16 @@ async function main(): Promise<void> {
     measured.bundles = await measureBundles(plan, repoRoot, options.initRuns);
   }
 
-  const needsSystem = options.only.some((s) => s !== "engine" && s !== "bundles");
+  if (run("replay")) {
+    log("bench: replay at archive scale (on emulators of its own) …");
+    measured.replay = await measureReplayAtScale({
+      events: options.replayEvents,
+      aggregates: options.replayAggregates,
+      log,
+    });
+  }
+
+  const needsSystem = options.only.some((s) => s !== "engine" && s !== "bundles" && s !== "replay");
   if (needsSystem) {
     const dataDir = mkdtempSync(join(tmpdir(), "canon-bench-"));
     const countsDir = join(dataDir, "calls");
@@ -398,6 +405,14 @@ async function main(): Promise<void> {
   } else {
     log(`bench: --only ${options.only.join(",")}: bench/results.json and docs/performance.md not written`);
   }
+  // The replay's figures in one line, last, for scripts (issue 13).
+  const replay = results.replay;
+  if (replay !== undefined) {
+    log(
+      `replay: events=${replay.events} seconds=${replay.seconds} events_per_s=${Math.round(replay.eventsPerSecond)} ` +
+        `ratio_vs_batchwrite=${replay.ratio} peak_rss_mb=${replay.peakRssMb}`,
+    );
+  }
 }
 
 /** Everything measured, section by section (absent: not run). */
@@ -414,7 +429,7 @@ interface Measured {
   openLoop?: OpenLoopStats;
   hot?: RunStats;
   recorded?: Map<string, Recorded>;
-  replay?: { events: number; eventsPerSecond: number; rawWrites: number };
+  replay?: ReplayScaleFigures;
 }
 
 async function runSystemSections(
@@ -584,8 +599,7 @@ async function runSystemSections(
   }
 
   const loadRecords = ctx.tracker.records().filter((r) => r.run !== "open");
-  if (loadRecords.length > 0 || run("replay")) {
-    if (ctx.opened.size === 0) await ensureOpen(ctx, accounts(options.accounts)); // something to replay
+  if (loadRecords.length > 0) {
     log("bench: waiting for the archive to pass the runs …");
     const moment = new Date();
     for (let i = 0; i < 300; i++) {
@@ -596,29 +610,6 @@ async function runSystemSections(
   if (loadRecords.length > 0) {
     log(`bench: reading what the system recorded for ${loadRecords.length} commands (API, outcomes, archive) …`);
     measured.recorded = await collectRecorded(aws, bucket, "core", "accounts", loadRecords);
-  }
-
-  if (run("replay")) {
-    log("bench: replay from the archive …");
-    const replayTable = `${system.plan.prefix}-bench-replay`;
-    await createTableIfMissing(replayTable);
-    process.env[envNames.table] = replayTable;
-    process.env.POWERTOOLS_LOG_LEVEL = "ERROR";
-    const replay = await replayIntoProjection({
-      bucket,
-      bus: "core",
-      table: replayTable,
-      handler: balancesHandler,
-      name: "bench-replay",
-      eventTypes: accountEventTypes,
-      upcasters,
-      lanes: 4,
-    });
-    const rawTable = `${system.plan.prefix}-bench-raw`;
-    await createTableIfMissing(rawTable);
-    const rawWrites = await measureRawBatchWrite(rawTable, Math.max(500, replay.events), 4);
-    measured.replay = { events: replay.events, eventsPerSecond: replay.events / replay.seconds, rawWrites };
-    log(`bench:   ${replay.events} events at ${round(measured.replay.eventsPerSecond, 1)} events/s`);
   }
 }
 
@@ -851,12 +842,28 @@ function report(m: Measured) {
     };
   }
   if (m.replay) {
+    const r = m.replay;
     out.replay = {
-      events: m.replay.events,
-      eventsPerSecond: round(m.replay.eventsPerSecond, 1),
-      limit: "raw BatchWriteItem (25 items a call, 4 at once) on the same endpoint",
-      limitPerSecond: round(m.replay.rawWrites, 1),
-      ratio: round(m.replay.eventsPerSecond / m.replay.rawWrites, 3),
+      events: r.events,
+      aggregates: r.aggregates,
+      archive: {
+        records: r.records,
+        objects: r.objects,
+        mb: round(r.archiveMb, 1),
+        writtenSeconds: round(r.generateSeconds, 1),
+      },
+      seconds: round(r.seconds, 1),
+      eventsPerSecond: round(r.eventsPerSecond, 1),
+      limit: "raw BatchWriteItem (25 items a call, 4 at once) on the same emulator",
+      limitPerSecond: round(r.rawWritesPerSecond, 1),
+      ratio: round(r.eventsPerSecond / r.rawWritesPerSecond, 3),
+      peakRssMb: round(r.peakRssMb, 0),
+      resume: {
+        killedAfterEvents: r.resume.killedAfterEvents,
+        resumedAfter: r.resume.resumedAfter,
+        seconds: round(r.resume.seconds, 1),
+      },
+      equal: r.equal,
     };
   }
   if (m.bundles) {
@@ -950,7 +957,19 @@ interface Results {
     limit?: string;
     limitPerSecond?: number;
   } & ReturnType<typeof runFigure>;
-  replay?: { events: number; eventsPerSecond: number; limit: string; limitPerSecond: number; ratio: number };
+  replay?: {
+    events: number;
+    aggregates: number;
+    archive: { records: number; objects: number; mb: number; writtenSeconds: number };
+    seconds: number;
+    eventsPerSecond: number;
+    limit: string;
+    limitPerSecond: number;
+    ratio: number;
+    peakRssMb: number;
+    resume: { killedAfterEvents: number; resumedAfter: number; seconds: number };
+    equal: boolean;
+  };
   lambda?: {
     emptyModuleInitMs: number;
     minimalSdkInitMs: number;
@@ -1169,7 +1188,11 @@ function printSummary(r: Results, log: (line: string) => void): void {
       `bench: cost $${r.cost.asMeasured.dollarsPerMillionEvents}/M events as measured, $${r.cost.fullyBatched.dollarsPerMillionEvents}/M fully batched`,
     );
   }
-  if (r.replay) log(`bench: replay ${r.replay.eventsPerSecond} events/s — ratio ${r.replay.ratio}`);
+  if (r.replay) {
+    log(
+      `bench: replay ${r.replay.eventsPerSecond} events/s, ${r.replay.limit} ${r.replay.limitPerSecond}/s — ratio ${r.replay.ratio} (target ≥ 1); ${r.replay.events} events in ${r.replay.seconds} s (target ≤ 300); peak RSS ${r.replay.peakRssMb} MB (limit 512)`,
+    );
+  }
   if (r.engine) {
     log(
       `bench: engine ${r.engine.eventsPerSecond} events/s, ${r.engine.limit} ${r.engine.limitPerSecond}/s — ratio ${r.engine.ratio} (target ≥ ${engineTargetRatio})`,
@@ -1412,8 +1435,14 @@ the runner's receive time, would make the poll unnecessary).`
 
 ${
   r.replay
-    ? `${r.replay.events} events replayed into a fresh balances table at **${r.replay.eventsPerSecond} events/s**, vs
-${r.replay.limit}: ${r.replay.limitPerSecond} items/s — ratio **${r.replay.ratio}**.`
+    ? `An archive of ${r.replay.events.toLocaleString("en")} account events over ${r.replay.aggregates.toLocaleString("en")} accounts
+(${r.replay.archive.records.toLocaleString("en")} records with retried duplicates and lost races, ${r.replay.archive.objects} objects,
+${r.replay.archive.mb} MB gzip), written straight in the archive's layout (bench/archive-generator.ts), replayed into a
+fresh balances table by a process of its own (bench/replay-scale.ts): **${r.replay.eventsPerSecond} events/s**
+(${r.replay.seconds} s), vs ${r.replay.limit}: ${r.replay.limitPerSecond} items/s — ratio **${r.replay.ratio}**; peak RSS
+**${r.replay.peakRssMb} MB**. Killed with SIGKILL at its first checkpoint (${r.replay.resume.killedAfterEvents} events) and run
+again, it resumed there and finished in ${r.replay.resume.seconds} s. Both tables ${r.replay.equal ? "equal" : "**do not equal**"}
+the fold of the generated history, item by item.`
     : "Not run."
 }
 

@@ -56,10 +56,3 @@ export function toRecord(event: EventEnvelope, attempt: number): SQSRecord {
     awsRegion: process.env.AWS_REGION ?? "us-east-1",
   };
 }
-
-/** A stable lane for an aggregate, so its events stay in order on one lane. */
-export function laneOf(key: string, lanes: number): number {
-  let hash = 0;
-  for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0;
-  return Math.abs(hash) % lanes;
-}

@@ -10,8 +10,8 @@
  *   relay's own table), never the events.
  * - Folds, then writes: an aggregate projection's events are folded in memory through its own
  *   fold (replay-sinks.ts), each item written once per checkpoint in BatchWriteItem calls; any
- *   other projection gets its events through its own handler in large batches, aggregates in
- *   lanes. A replayed view equals a live one: the same fold, the same handler.
+ *   other projection gets its events through its own handler, a batch per archive object. A
+ *   replayed view equals a live one: the same fold, the same handler.
  * - Resumable: every `checkpointMs` (and at the end) it makes what it applied durable, then
  *   hands the caller a checkpoint (per shard the last sequence number applied, and the heads)
  *   to keep; started from one, it skips what it covers. Every write is idempotent (item
@@ -84,8 +84,6 @@ export interface ReplayEngineOptions {
   readonly writeLimit?: RateLimit;
   /** Archive objects fetched ahead of the one being applied. @default 6 */
   readonly readAhead?: number;
-  /** Aggregates applied at once through a handler (projections without a fold). @default 4 */
-  readonly lanes?: number;
   /** Items an aggregate projection's fold keeps in memory between checkpoints. @default 50000 */
   readonly cacheItems?: number;
 }
@@ -111,7 +109,7 @@ export async function runReplay(options: ReplayEngineOptions): Promise<ReplayRun
   const writes = options.writeLimit ?? unlimited;
   const sink: ReplaySink =
     options.handler.definition.fold === undefined
-      ? deliverySink({ handler: options.handler, name: options.name, lanes: options.lanes ?? 4, writes })
+      ? deliverySink({ handler: options.handler, name: options.name, writes })
       : foldSink({
           table: options.table,
           fold: options.handler.definition.fold,

@@ -1,18 +1,20 @@
 /**
  * Where a replay's events go (replay-engine.ts):
  *
- * - `foldSink`, for an aggregate projection: its own fold, in memory. Items are read once (100
- *   keys a BatchGetItem), kept in a bounded cache, folded event by event, and written when the
+ * - `foldSink`, for an aggregate projection: its own fold, in memory. Items are read once with
+ *   their aggregate's park head (100 keys a BatchGetItem), kept in a bounded cache, folded event by event, and written when the
  *   engine makes its progress durable: facts first, then the items, 25 a BatchWriteItem, a few
  *   calls at once, under the write limit. An item moves past an event only once the event's
  *   facts are stored, as live. The writes are unconditional: a replay is its table's only writer
- *   (see replay-engine.ts). An event the fold cannot apply sends its aggregate, from there on,
- *   through the projection's handler one event at a time, which retries and parks it as live.
- * - `deliverySink`, for any other projection: its handler, with SQS-shaped batches of up to 100
- *   events, aggregates spread over lanes (in order per aggregate).
+ *   (see replay-engine.ts). An event the fold cannot apply, or an aggregate found parked (by an
+ *   earlier attempt), sends the aggregate from there on through the projection's handler, one
+ *   event at a time, which retries, parks and queues behind its park as live.
+ * - `deliverySink`, for any other projection: its handler, with an SQS-shaped batch per archive
+ *   object (the runtime applies its aggregates at once, each in order).
  */
 import { batchPutItems } from "../aws/batch.ts";
 import type { EventEnvelope } from "../events/envelope.ts";
+import { parkHeadKey } from "../handlers/parking.ts";
 import {
   type AggregateFold,
   evolveItem,
@@ -21,7 +23,7 @@ import {
   type VersionedItem,
 } from "../handlers/projection.ts";
 import type { RateLimit } from "./rate-limit.ts";
-import { deliver, laneOf } from "./replay-delivery.ts";
+import { deliver } from "./replay-delivery.ts";
 
 export interface ReplaySink {
   /** Applies one archive object's accepted events, in stream order. */
@@ -35,13 +37,12 @@ export interface ReplaySink {
 
 /** BatchWriteItem calls in flight at once. */
 const writeConcurrency = 4;
-/** Events a handler gets per call. */
-const deliveryBatch = 100;
+/** Events a handler gets per call at most. */
+const deliveryBatch = 1_000;
 
 export function deliverySink(options: {
   readonly handler: ProjectionHandler;
   readonly name: string;
-  readonly lanes: number;
   readonly writes: RateLimit;
 }): ReplaySink {
   return {
@@ -49,17 +50,13 @@ export function deliverySink(options: {
     flushAt: Number.POSITIVE_INFINITY,
     async flush() {},
     async apply(events) {
-      const lanes: EventEnvelope[][] = Array.from({ length: Math.max(1, options.lanes) }, () => []);
-      for (const event of events) lanes[laneOf(groupOf(event), lanes.length)]?.push(event);
-      await Promise.all(
-        lanes.map(async (lane) => {
-          for (let i = 0; i < lane.length; i += deliveryBatch) {
-            const batch = lane.slice(i, i + deliveryBatch);
-            await options.writes.take(batch.length);
-            await deliver(options, batch);
-          }
-        }),
-      );
+      // One call per object (the runtime applies its aggregates at once, each in order): items
+      // many aggregates share, like counters, then take one write per batch, not one per lane.
+      for (let i = 0; i < events.length; i += deliveryBatch) {
+        const batch = events.slice(i, i + deliveryBatch);
+        await options.writes.take(batch.length);
+        await deliver(options, batch);
+      }
     },
   };
 }
@@ -127,7 +124,8 @@ export function foldSink(options: {
     flush,
     async apply(events) {
       const handled = events.filter((event) => fold.handles(event));
-      const missing = new Set<string>();
+      /** Item keys to read, with their aggregate's message group. */
+      const missing = new Map<string, string>();
       const keys = new Map<EventEnvelope, string | Error>();
       for (const event of handled) {
         let key: string | Error;
@@ -137,11 +135,19 @@ export function foldSink(options: {
           key = error instanceof Error ? error : new Error(String(error));
         }
         keys.set(event, key);
-        if (typeof key === "string" && !cache.has(key) && !diverted.has(groupOf(event))) missing.add(key);
+        if (typeof key === "string" && !cache.has(key) && !diverted.has(groupOf(event)))
+          missing.set(key, groupOf(event));
       }
       if (missing.size > 0) {
-        for (const [key, item] of await readItems(table, [...missing])) {
-          cache.set(key, { item: item as VersionedItem | undefined, dirty: false });
+        // With each item, its aggregate's park head (as the live runtime reads them): a parked
+        // aggregate's events go behind its park, through the handler.
+        const read = await readItems(
+          table,
+          [...missing].flatMap(([key, group]) => [key, parkHeadKey(group)]),
+        );
+        for (const [key, group] of missing) {
+          if (read.get(parkHeadKey(group)) !== undefined) diverted.add(group);
+          else cache.set(key, { item: read.get(key) as VersionedItem | undefined, dirty: false });
         }
       }
       const slow: EventEnvelope[] = [];
@@ -153,7 +159,12 @@ export function foldSink(options: {
           slow.push(event);
           continue;
         }
-        const entry = cache.get(key) as Cached;
+        const entry = cache.get(key);
+        if (entry === undefined) {
+          diverted.add(group); // its item was not read: a key shared by a parked aggregate
+          slow.push(event);
+          continue;
+        }
         // Last used last: move it to the end of the cache's order.
         cache.delete(key);
         cache.set(key, entry);

@@ -38,8 +38,6 @@ export interface ReplayOptions {
   /** The event types the projection subscribes to (its filter policy). */
   readonly eventTypes: readonly string[];
   readonly upcasters: readonly Upcaster[];
-  /** Aggregates applied at once through the handler (projections without a fold). @default 4 */
-  readonly lanes?: number;
   readonly phase?: ReplayPhase;
   readonly onProgress?: (progress: ReplayProgress) => void;
   /** Start from the table's checkpoint when it has one. @default true */
@@ -90,7 +88,6 @@ export async function replayIntoProjection(options: ReplayOptions): Promise<Repl
     eventTypes: options.eventTypes,
     upcasters: options.upcasters,
     from,
-    lanes: options.lanes,
     phase: options.phase,
     onProgress: options.onProgress,
     checkpointMs: options.checkpointMs,

@@ -86,8 +86,6 @@ export interface ReplayerOptions {
   readonly chunkMs?: number;
   /** Stop taking objects when the invocation has less left than this. @default 3 minutes */
   readonly reserveMs?: number;
-  /** Aggregates applied at once through the handler (projections without a fold). @default 4 */
-  readonly lanes?: number;
   /**
    * Writes per second at most into the projection's table, to spare its capacity; the
    * `CANON_REPLAY_MAX_WRITES_PER_SECOND` variable, when set, takes precedence. @default no limit
@@ -162,7 +160,6 @@ export function replayerFor(
       // One durable point per chunk: the cursor the state machine carries. A chunk that dies is
       // run again from the cursor before it (idempotent).
       checkpointMs: Number.POSITIVE_INFINITY,
-      lanes: options.lanes,
       writeLimit: rateLimit(config.maxWritesPerSecond),
     });
     const events = run.events;

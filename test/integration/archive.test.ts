@@ -209,7 +209,6 @@ describe("the archive", () => {
       name: "accounts.balances",
       eventTypes: types,
       upcasters,
-      lanes: 3,
       onProgress: (p) => progress.push(p.events),
     });
     expect(result.events).toBe(18);

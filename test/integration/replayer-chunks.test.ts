@@ -184,7 +184,7 @@ async function scan(table: string): Promise<Map<string, Record<string, unknown>>
 function replayer(table: string, options: { chunkMs?: number } = {}) {
   process.env.CANON_TABLE = table;
   const handler = projectionHandler(counterProjection(dailyTotals()));
-  const replay = replayerFor(handler, { upcasters, lanes: 3, ...options });
+  const replay = replayerFor(handler, { upcasters, ...options });
   return async (cursor: ReplayCursor | undefined): Promise<ReplayChunk> => {
     process.env.CANON_TABLE = table; // the replayer keeps its scratch items in the projection's table
     return replay({ cursor, subscribedAt }, localContext("replayer", 15 * 60_000), () => {}) as Promise<ReplayChunk>;
