@@ -44,7 +44,14 @@ import {
   type RunStats,
   Tracker,
 } from "./load.ts";
-import { engineTargetRatio, measureBundles, measureEngine, measureRawHops, type RawHops } from "./measure.ts";
+import {
+  type EngineFigures,
+  engineTargetRatio,
+  measureBundles,
+  measureEngine,
+  measureRawHops,
+  type RawHops,
+} from "./measure.ts";
 import prices from "./prices.json" with { type: "json" };
 import { measureReplayAtScale, type ReplayScaleFigures } from "./replay-scale.ts";
 import {
@@ -708,6 +715,7 @@ function report(m: Measured) {
       limit: "JSON.parse of the same bytes",
       limitPerSecond: Math.round(m.engine.rawParsePerSecond),
       ratio: round(m.engine.eventsPerSecond / m.engine.rawParsePerSecond, 3),
+      microsPerEvent: m.engine.microsPerEvent,
     };
   }
   if (m.raw) {
@@ -891,7 +899,13 @@ interface Results {
   machine: ReturnType<typeof machine>;
   options: Options;
   sections: Section[];
-  engine?: { eventsPerSecond: number; limit: string; limitPerSecond: number; ratio: number };
+  engine?: {
+    eventsPerSecond: number;
+    limit: string;
+    limitPerSecond: number;
+    ratio: number;
+    microsPerEvent?: EngineFigures["microsPerEvent"];
+  };
   rawHops?: RawHops;
   pipeline?: {
     clients: number;
@@ -1197,6 +1211,12 @@ function printSummary(r: Results, log: (line: string) => void): void {
     log(
       `bench: engine ${r.engine.eventsPerSecond} events/s, ${r.engine.limit} ${r.engine.limitPerSecond}/s — ratio ${r.engine.ratio} (target ≥ ${engineTargetRatio})`,
     );
+    const us = r.engine.microsPerEvent;
+    if (us !== undefined) {
+      log(
+        `bench:   µs per event: parse ${us.parse}, envelope checks ${us.check}, arbitrate ${us.arbitrate}, evolve ${us.evolve}`,
+      );
+    }
   }
   if (r.lambda) {
     const l = r.lambda;
@@ -1258,7 +1278,12 @@ load average at the end ${m.loadAverage} (a shared machine: other work ran at th
 ${
   engine
     ? `Decode (schema-checked) + arbitrate + evolve: **${engine.eventsPerSecond.toLocaleString("en")} events/s**, vs
-${engine.limit}: ${engine.limitPerSecond.toLocaleString("en")} events/s — ratio **${engine.ratio}** (target ≥ ${engineTargetRatio}).`
+${engine.limit}: ${engine.limitPerSecond.toLocaleString("en")} events/s — ratio **${engine.ratio}** (target ≥ ${engineTargetRatio}).${
+        engine.microsPerEvent === undefined
+          ? ""
+          : ` Per event, each phase on its own: JSON.parse ${engine.microsPerEvent.parse} µs, the envelope's checks
+${engine.microsPerEvent.check} µs, arbitration ${engine.microsPerEvent.arbitrate} µs, evolve ${engine.microsPerEvent.evolve} µs.`
+      }`
     : "Not run."
 }
 

@@ -190,6 +190,13 @@ function checkCommitClaim(value: unknown): CommitClaim {
   return value as unknown as CommitClaim;
 }
 
+/** Bytes as text, without copying them first (`Buffer.from(bytes)` would). */
+function utf8(bytes: string | Uint8Array): string {
+  if (typeof bytes === "string") return bytes;
+  const view = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.toString("utf8");
+}
+
 /** Parses and validates a commit from its JSON bytes. */
 export function parseCommit(bytes: string | Uint8Array): Commit {
   return parseJsonWith(checkCommit, bytes, "commit");
@@ -197,7 +204,7 @@ export function parseCommit(bytes: string | Uint8Array): Commit {
 
 /** Parses a stream record into its commit, fetching it first if the record is a claim check. */
 export async function readCommit(bytes: string | Uint8Array): Promise<Commit> {
-  const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
+  const text = utf8(bytes);
   if (!text.startsWith('{"kind":"claim"')) return parseCommit(text);
   const claim = parseJsonWith(checkCommitClaim, text, "commit claim check");
   const commit = parseCommit(await checkOut(claim.claimCheck));
@@ -225,7 +232,7 @@ export async function readEvent(bytes: string | Uint8Array): Promise<EventEnvelo
 }
 
 function parseJsonWith<T>(check: (value: unknown) => T, bytes: string | Uint8Array, what: string): T {
-  const text = typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8");
+  const text = utf8(bytes);
   let json: unknown;
   try {
     json = JSON.parse(text);
