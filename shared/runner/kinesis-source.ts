@@ -41,6 +41,12 @@ export interface KinesisSourceOptions {
   readonly checkpointTable: string;
   /** Idle poll interval per shard (AWS polls about once a second). */
   readonly pollIntervalMs: number;
+  /**
+   * A shard's checkpoint is written at most this often (and when it stops or ends): on AWS the
+   * mapping keeps it at no cost, here each write is a DynamoDB call. A hard kill delivers the
+   * records since the last write again, which at-least-once delivery allows. @default 0 (every batch)
+   */
+  readonly checkpointEveryMs?: number;
   readonly isStopping: () => boolean;
   /** Faults to inject (none when undefined). */
   readonly faults?: FaultSpec;
@@ -116,69 +122,105 @@ async function runShard(
   if (checkpoint === shardEnd) return true;
   let { iterator, skipThrough } = await resume(options, shardId, checkpoint);
   let idleMs = options.pollIntervalMs;
-  while (!options.isStopping()) {
-    if (iterator === undefined) {
-      await writeCheckpoint(options.checkpointTable, checkpointKey, shardEnd);
-      return true;
-    }
-    let records: _Record[];
-    let next: string | undefined;
-    let atTip: boolean;
-    const mark = streamWriteMark(options.streamName);
-    try {
-      const page = await kinesisClient().send(
-        new GetRecordsCommand({ ShardIterator: iterator, Limit: options.batchSize }),
-      );
-      records = page.Records ?? [];
-      next = page.NextShardIterator;
-      atTip = (page.MillisBehindLatest ?? 0) === 0;
-    } catch (error) {
-      console.error(`[${options.functionName}] ${shardId} read failed:`, (error as Error).message);
-      await sleep(options.pollIntervalMs, options.isStopping);
-      // The iterator may have expired: take a new one from the checkpoint.
-      ({ iterator, skipThrough } = await resume(
-        options,
-        shardId,
-        await readCheckpoint(options.checkpointTable, checkpointKey),
-      ));
-      continue;
-    }
-    if (skipThrough !== undefined) {
-      // Resuming past a checkpoint the stream no longer has: what is not after it was delivered before.
-      const through = skipThrough;
-      const skipped = records.filter((r) => sequenceValue(r.SequenceNumber) <= through);
-      records = records.slice(skipped.length);
-      if (records.length > 0 || atTip || next === undefined) {
-        skipThrough = undefined;
-        const at = records[0]?.SequenceNumber;
-        console.error(
-          `[${options.functionName}] ${shardId} resumed ${at ? `at ${at}, the first record after the checkpoint` : "at the tip: the shard holds no record after the checkpoint"}`,
-        );
-      }
-      if (records.length === 0 && (skipped.length > 0 || skipThrough === undefined)) {
-        // From now on the checkpoint names a record the stream has (or none: the shard is empty).
-        await writeCheckpoint(options.checkpointTable, checkpointKey, skipped.at(-1)?.SequenceNumber ?? "");
-      }
-    }
-    if (records.length > 0 && next !== undefined && (options.batchWindowSeconds ?? 0) > 0) {
-      ({ records, next } = await fillBatchWindow(options, records, next));
-    }
-    if (records.length > 0) {
-      const events = records.map((r) => toRecord(r, shardId, options.streamArn));
-      const completed = await deliverInLanes(options, shardId, events, handler, faults);
-      if (!completed) return false;
-      await writeCheckpoint(options.checkpointTable, checkpointKey, events.at(-1)?.kinesis.sequenceNumber ?? "");
-      idleMs = options.pollIntervalMs;
-    } else {
-      // Idle: poll again after the interval, or at once when a function of this process appends.
-      // An idle shard is polled less and less often (to a second): the signal still wakes it at
-      // once, and a writer from another process is seen within the second.
-      await untilStreamWritten(options.streamName, mark, idleMs, options.isStopping);
-      idleMs = Math.min(idleMs * 2, Math.max(options.pollIntervalMs, maxIdlePollMs));
-    }
-    iterator = next;
+  const saved = lazyCheckpoint(options, checkpointKey);
+  try {
+    return await readShard();
+  } finally {
+    await saved.flush();
   }
-  return false;
+
+  async function readShard(): Promise<boolean> {
+    while (!options.isStopping()) {
+      if (iterator === undefined) {
+        await saved.write(shardEnd);
+        return true;
+      }
+      let records: _Record[];
+      let next: string | undefined;
+      let atTip: boolean;
+      const mark = streamWriteMark(options.streamName, shardId);
+      try {
+        const page = await kinesisClient().send(
+          new GetRecordsCommand({ ShardIterator: iterator, Limit: options.batchSize }),
+        );
+        records = page.Records ?? [];
+        next = page.NextShardIterator;
+        atTip = (page.MillisBehindLatest ?? 0) === 0;
+      } catch (error) {
+        console.error(`[${options.functionName}] ${shardId} read failed:`, (error as Error).message);
+        await sleep(options.pollIntervalMs, options.isStopping);
+        // The iterator may have expired: take a new one from the checkpoint (what was delivered, saved first).
+        await saved.flush();
+        ({ iterator, skipThrough } = await resume(
+          options,
+          shardId,
+          await readCheckpoint(options.checkpointTable, checkpointKey),
+        ));
+        continue;
+      }
+      if (skipThrough !== undefined) {
+        // Resuming past a checkpoint the stream no longer has: what is not after it was delivered before.
+        const through = skipThrough;
+        const skipped = records.filter((r) => sequenceValue(r.SequenceNumber) <= through);
+        records = records.slice(skipped.length);
+        if (records.length > 0 || atTip || next === undefined) {
+          skipThrough = undefined;
+          const at = records[0]?.SequenceNumber;
+          console.error(
+            `[${options.functionName}] ${shardId} resumed ${at ? `at ${at}, the first record after the checkpoint` : "at the tip: the shard holds no record after the checkpoint"}`,
+          );
+        }
+        if (records.length === 0 && (skipped.length > 0 || skipThrough === undefined)) {
+          // From now on the checkpoint names a record the stream has (or none: the shard is empty).
+          await saved.write(skipped.at(-1)?.SequenceNumber ?? "");
+        }
+      }
+      if (records.length > 0 && next !== undefined && (options.batchWindowSeconds ?? 0) > 0) {
+        ({ records, next } = await fillBatchWindow(options, records, next));
+      }
+      if (records.length > 0) {
+        const events = records.map((r) => toRecord(r, shardId, options.streamArn));
+        const completed = await deliverInLanes(options, shardId, events, handler, faults);
+        if (!completed) return false;
+        await saved.moveTo(events.at(-1)?.kinesis.sequenceNumber ?? "");
+        idleMs = options.pollIntervalMs;
+      } else {
+        await saved.moveTo(undefined);
+        // Idle: poll again after the interval, or at once when a function of this process appends.
+        // An idle shard is polled less and less often (to a second): the signal still wakes it at
+        // once, and a writer from another process is seen within the second.
+        await untilStreamWritten(options.streamName, mark, idleMs, options.isStopping, shardId);
+        idleMs = Math.min(idleMs * 2, Math.max(options.pollIntervalMs, maxIdlePollMs));
+      }
+      iterator = next;
+    }
+    return false;
+  }
+}
+
+/**
+ * A shard's checkpoint, written at once (`write`) or at most every `checkpointEveryMs` (`moveTo`;
+ * `moveTo(undefined)` writes one that is due), and what is unwritten on `flush`.
+ */
+function lazyCheckpoint(options: KinesisSourceOptions, key: string) {
+  const every = options.checkpointEveryMs ?? 0;
+  let unwritten: string | undefined;
+  let writtenAt = 0;
+  const write = async (sequenceNumber: string) => {
+    unwritten = undefined;
+    writtenAt = Date.now();
+    await writeCheckpoint(options.checkpointTable, key, sequenceNumber);
+  };
+  return {
+    write,
+    async moveTo(sequenceNumber: string | undefined) {
+      if (sequenceNumber !== undefined) unwritten = sequenceNumber;
+      if (unwritten !== undefined && Date.now() - writtenAt >= every) await write(unwritten);
+    },
+    async flush() {
+      if (unwritten !== undefined) await write(unwritten).catch(() => undefined);
+    },
+  };
 }
 
 /**
@@ -403,7 +445,8 @@ const maxIdlePollMs = 1_000;
 /**
  * Reads on until the batch is full or its window (from its first record) has passed, as an event
  * source mapping with a batching window does: fewer, fuller invocations for a consumer that can
- * wait (the archiver writes one object a batch).
+ * wait (the archiver writes one object a batch). The shard is read again when the window closes,
+ * not at every write meanwhile: one read a window, not one an append.
  */
 async function fillBatchWindow(
   options: KinesisSourceOptions,
@@ -415,9 +458,8 @@ async function fillBatchWindow(
   const closes = Date.now() + Math.min(options.batchWindowSeconds ?? 0, 1) * 1000;
   let next: string | undefined = iterator;
   while (next !== undefined && records.length < options.batchSize && !options.isStopping()) {
-    const left = closes - Date.now();
-    if (left <= 0) break;
-    const mark = streamWriteMark(options.streamName);
+    await sleep(closes - Date.now(), options.isStopping);
+    if (options.isStopping()) break;
     let page: GetRecordsCommandOutput;
     try {
       page = await kinesisClient().send(
@@ -428,9 +470,8 @@ async function fillBatchWindow(
     }
     records.push(...(page.Records ?? []));
     next = page.NextShardIterator;
-    if ((page.Records ?? []).length === 0) {
-      await untilStreamWritten(options.streamName, mark, Math.min(left, options.pollIntervalMs), options.isStopping);
-    }
+    // The window has closed: read on only while pages come full (more is waiting).
+    if ((page.Records ?? []).length === 0 || (page.MillisBehindLatest ?? 0) === 0) break;
   }
   return { records, next };
 }

@@ -42,6 +42,7 @@ export type WorkerSource =
       readonly onFailureQueueUrl: string;
       readonly checkpointTable: string;
       readonly pollIntervalMs: number;
+      readonly checkpointEveryMs: number;
       readonly faults?: FaultSpec;
     };
 
@@ -236,6 +237,8 @@ function workerSource(
         onFailureQueueUrl: need(r.queueUrls.get(source.onFailureQueueId), `queue ${source.onFailureQueueId}`),
         checkpointTable,
         pollIntervalMs: options.kinesisPollIntervalMs ?? 100,
+        // Lambda keeps a mapping's checkpoints for free; here each is a DynamoDB call.
+        checkpointEveryMs: 1_000,
         batchWindowSeconds: source.batchWindowSeconds,
         parallelizationFactor: source.parallelizationFactor,
         faults,
