@@ -20,22 +20,44 @@ export async function batchGetItems(
   keys: readonly Item[],
   options: { readonly consistent?: boolean } = {},
 ): Promise<Item[]> {
-  const found: Item[] = [];
-  const chunks: Item[][] = [];
-  for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100));
+  return (await batchGetFromTables({ [table]: keys }, options)).get(table) ?? [];
+}
+
+/**
+ * Reads items from several tables at once: one BatchGetItem carries up to 100 keys, whatever
+ * tables they are in, so a handler that needs a few items of two tables pays one call, not two.
+ * Returns each table's items found (missing ones are simply absent); strongly consistent by default.
+ */
+export async function batchGetFromTables(
+  keysByTable: Readonly<Record<string, readonly Item[]>>,
+  options: { readonly consistent?: boolean } = {},
+): Promise<Map<string, Item[]>> {
+  const found = new Map<string, Item[]>(Object.keys(keysByTable).map((table) => [table, []]));
+  const all = Object.entries(keysByTable).flatMap(([table, keys]) => keys.map((key) => ({ table, key })));
+  const chunks: { table: string; key: Item }[][] = [];
+  for (let i = 0; i < all.length; i += 100) chunks.push(all.slice(i, i + 100));
+  const request = (chunk: readonly { table: string; key: Item }[]) => {
+    const byTable: Record<string, { Keys: Item[]; ConsistentRead: boolean }> = {};
+    for (const { table, key } of chunk) {
+      byTable[table] ??= { Keys: [], ConsistentRead: options.consistent ?? true };
+      byTable[table].Keys.push(key);
+    }
+    return byTable;
+  };
   await Promise.all(
     chunks.map(async (chunk) => {
-      let pending: Item[] | undefined = chunk;
-      for (let round = 0; pending !== undefined && pending.length > 0; round++) {
-        if (round === maxRounds) throw new Error(`BatchGetItem left ${pending.length} keys unprocessed in ${table}`);
+      let pending: Record<string, { Keys: Item[]; ConsistentRead: boolean }> | undefined = request(chunk);
+      for (let round = 0; pending !== undefined && Object.keys(pending).length > 0; round++) {
+        if (round === maxRounds) {
+          const left = Object.values(pending).reduce((n, r) => n + r.Keys.length, 0);
+          throw new Error(`BatchGetItem left ${left} keys unprocessed in ${Object.keys(pending).join(", ")}`);
+        }
         if (round > 0) await backoff(round);
-        const result = await dynamoClient().send(
-          new BatchGetCommand({
-            RequestItems: { [table]: { Keys: pending, ConsistentRead: options.consistent ?? true } },
-          }),
-        );
-        found.push(...((result.Responses?.[table] as Item[] | undefined) ?? []));
-        pending = result.UnprocessedKeys?.[table]?.Keys as Item[] | undefined;
+        const result = await dynamoClient().send(new BatchGetCommand({ RequestItems: pending }));
+        for (const [table, items] of Object.entries(result.Responses ?? {})) {
+          found.get(table)?.push(...(items as Item[]));
+        }
+        pending = result.UnprocessedKeys as typeof pending;
       }
     }),
   );

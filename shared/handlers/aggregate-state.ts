@@ -48,13 +48,27 @@ export async function readStates<State>(
   aggregateIds: readonly string[],
   initial: State,
 ): Promise<Map<string, StateItem<State>>> {
-  const unique = [...new Set(aggregateIds)];
-  const items = (await batchGetItems(
-    table,
-    unique.map((id) => ({ id: stateKey(id) })),
-  )) as unknown as StateItem<State>[];
-  const byKey = new Map(items.map((item) => [item.id, item]));
-  return new Map(unique.map((id) => [id, byKey.get(stateKey(id)) ?? { id: stateKey(id), version: 0, state: initial }]));
+  return statesFrom(aggregateIds, await batchGetItems(table, stateKeys(aggregateIds)), initial);
+}
+
+/** The keys of these aggregates' state items (each once), for a read of one's own. */
+export function stateKeys(aggregateIds: readonly string[]): { id: string }[] {
+  return [...new Set(aggregateIds)].map((id) => ({ id: stateKey(id) }));
+}
+
+/** The states of these aggregates among items read by `stateKeys`, keyed by aggregate id; missing ones are initial. */
+export function statesFrom<State>(
+  aggregateIds: readonly string[],
+  items: readonly Record<string, unknown>[],
+  initial: State,
+): Map<string, StateItem<State>> {
+  const byKey = new Map((items as unknown as StateItem<State>[]).map((item) => [item.id, item]));
+  return new Map(
+    [...new Set(aggregateIds)].map((id) => [
+      id,
+      byKey.get(stateKey(id)) ?? { id: stateKey(id), version: 0, state: initial },
+    ]),
+  );
 }
 
 /** Which of these commits were accepted into their aggregates' histories (their markers exist), in one read. */

@@ -1,11 +1,14 @@
 /**
  * The command handler's wait for its commits: it looks at the service's own state (law D: the
  * state projection records them from the bus like everyone else) until each commit shows as won
- * or lost. One look covers every aggregate of a batch: one BatchGetItem of the states, one of
- * the commit markers. The state projection writes a commit's marker before the state moves past
- * it, so a state past a commit's expected version without its marker means the commit lost.
+ * or lost. The state projection writes a commit's marker before the state moves past it, so a
+ * state past a commit's expected version without its marker means the commit lost.
+ *
+ * One look covers every commit waited for in this instance: the batches a handler instance has
+ * in hand at once (the local runner hands one several, like Lambda's concurrency) share one
+ * BatchGetItem of their aggregates' states a look, and one of the markers when a state cannot
+ * tell alone, instead of each batch polling on its own.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Commit } from "../events/envelope.ts";
 import { areCommitsAccepted, readStates } from "./aggregate-state.ts";
 
@@ -15,6 +18,12 @@ export type CommitFate = "accepted" | "lost" | "pending";
 export interface CommitChain {
   readonly aggregateId: string;
   readonly commits: readonly Commit[];
+}
+
+/** What a look reads of an aggregate's state: its version and the commit that made it. */
+export interface SeenState {
+  readonly version: number;
+  readonly lastCommitId?: string;
 }
 
 /**
@@ -36,9 +45,159 @@ export function learnCommitVisibility(typicalMs: number, observedMs: number): nu
 }
 
 /**
+ * The commits of a chain whose markers a look must read to judge them: those the state has moved
+ * past, unless the state alone tells (it names a commit of the chain as the one that made its
+ * version: that commit and every one before it won, since each wins only right after the one before).
+ */
+export function markersToRead(
+  chain: CommitChain,
+  state: SeenState | undefined,
+  fates: ReadonlyMap<string, CommitFate>,
+) {
+  const version = state?.version ?? 0;
+  const madeBy = chain.commits.findIndex((c) => c.commitId === state?.lastCommitId);
+  return chain.commits.filter((c, i) => !fates.has(c.commitId) && i > madeBy && c.expectedVersion < version);
+}
+
+/**
+ * Records what a look shows of a chain (its aggregate's state, and the markers read of the
+ * commits `markersToRead` named); true once every commit of it has a fate. A commit after a lost
+ * one is lost too: arbitration accepts a pipelined commit only right after its predecessor.
+ * Read-your-writes: a commit that won counts only once the state shows all of its events.
+ */
+export function judgeChain(
+  chain: CommitChain,
+  state: SeenState | undefined,
+  markers: ReadonlySet<string>,
+  fates: Map<string, CommitFate>,
+): boolean {
+  const version = state?.version ?? 0;
+  const madeBy = chain.commits.findIndex((c) => c.commitId === state?.lastCommitId);
+  for (const [index, commit] of chain.commits.entries()) {
+    if (fates.has(commit.commitId)) continue;
+    if (index < madeBy) {
+      fates.set(commit.commitId, "accepted"); // a later commit of the chain made the state's version
+      continue;
+    }
+    if (index === madeBy) {
+      // It made the state's version; read-your-writes: once the state shows all of its events.
+      if (version < commit.expectedVersion + commit.events.length) return false;
+      fates.set(commit.commitId, "accepted");
+      continue;
+    }
+    if (commit.expectedVersion >= version) return false; // not reached yet
+    if (!markers.has(commit.commitId)) {
+      // Another commit took this version: this one and every one decided after it lost.
+      for (const later of chain.commits.slice(index)) fates.set(later.commitId, "lost");
+      return true;
+    }
+    if (version < commit.expectedVersion + commit.events.length) return false; // not all its events applied yet
+    fates.set(commit.commitId, "accepted");
+  }
+  return true;
+}
+
+/** A batch waiting for its chains. */
+interface Waiter {
+  open: CommitChain[];
+  readonly fates: Map<string, CommitFate>;
+  readonly started: number;
+  readonly deadline: number;
+  readonly everyMs: number;
+  /** When it wants its next look. */
+  dueAt: number;
+  /** When its last two looks were (ms after it started), to learn the pace from. */
+  previousLookMs: number;
+  lookMs: number;
+  readonly done: (error?: unknown) => void;
+}
+
+/** The batches waiting on one state table in this instance, looked at together. */
+class CommitWatcher {
+  readonly #table: string;
+  readonly #waiters = new Set<Waiter>();
+  #looking = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+
+  constructor(table: string) {
+    this.#table = table;
+  }
+
+  add(waiter: Waiter): void {
+    this.#waiters.add(waiter);
+    this.#schedule();
+  }
+
+  /** Sets the timer for the earliest look a waiter wants (none while a look is under way: it reschedules). */
+  #schedule(): void {
+    if (this.#looking || this.#waiters.size === 0) return;
+    const at = Math.min(...[...this.#waiters].map((w) => Math.min(w.dueAt, w.deadline)));
+    if (this.#timer !== undefined && at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => void this.#look(), Math.max(0, at - Date.now()));
+  }
+
+  /** One look for every waiter: their aggregates' states, then the markers the states cannot tell without. */
+  async #look(): Promise<void> {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.#looking = true;
+    const waiters = [...this.#waiters];
+    const now = Date.now();
+    try {
+      for (const w of waiters) {
+        w.previousLookMs = w.lookMs;
+        w.lookMs = now - w.started;
+      }
+      const ids = waiters.flatMap((w) => w.open.map((chain) => chain.aggregateId));
+      const states: ReadonlyMap<string, SeenState> = await readStates(this.#table, ids, null);
+      const judgeable = waiters.flatMap((w) =>
+        w.open.flatMap((chain) => markersToRead(chain, states.get(chain.aggregateId), w.fates)),
+      );
+      const markers =
+        judgeable.length === 0
+          ? new Set<string>()
+          : await areCommitsAccepted(
+              this.#table,
+              judgeable.map((c) => c.commitId),
+            );
+      const after = Date.now();
+      for (const w of waiters) {
+        w.open = w.open.filter((chain) => !judgeChain(chain, states.get(chain.aggregateId), markers, w.fates));
+        if (w.open.length === 0) {
+          // The commits showed between the look before the one that saw them and that one: learning
+          // from the midpoint lets the pace fall as fast as it rises.
+          visibility.typicalMs = learnCommitVisibility(visibility.typicalMs, (w.previousLookMs + w.lookMs) / 2);
+          this.#finish(w);
+        } else if (after >= w.deadline) {
+          this.#finish(w);
+        } else {
+          // Looked at now, whoever's look it was: the next one is a pace away.
+          w.dueAt = Math.max(w.dueAt, now + w.everyMs);
+        }
+      }
+    } catch (error) {
+      for (const w of waiters) this.#finish(w, error);
+    } finally {
+      this.#looking = false;
+      this.#schedule();
+    }
+  }
+
+  #finish(waiter: Waiter, error?: unknown): void {
+    this.#waiters.delete(waiter);
+    waiter.done(error);
+  }
+}
+
+const watchers = new Map<string, CommitWatcher>();
+
+/**
  * The fate of each commit (by commit id), once every chain is settled or `waitMs` has passed
- * (then the unsettled ones are "pending"). A commit after a lost one in its chain is lost too:
- * arbitration accepts a pipelined commit only right after its predecessor.
+ * (then the unsettled ones are "pending"). Rejects if a look fails (the batch resumes from its
+ * recorded outcomes).
  */
 export async function awaitCommits(
   stateTable: string,
@@ -46,78 +205,31 @@ export async function awaitCommits(
   waitMs: number,
 ): Promise<Map<string, CommitFate>> {
   const fates = new Map<string, CommitFate>();
-  const started = Date.now();
-  const deadline = started + waitMs;
-  const schedule = commitLookSchedule(visibility.typicalMs);
-  let open = chains.filter((chain) => chain.commits.length > 0);
-  let wait = schedule.firstMs;
-  // The commits showed between the look before the one that saw them and that one: learning
-  // from the midpoint lets the pace fall as fast as it rises (learning from the look itself
-  // would keep a slow first look slow).
-  let previousLookMs = 0;
-  let lookMs = 0;
-  while (open.length > 0) {
-    await sleep(Math.max(0, Math.min(wait, deadline - Date.now())));
-    previousLookMs = lookMs;
-    lookMs = Date.now() - started;
-    const states = await readStates(
-      stateTable,
-      open.map((chain) => chain.aggregateId),
-      null,
-    );
-    const versionOf = (chain: CommitChain) => states.get(chain.aggregateId)?.version ?? 0;
-    // The state names the commit that made its version: a chain whose last commit made it won
-    // whole (each commit wins only right after the one before), with no marker to read.
-    open = open.filter((chain) => {
-      const state = states.get(chain.aggregateId);
-      const last = chain.commits.at(-1);
-      if (last === undefined || state?.lastCommitId !== last.commitId) return true;
-      if (state.version < last.expectedVersion + last.events.length) return true; // its events not all applied yet
-      for (const commit of chain.commits) fates.set(commit.commitId, "accepted");
-      return false;
-    });
-    // Only commits the state has moved past can be judged: their markers, in one read.
-    const judgeable: Commit[] = open.flatMap((chain) =>
-      chain.commits.filter((c) => c.expectedVersion < versionOf(chain)),
-    );
-    const markers =
-      judgeable.length === 0
-        ? new Set<string>()
-        : await areCommitsAccepted(
-            stateTable,
-            judgeable.map((c) => c.commitId),
-          );
-    open = open.filter((chain) => !settleChain(chain, versionOf(chain), markers, fates));
-    if (open.length === 0) break;
-    if (Date.now() >= deadline) {
-      for (const chain of open)
-        for (const c of chain.commits) if (!fates.has(c.commitId)) fates.set(c.commitId, "pending");
-      return fates;
+  const open = chains.filter((chain) => chain.commits.length > 0);
+  if (open.length > 0) {
+    let watcher = watchers.get(stateTable);
+    if (watcher === undefined) {
+      watcher = new CommitWatcher(stateTable);
+      watchers.set(stateTable, watcher);
     }
-    wait = schedule.everyMs;
+    const schedule = commitLookSchedule(visibility.typicalMs);
+    const started = Date.now();
+    const add = watcher.add.bind(watcher);
+    await new Promise<void>((resolve, reject) =>
+      add({
+        open,
+        fates,
+        started,
+        deadline: started + waitMs,
+        everyMs: schedule.everyMs,
+        dueAt: started + schedule.firstMs,
+        previousLookMs: 0,
+        lookMs: 0,
+        done: (error) => (error === undefined ? resolve() : reject(error)),
+      }),
+    );
   }
-  if (lookMs > 0) visibility.typicalMs = learnCommitVisibility(visibility.typicalMs, (previousLookMs + lookMs) / 2);
+  for (const chain of chains)
+    for (const c of chain.commits) if (!fates.has(c.commitId)) fates.set(c.commitId, "pending");
   return fates;
-}
-
-/** Records what the state shows of a chain; true once every commit of it has a fate. */
-function settleChain(
-  chain: CommitChain,
-  version: number,
-  markers: ReadonlySet<string>,
-  fates: Map<string, CommitFate>,
-): boolean {
-  for (const [index, commit] of chain.commits.entries()) {
-    if (fates.has(commit.commitId)) continue;
-    if (commit.expectedVersion >= version) return false; // not reached yet
-    if (!markers.has(commit.commitId)) {
-      // Another commit took this version: this one and every one decided after it lost.
-      for (const later of chain.commits.slice(index)) fates.set(later.commitId, "lost");
-      return true;
-    }
-    // Won; read-your-writes: the state must show all of its events before it counts.
-    if (version < commit.expectedVersion + commit.events.length) return false;
-    fates.set(commit.commitId, "accepted");
-  }
-  return true;
 }

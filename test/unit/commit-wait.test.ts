@@ -1,6 +1,14 @@
 /** The command handler's wait for its commit: when it looks, and how it learns the pipeline's pace. */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { commitLookSchedule, learnCommitVisibility } from "../../shared/handlers/commit-wait.ts";
+import { acceptedHistory } from "../../shared/events/arbitrate.ts";
+import { buildCommit, type Commit } from "../../shared/events/envelope.ts";
+import {
+  commitLookSchedule,
+  judgeChain,
+  learnCommitVisibility,
+  markersToRead,
+} from "../../shared/handlers/commit-wait.ts";
 
 describe("the wait for a commit to show in the service's state", () => {
   it("looks first at about three quarters of the typical time, then every quarter of it, within bounds", () => {
@@ -16,5 +24,133 @@ describe("the wait for a commit to show in the service's state", () => {
     expect(typical).toBeCloseTo(1_200, 0);
     expect(learnCommitVisibility(typical, 600_000)).toBeLessThan(2_500);
     expect(learnCommitVisibility(typical, -5)).toBeGreaterThan(800);
+  });
+});
+
+/**
+ * Judging a chain from one look at the state: a random stream (competing writers, then the
+ * batch's pipelined chain decided on some version), arbitrated; the state projection seen at
+ * any point of applying the accepted history (markers precede the state, so markers of events
+ * not applied yet may already be there). Whatever the look sees, a fate it gives is the true
+ * one, "accepted" only once the state shows all of the commit's events; and once the state has
+ * everything, every commit of the chain has its fate.
+ */
+describe("judging a batch's chain from its aggregate's state", () => {
+  const commit = (commandId: string, expectedVersion: number, events: number, previousCommitId?: string): Commit =>
+    buildCommit(
+      "events",
+      {
+        commandId,
+        attempt: 1,
+        previousCommitId,
+        service: "s",
+        bus: "core",
+        aggregateType: "T",
+        aggregateId: "a",
+        expectedVersion,
+        correlationId: commandId,
+        causationId: commandId,
+        now: new Date(0),
+      },
+      Array.from({ length: events }, (_, i) => ({ type: "Happened", data: { i } })),
+    );
+
+  const scenario = fc.record({
+    before: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 4 }),
+    staleness: fc.nat({ max: 3 }),
+    chain: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 4 }),
+    rivals: fc.array(fc.record({ at: fc.nat({ max: 6 }), events: fc.integer({ min: 1, max: 3 }) }), { maxLength: 3 }),
+    /** How many accepted events the state projection has still to apply (the batch's are near the end). */
+    behind: fc.nat({ max: 12 }),
+    markersAhead: fc.nat({ max: 4 }),
+  });
+
+  it("gives only true fates, and settles every commit once the state has it all", () => {
+    fc.assert(
+      fc.property(scenario, (s) => {
+        // Writers before the batch: an accepted history of some versions.
+        const stream: Commit[] = [];
+        let version = 0;
+        s.before.forEach((events, i) => {
+          stream.push(commit(`before-${i}`, version, events));
+          version += events;
+        });
+        // The batch decided its chain on a version it read (maybe stale), each commit naming the one before.
+        const base = Math.max(0, version - s.staleness);
+        const chain: Commit[] = [];
+        let next = base;
+        s.chain.forEach((events, i) => {
+          chain.push(commit(`mine-${i}`, next, events, chain.at(-1)?.commitId));
+          next += events;
+        });
+        // Rivals decided on the latest version they could see, appended among the chain's commits.
+        const appended: Commit[] = [];
+        const rivals = [...s.rivals].sort((a, b) => a.at - b.at);
+        let seen = acceptedHistory(stream).reduce((v, c) => v + c.events.length, 0);
+        for (let i = 0; i <= chain.length; i++) {
+          for (const rival of rivals.filter((r) => Math.min(r.at, chain.length) === i)) {
+            const c = commit(`rival-${appended.length}`, seen, rival.events);
+            appended.push(c);
+            seen = acceptedHistory([...stream, ...appended]).reduce((v, x) => v + x.events.length, 0);
+          }
+          const mine = chain[i];
+          if (mine !== undefined) appended.push(mine);
+          seen = acceptedHistory([...stream, ...appended]).reduce((v, x) => v + x.events.length, 0);
+        }
+        const accepted = acceptedHistory([...stream, ...appended]);
+        const won = new Set(accepted.map((c) => c.commitId));
+        // The accepted events in order, each with its commit.
+        const events = accepted.flatMap((c) => c.events.map(() => c.commitId));
+        const applied = Math.max(0, events.length - s.behind);
+        const state = applied === 0 ? undefined : { version: applied, lastCommitId: events[applied - 1] };
+        const markerCount = Math.min(events.length, applied + s.markersAhead);
+        const markers = new Set(events.slice(0, markerCount));
+
+        const check = (at: typeof state, written: ReadonlySet<string>) => {
+          const fates = new Map<string, "accepted" | "lost" | "pending">();
+          const mineChain = { aggregateId: "a", commits: chain };
+          const asked = new Set(markersToRead(mineChain, at, fates).map((c) => c.commitId));
+          // The look reads exactly the markers it asked for.
+          const read = new Set([...written].filter((id) => asked.has(id)));
+          const settled = judgeChain(mineChain, at, read, fates);
+          for (const c of chain) {
+            const fate = fates.get(c.commitId);
+            if (fate === "lost") expect(won.has(c.commitId)).toBe(false);
+            if (fate === "accepted") {
+              expect(won.has(c.commitId)).toBe(true);
+              const end = accepted.slice(0, accepted.indexOf(c) + 1).reduce((v, x) => v + x.events.length, 0);
+              expect(at?.version ?? 0).toBeGreaterThanOrEqual(end);
+            }
+          }
+          return { settled, fates };
+        };
+        check(state, markers);
+        // Everything applied: every commit is judged.
+        const all = events.length === 0 ? undefined : { version: events.length, lastCommitId: events.at(-1) };
+        const final = check(all, new Set(events));
+        expect(final.settled).toBe(true);
+        for (const c of chain) expect(final.fates.get(c.commitId)).toBe(won.has(c.commitId) ? "accepted" : "lost");
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("reads no marker when the state names the chain's commit that made its version", () => {
+    const first = commit("one", 4, 1);
+    const second = commit("two", 5, 2, first.commitId);
+    const third = commit("three", 7, 1, second.commitId);
+    const chain = { aggregateId: "a", commits: [first, second, third] };
+    const fates = new Map<string, "accepted" | "lost" | "pending">();
+    const partway = { version: 7, lastCommitId: second.commitId };
+    expect(markersToRead(chain, partway, fates)).toEqual([]);
+    expect(judgeChain(chain, partway, new Set(), fates)).toBe(false);
+    expect([...fates]).toEqual([
+      [first.commitId, "accepted"],
+      [second.commitId, "accepted"],
+    ]);
+    // Half of a commit's events shown: not yet accepted (read-your-writes).
+    const half = new Map<string, "accepted" | "lost" | "pending">();
+    expect(judgeChain(chain, { version: 6, lastCommitId: second.commitId }, new Set(), half)).toBe(false);
+    expect(half.get(second.commitId)).toBeUndefined();
   });
 });
