@@ -5,8 +5,9 @@
  * with esbuild's metafile: per function, its largest inputs (by package, or by folder for our
  * own code) and the chain of imports that pulled each in from the handler.
  *
- * Init is the median time to `import()` the bundle in a fresh Node process, measured in the
- * same run beside two baselines: an empty module, and a minimal handler that imports one SDK
+ * Init is the median time to `import()` the bundle in a fresh Node process (wall, and the CPU
+ * time it took, which a loaded shared machine inflates less), measured in the same rounds beside
+ * two baselines: an empty module, and a minimal handler that imports one SDK
  * client and makes it (what the smallest useful Lambda function loads). The external
  * `@aws-sdk/*` packages load from node_modules, as the runtime loads its own. AWS's "Init
  * Duration" adds the runtime's own start (its bootstrap, tens of ms) and reads from the
@@ -48,6 +49,8 @@ export interface BundleFigure {
   readonly handler: string;
   readonly bytes: number;
   readonly initMs: number | undefined;
+  /** The CPU time of the same imports (median). */
+  readonly initCpuMs: number | undefined;
   /** The largest inputs, largest first. */
   readonly largest: readonly BundleInput[];
   readonly error?: string;
@@ -59,6 +62,8 @@ export interface BundleMeasurement {
   readonly emptyInitMs: number;
   /** Init of a handler that imports one SDK client (SQS) and makes it. */
   readonly minimalSdkInitMs: number;
+  /** Its CPU time. */
+  readonly minimalSdkInitCpuMs: number;
 }
 
 /** The group an input path belongs to: its package under node_modules, else its folder. */
@@ -158,7 +163,7 @@ export async function measureBundles(plan: AppPlan, repoRoot: string, runs: numb
     });
   }
   // Interleaved rounds, so a burst of load on a shared machine falls on every figure alike.
-  const times = new Map<string, number[]>();
+  const times = new Map<string, { wall: number; cpu: number }[]>();
   const files = [empty, minimal, ...built.map((b) => b.outfile)];
   const errors = new Map<string, string>();
   for (let round = 0; round < runs; round++) {
@@ -171,32 +176,37 @@ export async function measureBundles(plan: AppPlan, repoRoot: string, runs: numb
       }
     }
   }
-  const medianOf = (file: string) => median(times.get(file) ?? []);
+  const medianOf = (file: string, of: "wall" | "cpu" = "wall") => median((times.get(file) ?? []).map((t) => t[of]));
   return {
     emptyInitMs: medianOf(empty),
     minimalSdkInitMs: medianOf(minimal),
+    minimalSdkInitCpuMs: medianOf(minimal, "cpu"),
     bundles: built.map((b) => ({
       function: b.id,
       role: b.role,
       handler: b.handler,
       bytes: b.bytes,
       initMs: errors.has(b.outfile) ? undefined : medianOf(b.outfile),
+      initCpuMs: errors.has(b.outfile) ? undefined : medianOf(b.outfile, "cpu"),
       largest: b.largest,
       ...(errors.has(b.outfile) && { error: errors.get(b.outfile) }),
     })),
   };
 }
 
-/** Milliseconds to import a module in a fresh Node 24 process (this process's binary). */
-function initTime(file: string, cwd: string): number {
-  const script = `const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); process.stdout.write(String(performance.now() - t));`;
+/**
+ * Milliseconds to import a module in a fresh Node 24 process (this process's binary): wall time,
+ * and the CPU time (user + system) the import took, which a busy shared machine inflates less.
+ */
+function initTime(file: string, cwd: string): { wall: number; cpu: number } {
+  const script = `const c = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ wall: performance.now() - t, cpu: (u.user + u.system) / 1000 }));`;
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
     cwd,
     env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1" },
     encoding: "utf8",
     timeout: 30_000,
   });
-  return Number(out);
+  return JSON.parse(out) as { wall: number; cpu: number };
 }
 
 function median(values: readonly number[]): number {
