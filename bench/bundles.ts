@@ -5,7 +5,8 @@
  * with esbuild's metafile: per function, its largest inputs (by package, or by folder for our
  * own code) and the chain of imports that pulled each in from the handler.
  *
- * Init is the median time to `import()` the bundle in a fresh Node process (wall, and the CPU
+ * Init is the median time to `import()` the bundle (built with its source map, run with the
+ * deployed NODE_OPTIONS, `--enable-source-maps`) in a fresh Node process (wall, and the CPU
  * time it took, which a loaded shared machine inflates less), measured in the same rounds beside
  * two baselines: an empty module, and a minimal handler that imports one SDK
  * client and makes it (what the smallest useful Lambda function loads). The external
@@ -18,7 +19,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { build, type Metafile } from "esbuild";
-import { esmRequireBanner, externalModules, mainFields, nodeTarget } from "../infra/bundling.ts";
+import { deployedNodeOptions, esmRequireBanner, externalModules, mainFields, nodeTarget } from "../infra/bundling.ts";
 import type { AppPlan, FunctionRole } from "../shared/plan.ts";
 
 /** The issue's targets (issue 14): every bundle, and the stream and fan-out consumers'. */
@@ -76,7 +77,7 @@ function groupOf(path: string): string {
 
 /** The largest `count` input groups of a bundle, each with the import chain that first reaches it. */
 export function largestInputs(metafile: Metafile, entry: string, count: number): BundleInput[] {
-  const output = Object.values(metafile.outputs)[0];
+  const output = Object.entries(metafile.outputs).find(([path]) => !path.endsWith(".map"))?.[1];
   if (output === undefined) return [];
   const sizes = new Map<string, number>();
   for (const [path, input] of Object.entries(output.inputs))
@@ -148,6 +149,7 @@ export async function measureBundles(plan: AppPlan, repoRoot: string, runs: numb
       external: externalModules,
       minify: true,
       banner: { js: esmRequireBanner },
+      sourcemap: true, // as deployed: the map beside the bundle (not in its size), read with --enable-source-maps
       metafile: true,
       absWorkingDir: repoRoot,
       logLevel: "silent",
@@ -202,7 +204,7 @@ function initTime(file: string, cwd: string): { wall: number; cpu: number } {
   const script = `const c = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(`file://${file}`)}); const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ wall: performance.now() - t, cpu: (u.user + u.system) / 1000 }));`;
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
     cwd,
-    env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1" },
+    env: { PATH: process.env.PATH ?? "", AWS_REGION: "us-east-1", NODE_OPTIONS: deployedNodeOptions },
     encoding: "utf8",
     timeout: 30_000,
   });

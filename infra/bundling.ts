@@ -21,3 +21,6 @@ export const mainFields = ["module", "main"];
 
 /** The Node.js version bundles are built for (the functions' runtime). */
 export const nodeTarget = "node24";
+
+/** The functions' NODE_OPTIONS: stack traces through the source map. */
+export const deployedNodeOptions = "--enable-source-maps";

@@ -29,7 +29,7 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import type { Owner, PlannedFunction, ResourceRef } from "../shared/plan.ts";
-import { esmRequireBanner, externalModules, mainFields, nodeTarget } from "./bundling.ts";
+import { deployedNodeOptions, esmRequireBanner, externalModules, mainFields, nodeTarget } from "./bundling.ts";
 import { nagResource } from "./nag.ts";
 import { ownerTag, pascal, sameOwner, tagKeys } from "./names.ts";
 import type { PlanResources } from "./resources.ts";
@@ -98,7 +98,7 @@ export class CanonFunction extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       role: this.role,
       logGroup: this.logGroup,
-      environment: { NODE_OPTIONS: "--enable-source-maps" },
+      environment: { NODE_OPTIONS: deployedNodeOptions },
       // The settings the benchmark measures bundles with (infra/bundling.ts, bench/bundles.ts).
       bundling: {
         forceDockerBundling: false,
