@@ -11,16 +11,6 @@
  * either way), and in a Lambda bundle it stays a runtime load of the runtime's SDK.
  */
 import { createRequire as requireFrom } from "node:module";
-import type { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
-import type { KinesisClient } from "@aws-sdk/client-kinesis";
-import type { LambdaClient } from "@aws-sdk/client-lambda";
-import type { ResourceGroupsTaggingAPIClient } from "@aws-sdk/client-resource-groups-tagging-api";
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { SFNClient } from "@aws-sdk/client-sfn";
-import type { SNSClient } from "@aws-sdk/client-sns";
-import type { SQSClient } from "@aws-sdk/client-sqs";
-import type { SSMClient } from "@aws-sdk/client-ssm";
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { announcingWrites } from "../runner/stream-signal.ts";
 import { countCalls } from "./call-counter.ts";
 import { injectSdkFaults } from "./sdk-faults.ts";
@@ -36,7 +26,10 @@ export function destroyClients(): void {
   for (const destroy of destroyers) destroy();
 }
 
-/** Caches one client per service, keyed on the settings it was built with. */
+/**
+ * Caches one client per service, keyed on the settings it was built with. Declared pure: a
+ * bundle that never asks for a client drops it (and its destroyer, which only a made client needs).
+ */
 function cached<T extends { destroy(): void }>(service: string, build: (overridden: boolean) => T): () => T {
   let client: T | undefined;
   let builtFor: string | undefined;
@@ -56,20 +49,6 @@ function cached<T extends { destroy(): void }>(service: string, build: (overridd
 }
 
 const load = requireFrom(import.meta.url);
-const sdk = {
-  cloudWatch: () => load("@aws-sdk/client-cloudwatch") as typeof import("@aws-sdk/client-cloudwatch"),
-  dynamo: () => load("@aws-sdk/client-dynamodb") as typeof import("@aws-sdk/client-dynamodb"),
-  dynamoDocument: () => load("@aws-sdk/lib-dynamodb") as typeof import("@aws-sdk/lib-dynamodb"),
-  kinesis: () => load("@aws-sdk/client-kinesis") as typeof import("@aws-sdk/client-kinesis"),
-  lambda: () => load("@aws-sdk/client-lambda") as typeof import("@aws-sdk/client-lambda"),
-  s3: () => load("@aws-sdk/client-s3") as typeof import("@aws-sdk/client-s3"),
-  sfn: () => load("@aws-sdk/client-sfn") as typeof import("@aws-sdk/client-sfn"),
-  sns: () => load("@aws-sdk/client-sns") as typeof import("@aws-sdk/client-sns"),
-  sqs: () => load("@aws-sdk/client-sqs") as typeof import("@aws-sdk/client-sqs"),
-  ssm: () => load("@aws-sdk/client-ssm") as typeof import("@aws-sdk/client-ssm"),
-  tagging: () =>
-    load("@aws-sdk/client-resource-groups-tagging-api") as typeof import("@aws-sdk/client-resource-groups-tagging-api"),
-};
 
 /**
  * The HTTP/1.1 handler of the SDK the Kinesis client comes from: resolved from that package, as
@@ -84,49 +63,57 @@ const kinesisHttp1Handler = (): import("@smithy/node-http-handler").NodeHttpHand
 const common = () => ({ region: region(), maxAttempts: 5 });
 
 /** Kinesis over HTTP/1.1: the SDK's HTTP/2 default is only needed for SubscribeToShard. */
-export const kinesisClient = cached(
-  "KINESIS",
-  (): KinesisClient =>
-    announcingWrites(
-      new (sdk.kinesis().KinesisClient)({
-        ...common(),
-        requestHandler: kinesisHttp1Handler(),
-      }),
-    ),
-);
+export const kinesisClient = /* @__PURE__ */ cached("KINESIS", () => {
+  const { KinesisClient } = load("@aws-sdk/client-kinesis") as typeof import("@aws-sdk/client-kinesis");
+  return announcingWrites(new KinesisClient({ ...common(), requestHandler: kinesisHttp1Handler() }));
+});
 
 /** DynamoDB document client: plain JS values in and out, undefined attributes dropped. */
-export const dynamoClient = cached(
-  "DYNAMODB",
-  (): DynamoDBDocumentClient =>
-    sdk.dynamoDocument().DynamoDBDocumentClient.from(new (sdk.dynamo().DynamoDBClient)(common()), {
-      marshallOptions: { removeUndefinedValues: true },
-    }),
-);
+export const dynamoClient = /* @__PURE__ */ cached("DYNAMODB", () => {
+  const { DynamoDBClient } = load("@aws-sdk/client-dynamodb") as typeof import("@aws-sdk/client-dynamodb");
+  const { DynamoDBDocumentClient } = load("@aws-sdk/lib-dynamodb") as typeof import("@aws-sdk/lib-dynamodb");
+  return DynamoDBDocumentClient.from(new DynamoDBClient(common()), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+});
 
-export const snsClient = cached("SNS", (): SNSClient => new (sdk.sns().SNSClient)(common()));
+export const snsClient = /* @__PURE__ */ cached("SNS", () => {
+  const { SNSClient } = load("@aws-sdk/client-sns") as typeof import("@aws-sdk/client-sns");
+  return new SNSClient(common());
+});
 
 /** With an endpoint override, requests go to that endpoint whatever host a local queue URL names. */
-export const sqsClient = cached(
-  "SQS",
-  (overridden): SQSClient => new (sdk.sqs().SQSClient)({ ...common(), useQueueUrlAsEndpoint: !overridden }),
-);
+export const sqsClient = /* @__PURE__ */ cached("SQS", (overridden) => {
+  const { SQSClient } = load("@aws-sdk/client-sqs") as typeof import("@aws-sdk/client-sqs");
+  return new SQSClient({ ...common(), useQueueUrlAsEndpoint: !overridden });
+});
 
 /** S3 with path-style addressing when an endpoint is overridden (local emulators have no DNS per bucket). */
-export const s3Client = cached(
-  "S3",
-  (overridden): S3Client => new (sdk.s3().S3Client)({ ...common(), forcePathStyle: overridden }),
-);
+export const s3Client = /* @__PURE__ */ cached("S3", (overridden) => {
+  const { S3Client } = load("@aws-sdk/client-s3") as typeof import("@aws-sdk/client-s3");
+  return new S3Client({ ...common(), forcePathStyle: overridden });
+});
 
 // The control plane a deployed system is read through (the console's AWS source, shared/console/aws-source.ts).
-export const cloudWatchClient = cached(
-  "CLOUDWATCH",
-  (): CloudWatchClient => new (sdk.cloudWatch().CloudWatchClient)(common()),
-);
-export const lambdaClient = cached("LAMBDA", (): LambdaClient => new (sdk.lambda().LambdaClient)(common()));
-export const sfnClient = cached("SFN", (): SFNClient => new (sdk.sfn().SFNClient)(common()));
-export const ssmClient = cached("SSM", (): SSMClient => new (sdk.ssm().SSMClient)(common()));
-export const taggingClient = cached(
-  "RESOURCE_GROUPS_TAGGING_API",
-  (): ResourceGroupsTaggingAPIClient => new (sdk.tagging().ResourceGroupsTaggingAPIClient)(common()),
-);
+export const cloudWatchClient = /* @__PURE__ */ cached("CLOUDWATCH", () => {
+  const { CloudWatchClient } = load("@aws-sdk/client-cloudwatch") as typeof import("@aws-sdk/client-cloudwatch");
+  return new CloudWatchClient(common());
+});
+export const lambdaClient = /* @__PURE__ */ cached("LAMBDA", () => {
+  const { LambdaClient } = load("@aws-sdk/client-lambda") as typeof import("@aws-sdk/client-lambda");
+  return new LambdaClient(common());
+});
+export const sfnClient = /* @__PURE__ */ cached("SFN", () => {
+  const { SFNClient } = load("@aws-sdk/client-sfn") as typeof import("@aws-sdk/client-sfn");
+  return new SFNClient(common());
+});
+export const ssmClient = /* @__PURE__ */ cached("SSM", () => {
+  const { SSMClient } = load("@aws-sdk/client-ssm") as typeof import("@aws-sdk/client-ssm");
+  return new SSMClient(common());
+});
+export const taggingClient = /* @__PURE__ */ cached("RESOURCE_GROUPS_TAGGING_API", () => {
+  const { ResourceGroupsTaggingAPIClient } = load(
+    "@aws-sdk/client-resource-groups-tagging-api",
+  ) as typeof import("@aws-sdk/client-resource-groups-tagging-api");
+  return new ResourceGroupsTaggingAPIClient(common());
+});
