@@ -40,6 +40,11 @@ describe("bundling", () => {
     expect(bytes).toBeLessThan(100 * 1024);
     expect(bundle).not.toContain("ZodError");
     expect(bundle).not.toContain("buf.validate.FieldRules");
+    // Only the SDK clients it uses (shared/aws/clients.ts), and S3 only when a claim check is read.
+    for (const unused of ["client-ssm", "client-cloudwatch", "client-lambda", "client-sfn", "client-kinesis"])
+      expect(bundle).not.toContain(`@aws-sdk/${unused}`);
+    expect(bundle).not.toMatch(/from\s*"@aws-sdk\/client-s3"/);
+    expect(bundle).toContain('import("@aws-sdk/client-s3")');
     // The bench measures what is deployed: its build of the same handler with infra/bundling.ts's
     // settings is this bundle, but for the source map's comment.
     const benched = await build({
