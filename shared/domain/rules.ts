@@ -17,6 +17,7 @@
  * brackets) is refused.
  */
 import { type DescField, type DescMessage, getOption, isFieldSet, ScalarType } from "@bufbuild/protobuf";
+import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import {
   field as fieldRulesOption,
   message as messageRulesOption,
@@ -65,6 +66,12 @@ function fieldChecks(schema: DescMessage, field: DescField): Check[] {
   if (rules.required) throw new UnsupportedRuleError(`${where}: rule "required" is not evaluated here`);
   const name = field.jsonName;
   const key = field.localName;
+  // A field in a oneof or with explicit presence is checked only when set (protovalidate): not here.
+  if (
+    rules.type.case !== undefined &&
+    (field.oneof !== undefined || field.presence !== FeatureSet_FieldPresence.IMPLICIT)
+  )
+    throw new UnsupportedRuleError(`${where}: rules on a field with presence (optional or in a oneof)`);
   switch (rules.type.case) {
     case undefined:
       return [];
