@@ -30,7 +30,17 @@ export interface GeneratedArchive {
   readonly bytes: number;
   readonly seconds: number;
   /** Per account: the balance item the accepted history folds to. */
-  readonly expected: ReadonlyMap<string, { owner: string; balanceCents: number; version: number }>;
+  readonly expected: ReadonlyMap<string, ExpectedAccount>;
+}
+
+/** What an account's accepted history folds to: its balance item, and its activity's counts. */
+export interface ExpectedAccount {
+  readonly owner: string;
+  readonly balanceCents: number;
+  readonly version: number;
+  readonly deposits: number;
+  readonly withdrawals: number;
+  readonly movedCents: number;
 }
 
 export interface GenerateOptions {
@@ -45,6 +55,13 @@ export interface GenerateOptions {
   /** Every n-th commit is followed by one that lost its race. @default 1499 */
   readonly conflictEvery?: number;
   readonly seed?: number;
+  /**
+   * Names the shards `shardId-<prefix>…`: an archive of shards the stream does not have, beside
+   * a live system's own (its aggregates are its own too). @default "" (the stream's shard names)
+   */
+  readonly shardPrefix?: string;
+  /** Account ids' prefix. @default "gen-" */
+  readonly accountPrefix?: string;
 }
 
 /** A small deterministic generator (mulberry32). */
@@ -65,12 +82,15 @@ export async function generateArchive(options: GenerateOptions): Promise<Generat
   const duplicateEvery = options.duplicateEvery ?? 997;
   const conflictEvery = options.conflictEvery ?? 1499;
   const next = random(options.seed ?? 1);
-  const accounts = Array.from({ length: options.aggregates }, (_, i) => `gen-${String(i).padStart(6, "0")}`);
-  const expected = new Map<string, { owner: string; balanceCents: number; version: number }>();
+  const accounts = Array.from(
+    { length: options.aggregates },
+    (_, i) => `${options.accountPrefix ?? "gen-"}${String(i).padStart(6, "0")}`,
+  );
+  const expected = new Map<string, ExpectedAccount>();
   const buffers: ArchivedRecord[][] = Array.from({ length: shards }, () => []);
   const sequence = Array.from({ length: shards }, (_, s) => BigInt(`49${String(s).padStart(3, "0")}${"0".repeat(51)}`));
   const manifests = Array.from({ length: shards }, () => ({ objects: 0, records: 0, last: "0" }));
-  const shardId = (s: number) => `shardId-${String(s).padStart(12, "0")}`;
+  const shardId = (s: number) => `shardId-${options.shardPrefix ?? ""}${String(s).padStart(12, "0")}`;
   const clock = Date.parse("2026-01-01T00:00:00Z");
   let records = 0;
   let objects = 0;
@@ -160,17 +180,15 @@ export async function generateArchive(options: GenerateOptions): Promise<Generat
       ]);
       await archive(stale);
     }
-    const base = state ?? { owner: "", balanceCents: 0, version: 0 };
+    const base = state ?? { owner: "", balanceCents: 0, version: 0, deposits: 0, withdrawals: 0, movedCents: 0 };
+    const moved = event.type === "FundsDeposited" || event.type === "FundsWithdrawn" ? event.data.amountCents : 0;
     expected.set(accountId, {
       owner: event.type === "AccountOpened" ? event.data.owner : base.owner,
-      balanceCents:
-        base.balanceCents +
-        (event.type === "FundsDeposited"
-          ? event.data.amountCents
-          : event.type === "FundsWithdrawn"
-            ? -event.data.amountCents
-            : 0),
+      balanceCents: base.balanceCents + (event.type === "FundsWithdrawn" ? -moved : moved),
       version: version + 1,
+      deposits: base.deposits + (event.type === "FundsDeposited" ? 1 : 0),
+      withdrawals: base.withdrawals + (event.type === "FundsWithdrawn" ? 1 : 0),
+      movedCents: base.movedCents + moved,
     });
     events += 1;
   }

@@ -16,6 +16,8 @@
  * - hot: many clients on one account;
  * - replay: a generated archive (--events over --aggregates) replayed into a fresh balances table,
  *   events/s vs raw BatchWriteItem on the same emulator, peak RSS, a kill -9 and resume;
+ * - handover: the same archive added to the running system's, a warm-up under live traffic, its
+ *   view checked item by item (no gap, no double apply);
  * and from the pipeline's counts: cost, dollars per million events (bench/prices.json).
  */
 
@@ -33,6 +35,7 @@ import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { envNames, planApp } from "../shared/plan.ts";
 import { type BenchAws, benchAws } from "./aws.ts";
 import { type BundleInput, bundleTargets, kibTargetFor } from "./bundles.ts";
+import { type HandoverFigures, measureHandoverAtScale } from "./handover.ts";
 import { diffLambdaTimes, type LambdaTimes, lambdaTimesEnv, readLambdaTimes, writeShadowRoot } from "./lambda-time.ts";
 import {
   type CommandRecord,
@@ -77,6 +80,7 @@ const sections = [
   "open-loop",
   "hot",
   "replay",
+  "handover",
 ] as const;
 type Section = (typeof sections)[number];
 /** Sections whose figures are printed beside the pipeline's limit (the slowest raw hop). */
@@ -133,7 +137,7 @@ const usage = `usage: npm run bench -- [options]
   --poll-ms <n>             how often the bench looks at the views and outcomes (default 50)
   --engine-events <n>       engine: events per round (default 2000)
   --events <n>              replay: events in the generated archive (default 1000000)
-  --aggregates <n>          replay: accounts they are spread over (default 10000)
+  --aggregates <n>          replay: accounts they are spread over (default 10000); handover too
   --raw-seconds <n>         hops: seconds per raw hop (default 3)
   --init-runs <n>           bundles: imports timed per bundle (default 3)
   --cost-rate <n>           cost: events/s the cost model assumes (default 100)
@@ -273,6 +277,37 @@ function diffCounts(after: Map<string, Record<string, number>>, before: Map<stri
     if (Object.keys(delta).length > 0) out.set(who, delta);
   }
   return out;
+}
+
+/** AWS calls per accepted command (one event per deposit): in all, and by function. */
+interface CallsPerEvent {
+  readonly total: number;
+  readonly byFunction: Record<string, number>;
+}
+
+function callsPerEvent(calls: ReadonlyMap<string, Record<string, number>>, events: number): CallsPerEvent {
+  const per = (counts: Record<string, number>) =>
+    events === 0 ? 0 : Object.values(counts).reduce((sum, n) => sum + n, 0) / events;
+  const byFunction = Object.fromEntries(
+    [...calls].sort(([a], [b]) => a.localeCompare(b)).map(([who, counts]) => [who, round(per(counts), 2)]),
+  );
+  return {
+    total: round(
+      [...calls.values()].reduce((sum, c) => sum + per(c), 0),
+      2,
+    ),
+    byFunction,
+  };
+}
+
+/** One line: calls per event in all, then the functions that make most of them. */
+function callsLine(calls: ReadonlyMap<string, Record<string, number>>, events: number): string {
+  const { total, byFunction } = callsPerEvent(calls, events);
+  const top = Object.entries(byFunction)
+    .filter(([, n]) => n >= 0.05)
+    .sort(([, a], [, b]) => b - a)
+    .map(([who, n]) => `${who === "main" ? "api" : who} ${n}`);
+  return `AWS calls per event: ${total} (${top.join(", ")})`;
 }
 
 /** The most items one call of each operation can carry (single-item calls: one SQS batch of 10). */
@@ -435,8 +470,12 @@ interface Measured {
   scaling?: RunStats[];
   openLoop?: OpenLoopStats;
   hot?: RunStats;
+  /** AWS calls per accepted command in each scaling step and in the hot run: in all, and by function. */
+  scalingCalls?: CallsPerEvent[];
+  hotCalls?: CallsPerEvent;
   recorded?: Map<string, Recorded>;
   replay?: ReplayScaleFigures;
+  handover?: HandoverFigures;
 }
 
 async function runSystemSections(
@@ -557,12 +596,23 @@ async function runSystemSections(
     log(`bench: opening ${pool.length} accounts …`);
     await ensureOpen(ctx, pool);
   }
+  /** A closed loop, with the AWS calls every function made meanwhile (its drain included). */
+  const counted = async (loop: Parameters<typeof closedLoop>[1]) => {
+    const countsDir = process.env[countCallsEnv] as string;
+    let before = new Map<string, Record<string, number>>();
+    const stats = await closedLoop(ctx, { ...loop, onStart: () => (before = readCounts(countsDir)) });
+    await sleep(1_000); // every thread writes its counts each half second
+    const calls = diffCounts(readCounts(countsDir), before);
+    log(`bench:     ${callsLine(calls, stats.accepted)}`);
+    return { stats, calls: callsPerEvent(calls, stats.accepted) };
+  };
   if (run("scaling")) {
     measured.scaling = [];
+    measured.scalingCalls = [];
     for (const clients of options.scalingClients) {
       await quiet();
       log(`bench: scaling, ${clients} clients over ${options.scalingAccounts} accounts for ${options.stepSeconds} s …`);
-      const stats = await closedLoop(ctx, {
+      const { stats, calls } = await counted({
         run: `scaling-${clients}`,
         clients,
         accounts: accounts(options.scalingAccounts),
@@ -570,6 +620,7 @@ async function runSystemSections(
         drainSeconds: options.drainSeconds,
       });
       measured.scaling.push(stats);
+      measured.scalingCalls.push(calls);
       line(`${clients} clients`, stats);
     }
   }
@@ -595,13 +646,15 @@ async function runSystemSections(
     await ensureOpen(ctx, ["bench-hot"]);
     await quiet();
     log(`bench: hot aggregate, ${options.hotClients} clients on one account for ${options.stepSeconds} s …`);
-    measured.hot = await closedLoop(ctx, {
+    const hot = await counted({
       run: "hot",
       clients: options.hotClients,
       accounts: ["bench-hot"],
       seconds: options.stepSeconds,
       drainSeconds: options.drainSeconds,
     });
+    measured.hot = hot.stats;
+    measured.hotCalls = hot.calls;
     line("hot", measured.hot);
   }
 
@@ -617,6 +670,15 @@ async function runSystemSections(
   if (loadRecords.length > 0) {
     log(`bench: reading what the system recorded for ${loadRecords.length} commands (API, outcomes, archive) …`);
     measured.recorded = await collectRecorded(aws, bucket, "core", "accounts", loadRecords);
+  }
+  // Last: it adds a generated archive to the system's own.
+  if (run("handover")) {
+    log("bench: warm-up handover at archive scale under live traffic …");
+    measured.handover = await measureHandoverAtScale(system, repoRoot, {
+      events: options.replayEvents,
+      aggregates: options.replayAggregates,
+      log,
+    });
   }
 }
 
@@ -811,6 +873,7 @@ function report(m: Measured) {
       steps: m.scaling.map((s, i) => ({
         clients: options.scalingClients[i],
         ...runFigure(s, recorded, limitPerSecond),
+        awsCallsPerEvent: m.scalingCalls?.[i],
       })),
     };
   }
@@ -847,6 +910,7 @@ function report(m: Measured) {
       limit: limitName,
       limitPerSecond,
       ...runFigure(m.hot, recorded, limitPerSecond),
+      awsCallsPerEvent: m.hotCalls,
     };
   }
   if (m.replay) {
@@ -874,6 +938,7 @@ function report(m: Measured) {
       equal: r.equal,
     };
   }
+  if (m.handover) out.handover = { ...m.handover, replaySeconds: round(m.handover.replaySeconds, 1) };
   if (m.bundles) {
     const b = m.bundles;
     out.lambda = {
@@ -945,7 +1010,7 @@ interface Results {
     drainSeconds: number;
     limit?: string;
     limitPerSecond?: number;
-    steps: ({ clients: number } & ReturnType<typeof runFigure>)[];
+    steps: ({ clients: number; awsCallsPerEvent?: CallsPerEvent } & ReturnType<typeof runFigure>)[];
   };
   openLoop?: {
     accounts: number;
@@ -970,7 +1035,9 @@ interface Results {
     roundTripRatio?: number;
     limit?: string;
     limitPerSecond?: number;
+    awsCallsPerEvent?: CallsPerEvent;
   } & ReturnType<typeof runFigure>;
+  handover?: HandoverFigures;
   replay?: {
     events: number;
     aggregates: number;
@@ -1200,6 +1267,12 @@ function printSummary(r: Results, log: (line: string) => void): void {
   if (r.cost) {
     log(
       `bench: cost $${r.cost.asMeasured.dollarsPerMillionEvents}/M events as measured, $${r.cost.fullyBatched.dollarsPerMillionEvents}/M fully batched`,
+    );
+  }
+  if (r.handover) {
+    const h = r.handover;
+    log(
+      `bench: handover ${h.replayedEvents} events replayed in ${h.replaySeconds} s under ${h.duringReplay} live deposits; view ${h.equal ? "equal" : `OFF on ${h.mismatches} items`}`,
     );
   }
   if (r.replay) {
@@ -1468,6 +1541,19 @@ fresh balances table by a process of its own (bench/replay-scale.ts): **${r.repl
 **${r.replay.peakRssMb} MB**. Killed with SIGKILL at its first checkpoint (${r.replay.resume.killedAfterEvents} events) and run
 again, it resumed there and finished in ${r.replay.resume.seconds} s. Both tables ${r.replay.equal ? "equal" : "**do not equal**"}
 the fold of the generated history, item by item.`
+    : "Not run."
+}
+
+## Warm-up handover at scale, under live traffic
+
+${
+  r.handover
+    ? `The running system's core archive was given ${r.handover.archivedEvents.toLocaleString("en")} more account events
+(bench/handover.ts, on shards of their own), then \`accounts.activity\` (declared \`warmUp: true\`) was warmed up while
+4 clients deposited into ${r.handover.liveAccounts} live accounts: ${r.handover.replayedEvents.toLocaleString("en")} events replayed in
+${r.handover.replaySeconds} s, ${r.handover.liveDeposits} live deposits (${r.handover.duringReplay} during the replay). Its view
+${r.handover.equal ? "**equals**" : `**is off on ${r.handover.mismatches} items**`} the fold of every accepted event, item by item: no gap, no
+double apply.`
     : "Not run."
 }
 

@@ -21,17 +21,20 @@ rebuild  Blue/green: builds a new table beside the current one, moves the consum
          replays the archive into it, switches reads to it, then retires the old table. The old
          table answers reads until the switch.
 
-Both steer the \`canon dev\` running on the data folder.
+Both steer the \`canon dev\` running on the data folder. A replay keeps a checkpoint in the
+table it fills: stopped (Ctrl-C, kill -9), the same command resumes it from there.
 
 Options:
-  --data-dir <dir>  The data folder of the running \`canon dev\` (default: .canon/data)
-  --json            Print the result as JSON
-  -h, --help        Show this help
+  --data-dir <dir>               The data folder of the running \`canon dev\` (default: .canon/data)
+  --max-writes-per-second <n>    Spare the table: at most n writes a second (default: no limit)
+  --json                         Print the result as JSON
+  -h, --help                     Show this help
 
 Exit status: 0 done, 1 failed, 2 usage (unknown projection, wrong state).`;
 
 const options = {
   "data-dir": { type: "string" },
+  "max-writes-per-second": { type: "string" },
   json: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -58,6 +61,14 @@ export async function projectionCommand(args: string[], repoRoot: string): Promi
     );
     return 2;
   }
+  const limit = values["max-writes-per-second"];
+  const maxWritesPerSecond = limit === undefined ? undefined : Number(limit);
+  if (maxWritesPerSecond !== undefined && !(Number.isFinite(maxWritesPerSecond) && maxWritesPerSecond > 0)) {
+    console.error(
+      `canon projection: --max-writes-per-second takes a positive number of writes a second, not "${limit}"\n\n${projectionUsage}`,
+    );
+    return 2;
+  }
   const { plan, resources } = await connect(resolve(values["data-dir"] ?? ".canon/data"));
   const progress = progressReporter(`${action} ${projection}`);
   const run = action === "warm-up" ? warmUpProjection : rebuildProjection;
@@ -69,6 +80,7 @@ export async function projectionCommand(args: string[], repoRoot: string): Promi
       repoRoot,
       upcasters,
       projection,
+      maxWritesPerSecond,
       onStatus: (message) => {
         if (!values.json) console.error(`canon: ${projection}: ${message}`);
       },

@@ -95,6 +95,8 @@ export interface ReplayRun {
   /** Events applied by this run. */
   readonly events: number;
   readonly seconds: number;
+  /** The archive's size as listed (compressed bytes), for progress. */
+  readonly totalBytes: number;
 }
 
 /** Replays the archive (from `from`) into the projection; resolves with where it got. */
@@ -205,7 +207,7 @@ export async function runReplay(options: ReplayEngineOptions): Promise<ReplayRun
   }
   await makeDurable();
   report();
-  return { complete, checkpoint: checkpoint(), events, seconds: (Date.now() - started) / 1000 };
+  return { complete, checkpoint: checkpoint(), events, seconds: (Date.now() - started) / 1000, totalBytes };
 }
 
 /** Fetches objects in order, up to `ahead` of the one asked for. */

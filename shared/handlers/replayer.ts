@@ -196,15 +196,18 @@ export function replayerFor(
     }
 
     const elapsed = (Date.now() - Date.parse(cursor.startedAt)) / 1000;
+    const rate = next.bytes / Math.max(elapsed, 0.001);
     logger.info("replay chunk", {
       projection: config.name,
       done,
       events,
       objects: run.checkpoint.objects - cursor.objects,
       totalEvents: next.events,
+      archiveBytes: run.totalBytes,
       replayedBytes: next.bytes,
+      percent: run.totalBytes === 0 ? 100 : Math.floor((100 * next.bytes) / run.totalBytes),
       eventsPerSecond: Math.round(events / Math.max(run.seconds, 0.001)),
-      secondsSinceStart: Math.round(elapsed),
+      etaSeconds: rate > 0 ? Math.ceil((run.totalBytes - next.bytes) / rate) : undefined,
       waitingOnShards: handover.waitingOn,
     });
     return { done, cursor: next, events };

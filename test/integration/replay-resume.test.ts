@@ -107,7 +107,13 @@ describe("a replay stopped by kill -9", () => {
       expect([...a.keys(), ...b.keys()].some((id) => id.startsWith("replay#"))).toBe(false);
       if (projection === "balances") {
         expect(a.size).toBe(archive.expected.size);
-        for (const [id, want] of archive.expected) expect(a.get(id)).toMatchObject(want);
+        for (const [id, want] of archive.expected) {
+          expect(a.get(id)).toMatchObject({
+            owner: want.owner,
+            balanceCents: want.balanceCents,
+            version: want.version,
+          });
+        }
       }
     },
     120_000,
