@@ -9,8 +9,9 @@
  *   (see replay-engine.ts). An event the fold cannot apply, or an aggregate found parked (by an
  *   earlier attempt), sends the aggregate from there on through the projection's handler, one
  *   event at a time, which retries, parks and queues behind its park as live.
- * - `deliverySink`, for any other projection: its handler, with an SQS-shaped batch per archive
- *   object (the runtime applies its aggregates at once, each in order).
+ * - `deliverySink`, for any other projection: its handler, with SQS-shaped batches of up to
+ *   1,000 events across archive objects (the runtime applies their aggregates at once, each in
+ *   order), delivered when the engine flushes.
  */
 import { batchPutItems } from "../aws/batch.ts";
 import type { EventEnvelope } from "../events/envelope.ts";
@@ -45,18 +46,25 @@ export function deliverySink(options: {
   readonly name: string;
   readonly writes: RateLimit;
 }): ReplaySink {
+  let held: EventEnvelope[] = [];
   return {
-    pending: 0,
-    flushAt: Number.POSITIVE_INFINITY,
-    async flush() {},
-    async apply(events) {
-      // One call per object (the runtime applies its aggregates at once, each in order): items
-      // many aggregates share, like counters, then take one write per batch, not one per lane.
-      for (let i = 0; i < events.length; i += deliveryBatch) {
-        const batch = events.slice(i, i + deliveryBatch);
-        await options.writes.take(batch.length);
-        await deliver(options, batch);
+    get pending() {
+      return held.length;
+    },
+    flushAt: deliveryBatch,
+    async flush() {
+      // One call for many objects' events (the runtime applies their aggregates at once, each in
+      // order): items many aggregates share, like counters, then take one write per batch.
+      const batch = held;
+      held = [];
+      for (let i = 0; i < batch.length; i += deliveryBatch) {
+        const slice = batch.slice(i, i + deliveryBatch);
+        await options.writes.take(slice.length);
+        await deliver(options, slice);
       }
+    },
+    async apply(events) {
+      held.push(...events);
     },
   };
 }

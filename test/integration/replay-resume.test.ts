@@ -63,8 +63,8 @@ beforeAll(async () => {
   archive = await generateArchive({
     bucket,
     bus,
-    events: 6_000,
-    aggregates: 300,
+    events: 3_000,
+    aggregates: 150,
     recordsPerObject: 50,
     duplicateEvery: 97,
     conflictEvery: 89,
