@@ -140,6 +140,7 @@ export function checkCommit(value: unknown): Commit {
   const events = value.events;
   if (!Array.isArray(events)) throw new ShapeError(["events"], "expected array");
   if (events.length < 1 || events.length > 100) throw new ShapeError(["events"], "expected 1 to 100 events");
+  let kept: EventEnvelope[] = events;
   for (let index = 0; index < events.length; index++) {
     let event: EventEnvelope;
     try {
@@ -148,7 +149,10 @@ export function checkCommit(value: unknown): Commit {
       if (error instanceof ShapeError) error.path.unshift("events", index);
       throw error;
     }
-    events[index] = event;
+    if (event !== events[index]) {
+      if (kept === events) kept = events.slice();
+      kept[index] = event;
+    }
     const expected = kind === "events" ? expectedVersion + index + 1 : 0;
     if (event.aggregateversion !== expected)
       throw new ShapeError(["events", index, "aggregateversion"], `must be ${expected}`);
@@ -157,7 +161,9 @@ export function checkCommit(value: unknown): Commit {
   }
   if (kind === "rejection" && events.length !== 1)
     throw new ShapeError(["events"], "a rejection carries exactly one CommandRejected event");
-  return onlyKeys(value, commitKeys);
+  const commit = onlyKeys<Commit>(value, commitKeys);
+  // What was given is never changed: an event that lost unknown keys is a copy, so is its commit.
+  return kept === events ? commit : { ...commit, events: kept };
 }
 
 /** The commit's shape (`checkCommit`), answering instead of throwing. */

@@ -240,9 +240,14 @@ describe("the envelope's checks agree with the zod schemas they replaced", () =>
   it("drop keys the shape does not know, as zod's object did, and keep the command's own", () => {
     const commit = { ...sampleCommit(1), extra: 1 };
     (commit.events[0] as unknown as Record<string, unknown>).extra = 2;
-    const checked = checkCommit(structuredClone(commit));
+    const given = structuredClone(commit);
+    const checked = checkCommit(given);
     expect(checked).toEqual(commitSchema.parse(structuredClone(commit)));
     expect(checked).not.toHaveProperty("extra");
+    expect(checked.events[0]).not.toHaveProperty("extra");
+    expect(given).toEqual(commit); // what was given is left as it was
+    const plain = structuredClone(sampleCommit(2));
+    expect(checkCommit(plain)).toBe(plain); // and a commit with nothing to drop is not copied
     const message = commandMessageSchema.safeParse({
       commandId: "c",
       service: "s",
