@@ -103,31 +103,22 @@ function fieldChecks(schema: DescMessage, field: DescField): Check[] {
       const r = rules.type.value;
       const low = r.greaterThan;
       const high = r.lessThan;
+      if (
+        low.case !== undefined &&
+        high.case !== undefined &&
+        !(low.case === "gte" && high.case === "lte" ? high.value >= low.value : high.value > low.value)
+      )
+        throw new UnsupportedRuleError(`${where}: an exclusive range (a lower bound at or above the upper one)`);
       const above = (v: bigint) => low.case === undefined || (low.case === "gt" ? v > low.value : v >= low.value);
       const below = (v: bigint) => high.case === undefined || (high.case === "lt" ? v < high.value : v <= high.value);
       const message = rangeMessage(low, high);
       if (message === undefined) return [];
-      // An exclusive range (a lower bound above the upper one) is "either side": protovalidate's reading.
-      const exclusive = low.case !== undefined && high.case !== undefined && isExclusive(low, high);
-      return [
-        (m) => {
-          const v = m[key] as bigint;
-          const ok = exclusive ? above(v) || below(v) : above(v) && below(v);
-          return ok ? undefined : { field: name, message };
-        },
-      ];
+      return [(m) => (above(m[key] as bigint) && below(m[key] as bigint) ? undefined : { field: name, message })];
     }
   }
 }
 
 type Bound = { case: "gt" | "gte" | "lt" | "lte"; value: bigint } | { case: undefined; value?: undefined };
-
-/** A lower bound at or above the upper one: the rule reads "outside", as protovalidate's does. */
-function isExclusive(low: Bound & { case: string }, high: Bound & { case: string }): boolean {
-  const l = low.value as bigint;
-  const h = high.value as bigint;
-  return low.case === "gte" && high.case === "lte" ? h < l : h <= l;
-}
 
 /** protovalidate's words for a range rule. */
 function rangeMessage(low: Bound, high: Bound): string | undefined {
@@ -135,8 +126,7 @@ function rangeMessage(low: Bound, high: Bound): string | undefined {
   if (low.case === undefined && high.case === undefined) return undefined;
   if (low.case === undefined) return `must be ${words[high.case as "lt" | "lte"]} ${high.value}`;
   if (high.case === undefined) return `must be ${words[low.case]} ${low.value}`;
-  const join = isExclusive(low, high) ? "or" : "and";
-  return `must be ${words[low.case]} ${low.value} ${join} ${words[high.case]} ${high.value}`;
+  return `must be ${words[low.case]} ${low.value} and ${words[high.case]} ${high.value}`;
 }
 
 /** A string's length in Unicode code points (what protovalidate's lengths count). */
