@@ -112,6 +112,26 @@ export function largestInputs(metafile: Metafile, entry: string, count: number):
 
 const shortPath = (path: string) => path.replace(/^.*node_modules\//, "");
 
+/** Bundles one handler with the settings CDK deploys it with, its source map beside it, and a metafile. */
+export async function buildBundle(repoRoot: string, handler: string, outfile: string): Promise<{ metafile: Metafile }> {
+  return build({
+    entryPoints: [join(repoRoot, handler)],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: nodeTarget,
+    mainFields,
+    external: externalModules,
+    minify: true,
+    banner: { js: esmRequireBanner },
+    sourcemap: true, // as deployed: the map beside the bundle (not in its size), read with --enable-source-maps
+    metafile: true,
+    absWorkingDir: repoRoot,
+    logLevel: "silent",
+  });
+}
+
 /**
  * Bundles each planned handler as CDK does (infra/bundling.ts) with a metafile; sizes, largest
  * inputs and init times, beside an empty module's and a minimal SDK handler's init.
@@ -138,22 +158,7 @@ export async function measureBundles(plan: AppPlan, repoRoot: string, runs: numb
   }[] = [];
   for (const [handler, { id, role }] of seen) {
     const outfile = join(outdir, `${id}.mjs`);
-    const result = await build({
-      entryPoints: [join(repoRoot, handler)],
-      outfile,
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: nodeTarget,
-      mainFields,
-      external: externalModules,
-      minify: true,
-      banner: { js: esmRequireBanner },
-      sourcemap: true, // as deployed: the map beside the bundle (not in its size), read with --enable-source-maps
-      metafile: true,
-      absWorkingDir: repoRoot,
-      logLevel: "silent",
-    });
+    const result = await buildBundle(repoRoot, handler, outfile);
     const entry = relative(repoRoot, join(repoRoot, handler));
     built.push({
       id,
