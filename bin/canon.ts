@@ -47,6 +47,8 @@ Ctrl-C stops everything.
 
 Options:
   --port <n>        HTTP port (default: $CANON_PORT or 4000)
+  --grpc-port <n>   Native gRPC port, HTTP/2 without TLS (default: $CANON_GRPC_PORT or the
+                    HTTP port + 1); Connect and gRPC-Web are served on both ports
   --host <addr>     Address to listen on (default: 127.0.0.1)
   --data-dir <dir>  Where the local cloud keeps its data (default: .canon/data)
   --external        Use the AWS endpoints in the environment (e.g. LocalStack via
@@ -84,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
 
 const devOptions = {
   port: { type: "string" },
+  "grpc-port": { type: "string" },
   host: { type: "string" },
   "data-dir": { type: "string" },
   external: { type: "boolean", default: false },
@@ -110,6 +113,12 @@ async function dev(args: string[]): Promise<number> {
     );
     return 2;
   }
+  const grpcRaw = values["grpc-port"] ?? process.env.CANON_GRPC_PORT;
+  const grpcPort = grpcRaw === undefined ? undefined : Number(grpcRaw);
+  if (grpcPort !== undefined && !(Number.isInteger(grpcPort) && grpcPort >= 0 && grpcPort <= 65535)) {
+    console.error(`canon dev: --grpc-port must be an integer from 0 to 65535, not "${grpcRaw}"`);
+    return 2;
+  }
   const { startDev } = await import("../shared/local-cloud/dev.ts");
   const { app } = await import("../functions/app.ts");
   const { contracts } = await import("../functions/api/contracts.ts");
@@ -121,18 +130,21 @@ async function dev(args: string[]): Promise<number> {
     repoRoot,
     dataDir: resolve(values["data-dir"] ?? ".canon/data"),
     port,
+    grpcPort,
     host: values.host,
     external: values.external,
     consoleEager: true,
   });
   console.log(`canon: ready in ${((Date.now() - started) / 1000).toFixed(1)} s
-  API       ${system.url}
-  console   ${system.url}/  (operator console; canon status, canon tail from a terminal)
-  health    ${system.url}/health
-  commands  POST ${system.url}/commands/{service}/{command}
-  outcomes  GET  ${system.url}/commands/{commandId}
-  views     GET  ${system.url}/views/{service}/{view}/{key}
-  functions ${system.runner.functions.join(", ")}
+API       ${system.url}
+console   ${system.url}/  (operator console; canon status, canon tail from a terminal)
+health    ${system.url}/health
+commands  POST ${system.url}/commands/{service}/{command}
+outcomes  GET  ${system.url}/commands/{commandId}
+views     GET  ${system.url}/views/{service}/{view}/{key}
+grpc      ${system.grpcAddress}  (native gRPC, HTTP/2 without TLS; the services of events/proto)
+connect   ${system.url}/{package}.{Service}/{Method}  (Connect and gRPC-Web, also on the gRPC port)
+functions ${system.runner.functions.join(", ")}
 Press Ctrl-C to stop.`);
   await untilSignal("canon", () => system.stop());
   return 0;

@@ -15,6 +15,7 @@ import type { AppDefinition } from "../topology.ts";
 import { type LocalCloud, startLocalCloud } from "./cloud.ts";
 import { ensureControlTable, viewTable } from "./control.ts";
 import { type ProvisionedResources, provision, resolveEnv } from "./provision.ts";
+import { type RpcServer, serveRpc } from "./rpc-server.ts";
 
 export interface DevOptions {
   readonly app: AppDefinition;
@@ -22,6 +23,11 @@ export interface DevOptions {
   readonly repoRoot: string;
   readonly dataDir: string;
   readonly port: number;
+  /**
+   * Port of the native gRPC server (HTTP/2 cleartext, which also speaks gRPC-Web and Connect).
+   * @default `port` + 1, or any free port when `port` is 0
+   */
+  readonly grpcPort?: number;
   readonly host?: string;
   /** Seconds before a failed queue message is retried locally. @default 1 */
   readonly retryDelaySeconds?: number;
@@ -33,6 +39,8 @@ export interface DevOptions {
 
 export interface DevSystem {
   readonly url: string;
+  /** The native gRPC server: `host:port` (HTTP/2 with prior knowledge, no TLS). */
+  readonly grpcAddress: string;
   readonly cloud: LocalCloud | undefined;
   readonly plan: AppPlan;
   readonly resources: ProvisionedResources;
@@ -46,11 +54,13 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
   const cloud = options.external ? undefined : await startLocalCloud({ dataDir: options.dataDir });
   let runner: Runner | undefined;
   let server: ServerType | undefined;
+  let grpc: RpcServer | undefined;
   let operatorConsole: ConsoleServer | undefined;
   const stop = async () => {
     ready = false;
     removeEndpoints(options.dataDir);
     await operatorConsole?.stop();
+    await grpc?.close();
     if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
     await runner?.stop();
     destroyClients();
@@ -71,12 +81,13 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     });
     const apiFunction = plan.functions.find((fn) => fn.role === "api");
     if (apiFunction) Object.assign(process.env, resolveEnv(apiFunction, resources));
-    const api = createApi({
+    const apiOptions = {
       app: options.app,
       contracts: options.contracts,
       isReady: () => ready,
       viewTable: cachedViewTables(plan.prefix),
-    });
+    };
+    const api = createApi(apiOptions);
     // The operator console at `/` and `/_canon/` (shared/console), only here, not on AWS's API.
     operatorConsole = createConsole({
       app: options.app,
@@ -93,6 +104,7 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
       server = serve({ fetch, hostname: host, port: options.port }, (info) => resolve(info.port));
       server.once("error", reject);
     });
+    grpc = await serveRpc(apiOptions, host, options.grpcPort ?? (options.port === 0 ? 0 : port + 1));
     ready = true;
     const started = runner;
     const url = `http://${host}:${port}`;
@@ -102,7 +114,7 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
       options.dataDir,
       describeEndpoints({ plan, resources, api: url, embedded: cloud !== undefined, env }),
     );
-    return { url, cloud, plan, resources, runner: started, stop };
+    return { url, grpcAddress: `${host}:${grpc.port}`, cloud, plan, resources, runner: started, stop };
   } catch (error) {
     await stop();
     throw error;
