@@ -949,7 +949,7 @@ function report(m: Measured) {
       functions: b.bundles.map((f) => ({
         ...f,
         kib: round(f.bytes / 1024, 1),
-        kibTarget: kibTargetFor(f.role),
+        kibTarget: kibTargetFor(f.role, f.function),
         initMs: f.initMs === undefined ? undefined : round(f.initMs, 1),
         initRatio: f.initMs === undefined ? undefined : round(f.initMs / b.emptyInitMs, 1),
         initSdkRatio: f.initMs === undefined ? undefined : round(f.initMs / b.minimalSdkInitMs, 2),

@@ -12,6 +12,7 @@ export const app: AppDefinition = {
   ],
   services: [accountsService, transfersService, statementsService],
   apiHandler: "functions/api/handler.ts",
+  rpcHandler: "functions/api/rpc-handler.ts",
   relayHandler: "functions/bus/relay.ts",
   archiverHandler: "functions/bus/archiver.ts",
 };

@@ -58,7 +58,9 @@ export class ApiStack extends Stack {
     this.resources.addOwned(owner, props);
 
     this.functions = addOwnedFunctions(this, this.resources, owner);
-    const handler = [...this.functions.values()].find((fn) => fn.planned.source.kind === "http");
+    const http = [...this.functions.values()].filter((fn) => fn.planned.source.kind === "http");
+    const routeOf = (fn: CanonFunction) => (fn.planned.source.kind === "http" ? fn.planned.source.route : undefined);
+    const handler = http.find((fn) => routeOf(fn) === undefined);
     if (!handler) throw new Error("the plan has no function behind the HTTP API");
 
     const auth = props.auth ?? { kind: "cognito" };
@@ -91,6 +93,18 @@ export class ApiStack extends Stack {
       defaultAuthorizationScopes: scopes,
       createDefaultStage: false,
     });
+    // A function serving one route of its own (the rpc function's `POST /{service}/{method}`),
+    // behind the same authorizer.
+    for (const fn of http) {
+      const route = routeOf(fn);
+      if (route === undefined) continue;
+      const [method, path] = route.split(" ") as [string, string];
+      this.httpApi.addRoutes({
+        path,
+        methods: [method as apigw.HttpMethod],
+        integration: new HttpLambdaIntegration(`${fn.planned.id}-integration`, fn.function),
+      });
+    }
     const accessLogs = new logs.LogGroup(this, "AccessLogs", {
       retention: logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.DESTROY,

@@ -105,7 +105,11 @@ export type EventSource =
       /** Batches of one shard handled at once, split by partition key (ParallelizationFactor). */
       readonly parallelizationFactor: number;
     }
-  | { readonly kind: "http" }
+  | {
+      readonly kind: "http";
+      /** The HTTP API route it serves (API Gateway's route key). @default every route no other function serves */
+      readonly route?: string;
+    }
   /** Started by a job (a warm-up or rebuild), not by an event source. */
   | { readonly kind: "job" };
 
@@ -486,6 +490,17 @@ export function planApp(app: AppDefinition): AppPlan {
     source: { kind: "http" },
     env: apiEnv,
   });
+  if (app.rpcHandler !== undefined) {
+    // Connect and gRPC-Web: the only two-segment POSTs (the JSON API's are /commands/{service}/{command}).
+    functions.push({
+      id: "api-rpc",
+      role: "api",
+      owner: { kind: "api" },
+      handler: app.rpcHandler,
+      source: { kind: "http", route: rpcRoute },
+      env: apiEnv,
+    });
+  }
 
   return { prefix: app.prefix, streams, topics, buckets, queues, tables, subscriptions, functions };
 }
@@ -513,6 +528,9 @@ function streamReader(
 function claimReader(bus: string): Record<string, ResourceRef> {
   return { [envNames.archiveBucket]: { kind: "bucket", bus, access: "read" } };
 }
+
+/** The HTTP API route of the rpc function: `/<package>.<Service>/<Method>`. */
+export const rpcRoute = "POST /{service}/{method}";
 
 const namePattern = /^[a-z][a-z0-9-]{0,30}$/;
 

@@ -122,6 +122,12 @@ export interface AppDefinition {
   readonly services: readonly ServiceDefinition[];
   /** Module exporting the Hono app's Lambda handler. */
   readonly apiHandler: string;
+  /**
+   * Module exporting the Lambda handler of the API's Connect and gRPC-Web routes
+   * (`POST /{package.Service}/{Method}`, shared/api/rpc-app.ts), a function of its own so the
+   * JSON API does not carry connect-es. @default none: those routes are not deployed
+   */
+  readonly rpcHandler?: string;
   /** Module of the relay (bus stream → bus topic) handler. */
   readonly relayHandler: string;
   /** Module of the archiver (bus stream → S3 archive) handler. */

@@ -6,12 +6,12 @@
  *   GET  /commands/{commandId}           → the command's outcome
  *   GET  /views/{service}/{view}/{key}   → a projection item
  *   GET  /health                         → 200 once ready
- *   POST /{package}.{Service}/{Method}   → the same over Connect or gRPC-Web (rpc.ts)
+ *
+ * The same over Connect and gRPC-Web (`POST /{package}.{Service}/{Method}`) is rpc-app.ts.
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { type Answer, type ApiOptions, readOutcome, readView, submitCommand } from "./intake.ts";
-import { rpcFetchHandlers } from "./rpc.ts";
 
 export type { ApiOptions } from "./intake.ts";
 
@@ -21,7 +21,6 @@ export const maxCommandBytes = 64 * 1024;
 /** Builds the API's Hono app. Resource names come from the environment (see shared/plan.ts). */
 export function createApi(options: ApiOptions): Hono {
   const api = new Hono();
-  const rpcs = rpcFetchHandlers(options);
 
   api.onError((error, c) => {
     console.error("api error", error);
@@ -62,16 +61,6 @@ export function createApi(options: ApiOptions): Hono {
   api.get("/views/:service/:view/:key", async (c) => {
     const { service, view, key } = c.req.param();
     return answer(c, await readView(options, service, view, key));
-  });
-
-  // Connect and gRPC-Web: `/<package>.<Service>/<Method>`; the rpc reads at most maxRpcBytes
-  // and answers a larger message RESOURCE_EXHAUSTED in its own protocol.
-  api.post("/:service{[A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)+}/:method", async (c) => {
-    const handler = rpcs.get(c.req.path);
-    if (handler === undefined) {
-      return c.json({ code: "unimplemented", message: `no rpc ${c.req.path.slice(1)}` }, 404);
-    }
-    return handler(c.req.raw);
   });
 
   return api;

@@ -131,7 +131,7 @@ export function jobFromExecution(
     startedAt: execution.startDate.toISOString(),
     ...(execution.stopDate ? { finishedAt: execution.stopDate.toISOString() } : {}),
     progress: {
-      phase: state === "running" ? "replay" : "attach",
+      phase: state === "done" ? "attach" : "replay",
       events,
       bytes,
       totalBytes,

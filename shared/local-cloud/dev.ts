@@ -5,6 +5,7 @@
  */
 import { type ServerType, serve } from "@hono/node-server";
 import { createApi } from "../api/app.ts";
+import { rpcFetch, rpcPathPattern } from "../api/rpc-app.ts";
 import { destroyClients } from "../aws/clients.ts";
 import { type ConsoleServer, createConsole } from "../console/server.ts";
 import type { CommandSpecs } from "../domain/commands.ts";
@@ -87,7 +88,10 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
       isReady: () => ready,
       viewTable: cachedViewTables(plan.prefix),
     };
+    // The JSON API and, beside it, Connect and gRPC-Web (two functions on AWS, one port here).
     const api = createApi(apiOptions);
+    const rpc = rpcFetch(apiOptions);
+    api.post(rpcPathPattern, (c) => rpc(c.req.raw));
     // The operator console at `/` and `/_canon/` (shared/console), only here, not on AWS's API.
     operatorConsole = createConsole({
       app: options.app,

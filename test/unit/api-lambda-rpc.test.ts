@@ -1,5 +1,5 @@
 /**
- * The deployed API's Lambda entry (functions/api/handler.ts) takes Connect and gRPC-Web calls as
+ * The deployed API's rpc function (functions/api/rpc-handler.ts) takes Connect and gRPC-Web calls as
  * API Gateway's HTTP API delivers them (payload format 2.0, binary bodies base64-encoded), and
  * answers in each protocol's terms. Only refusals are tried here: they are decided before any
  * AWS call (accepted calls are tested over the wire in test/integration/rpc.test.ts).
@@ -8,7 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import { DepositSchema } from "../../events/gen/canon/bank/accounts/v1/accounts_pb.ts";
-import { handler } from "../../functions/api/handler.ts";
+import { handler } from "../../functions/api/rpc-handler.ts";
 
 function event(path: string, contentType: string, body: Buffer): APIGatewayProxyEventV2 {
   return {
@@ -35,7 +35,7 @@ function event(path: string, contentType: string, body: Buffer): APIGatewayProxy
 }
 
 async function invoke(e: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-  return (await handler(e, {} as Context)) as APIGatewayProxyStructuredResultV2;
+  return (await handler(e as never, {} as Context)) as APIGatewayProxyStructuredResultV2;
 }
 
 const path = "/canon.bank.accounts.v1.AccountsService/Deposit";

@@ -101,7 +101,7 @@ describe("a lag known by its age", () => {
 describe("a warm-up execution as a console job", () => {
   const start = new Date("2026-11-26T10:00:00Z");
   const chunk = (events: number, total: number) =>
-    JSON.stringify({ done: false, events, cursor: { events: total, objects: 1 } });
+    JSON.stringify({ done: false, events, cursor: { events: total, objects: 1, bytes: total * 100 } });
 
   it("reads progress from the newest chunk's answer", () => {
     const job = jobFromExecution(
@@ -125,7 +125,9 @@ describe("a warm-up execution as a console job", () => {
       300,
       start.getTime() + 30_000,
     );
-    expect(job).toMatchObject({ state: "running", events: 150, progress: { done: 150, total: 300 } });
+    expect(job).toMatchObject({ state: "running", events: 150, progress: { phase: "replay", events: 150 } });
+    // Bytes read, and the archive's size estimated from its record count (300 archived).
+    expect(job.progress).toMatchObject({ bytes: 15_000, totalBytes: 30_000 });
     expect(job.progress?.eventsPerSecond).toBeCloseTo(5);
     expect(job.progress?.etaSeconds).toBeCloseTo(30);
     expect(job.messages).toEqual([
@@ -166,7 +168,7 @@ describe("a warm-up execution as a console job", () => {
     );
     expect(job.state).toBe("failed");
     expect(job.error).toBe("FAILED: States.TaskFailed AccessDenied");
-    expect(job.progress).toMatchObject({ done: 9, total: 9 });
+    expect(job.progress).toMatchObject({ phase: "replay", events: 9 });
     expect(job.progress?.etaSeconds).toBeUndefined();
     expect(job.finishedAt).toBe("2026-11-26T10:00:05.000Z");
   });
