@@ -5,9 +5,7 @@
  */
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { s3Client } from "../aws/clients.ts";
-import { readJson } from "../handlers/archiver.ts";
 import {
   type ArchivedRecord,
   archivePrefix,
@@ -21,6 +19,24 @@ import {
 
 const gunzipAsync = promisify(gunzip);
 
+/**
+ * The S3 client's commands, loaded when the archive is first read, not when this module is: a
+ * projection's Lambda carries its replayer, which reads the archive only in a warm-up job.
+ */
+const s3 = () => import("@aws-sdk/client-s3");
+
+/** An S3 object's JSON (undefined when there is no such object). */
+export async function readJson<T>(bucket: string, key: string): Promise<T | undefined> {
+  const { GetObjectCommand } = await s3();
+  try {
+    const object = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse((await object.Body?.transformToString()) ?? "null") as T;
+  } catch (error) {
+    if (error instanceof Error && (error.name === "NoSuchKey" || error.name === "NotFound")) return undefined;
+    throw error;
+  }
+}
+
 export interface ArchiveObject {
   readonly key: string;
   readonly shardId: string;
@@ -31,6 +47,7 @@ export interface ArchiveObject {
 
 /** Every archive object of a bus, grouped by shard in reading order, each shard's objects by sequence. */
 export async function listArchive(bucket: string, bus: string): Promise<{ shard: string; objects: ArchiveObject[] }[]> {
+  const { ListObjectsV2Command } = await s3();
   const objects: ArchiveObject[] = [];
   let token: string | undefined;
   do {
@@ -70,6 +87,7 @@ export function shardOrder(shards: readonly string[], lineage: readonly ShardLin
 
 /** The records of one archive object, in sequence order. */
 export async function readObject(bucket: string, key: string): Promise<ArchivedRecord[]> {
+  const { GetObjectCommand } = await s3();
   const object = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const bytes = Buffer.from((await object.Body?.transformToByteArray()) ?? new Uint8Array());
   const text = (await gunzipAsync(bytes)).toString("utf8");
@@ -98,6 +116,7 @@ export async function* readArchivedRecords(bucket: string, bus: string): AsyncGe
 
 /** The shards' manifests (watermarks and counts). */
 export async function readManifests(bucket: string, bus: string): Promise<ShardManifest[]> {
+  const { ListObjectsV2Command } = await s3();
   const manifests: ShardManifest[] = [];
   let token: string | undefined;
   do {

@@ -4,7 +4,6 @@
  * complete. A record appended after the projection's queue was subscribed is published after
  * it too, so it reaches the queue's buffer: the replay need not wait for it.
  */
-import { GetRecordsCommand, GetShardIteratorCommand } from "@aws-sdk/client-kinesis";
 import { kinesisClient } from "../aws/clients.ts";
 import { listShards } from "../aws/shards.ts";
 import { readManifests } from "./reader.ts";
@@ -41,6 +40,8 @@ export async function archivePassed(options: {
  * then the shard is read from its start, past every record at or below the watermark.
  */
 async function firstRecordAfter(streamName: string, shardId: string, watermark: string | undefined) {
+  // Loaded on first use: a projection's replayer asks only in a warm-up job.
+  const { GetRecordsCommand, GetShardIteratorCommand } = await import("@aws-sdk/client-kinesis");
   const from = (type: "AFTER_SEQUENCE_NUMBER" | "TRIM_HORIZON") =>
     kinesisClient().send(
       new GetShardIteratorCommand({
@@ -69,6 +70,7 @@ async function firstRecordAfter(streamName: string, shardId: string, watermark: 
 
 /** The first record from an iterator: Kinesis may answer empty pages before it, while behind the tip. */
 async function firstRecord(iterator: string | undefined) {
+  const { GetRecordsCommand } = await import("@aws-sdk/client-kinesis");
   let current = iterator;
   for (let page = 0; current !== undefined && page < 100; page++) {
     const result = await kinesisClient().send(new GetRecordsCommand({ ShardIterator: current, Limit: 1 }));

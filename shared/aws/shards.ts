@@ -1,8 +1,10 @@
-import { ListShardsCommand, type Shard } from "@aws-sdk/client-kinesis";
+import type { Shard } from "@aws-sdk/client-kinesis";
 import { kinesisClient } from "./clients.ts";
 
 /** Every shard of a stream, open and closed, across ListShards pages. */
 export async function listShards(streamName: string): Promise<Shard[]> {
+  // Loaded on first use: a projection's replayer asks only in a warm-up job.
+  const { ListShardsCommand } = await import("@aws-sdk/client-kinesis");
   const shards: Shard[] = [];
   let token: string | undefined;
   do {

@@ -8,7 +8,7 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { Logger } from "@aws-lambda-powertools/logger";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { KinesisStreamHandler, KinesisStreamRecord } from "aws-lambda";
 import {
   type ArchivedRecord,
@@ -19,6 +19,7 @@ import {
   type ShardLineage,
   type ShardManifest,
 } from "../archive/layout.ts";
+import { readJson } from "../archive/reader.ts";
 import { s3Client } from "../aws/clients.ts";
 import { listShards } from "../aws/shards.ts";
 import { requireEnv } from "../env.ts";
@@ -129,16 +130,6 @@ async function recordLineage(config: Config): Promise<void> {
     });
   }
   await putJson(config.bucket, lineageKey(config.bus), [...merged.values()]);
-}
-
-export async function readJson<T>(bucket: string, key: string): Promise<T | undefined> {
-  try {
-    const object = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return JSON.parse((await object.Body?.transformToString()) ?? "null") as T;
-  } catch (error) {
-    if (error instanceof Error && (error.name === "NoSuchKey" || error.name === "NotFound")) return undefined;
-    throw error;
-  }
 }
 
 async function putJson(bucket: string, key: string, value: unknown): Promise<void> {
