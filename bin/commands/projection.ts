@@ -39,6 +39,14 @@ const options = {
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
+/** `--max-writes-per-second`: a positive number, or absent (no limit); anything else is the operator's mistake. */
+export function parseWriteLimit(raw: string | undefined): number | undefined | Error {
+  if (raw === undefined) return undefined;
+  const limit = Number(raw);
+  if (raw.trim() !== "" && Number.isFinite(limit) && limit > 0) return limit;
+  return new Error(`--max-writes-per-second takes a positive number of writes a second, not "${raw}"`);
+}
+
 export async function projectionCommand(args: string[], repoRoot: string): Promise<number> {
   let parsed: ReturnType<
     typeof parseArgs<{ args: string[]; options: typeof options; strict: true; allowPositionals: true }>
@@ -61,12 +69,9 @@ export async function projectionCommand(args: string[], repoRoot: string): Promi
     );
     return 2;
   }
-  const limit = values["max-writes-per-second"];
-  const maxWritesPerSecond = limit === undefined ? undefined : Number(limit);
-  if (maxWritesPerSecond !== undefined && !(Number.isFinite(maxWritesPerSecond) && maxWritesPerSecond > 0)) {
-    console.error(
-      `canon projection: --max-writes-per-second takes a positive number of writes a second, not "${limit}"\n\n${projectionUsage}`,
-    );
+  const maxWritesPerSecond = parseWriteLimit(values["max-writes-per-second"]);
+  if (maxWritesPerSecond instanceof Error) {
+    console.error(`canon projection: ${maxWritesPerSecond.message}\n\n${projectionUsage}`);
     return 2;
   }
   const { plan, resources } = await connect(resolve(values["data-dir"] ?? ".canon/data"));
