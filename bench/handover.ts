@@ -8,11 +8,10 @@
  * (a gap would show fewer, a double apply more).
  */
 import { randomUUID } from "node:crypto";
-import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { upcasters } from "../events/upcasters.ts";
 import { app } from "../functions/app.ts";
 import { archivePassed } from "../shared/archive/watermark.ts";
-import { dynamoClient } from "../shared/aws/clients.ts";
+import { scanItems } from "../shared/aws/tables.ts";
 import type { DevSystem } from "../shared/local-cloud/dev.ts";
 import { warmUpProjection } from "../shared/local-cloud/projection-ops.ts";
 import { generateArchive } from "./archive-generator.ts";
@@ -120,7 +119,7 @@ export async function measureHandoverAtScale(
   // The consumer drains the buffer: wait until the live accounts have caught up (or time runs out).
   let mismatches = Number.POSITIVE_INFINITY;
   for (let attempt = 0; attempt < 60 && mismatches > 0; attempt++) {
-    mismatches = compare(await scanAll(table), want);
+    mismatches = compare(await scanItems(table), want);
     if (mismatches > 0) await new Promise((resolve) => setTimeout(resolve, 500));
   }
   return {
@@ -148,15 +147,4 @@ function compare(
     if (deposits !== w.deposits || withdrawals !== w.withdrawals || moved !== w.movedCents) off += 1;
   }
   return off;
-}
-
-async function scanAll(table: string): Promise<Map<string, Record<string, unknown>>> {
-  const items = new Map<string, Record<string, unknown>>();
-  let key: Record<string, unknown> | undefined;
-  do {
-    const page = await dynamoClient().send(new ScanCommand({ TableName: table, ExclusiveStartKey: key }));
-    for (const item of page.Items ?? []) items.set(String(item.id), item);
-    key = page.LastEvaluatedKey;
-  } while (key !== undefined);
-  return items;
 }

@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
-import { GetCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { destroyClients, dynamoClient, s3Client } from "../shared/aws/clients.ts";
-import { createTableIfMissing } from "../shared/aws/tables.ts";
+import { createTableIfMissing, scanItems } from "../shared/aws/tables.ts";
 import { startLocalCloud } from "../shared/local-cloud/cloud.ts";
 import { type GeneratedArchive, generateArchive } from "./archive-generator.ts";
 import { measureRawBatchWrite } from "./measure.ts";
@@ -162,23 +162,18 @@ async function firstCheckpoint(table: string, child: ChildProcess): Promise<numb
 
 /** Every item of the table, against the generated history's fold (and nothing else left in it). */
 async function equalsExpected(table: string, archive: GeneratedArchive): Promise<boolean> {
-  let seen = 0;
-  let key: Record<string, unknown> | undefined;
-  do {
-    const page = await dynamoClient().send(new ScanCommand({ TableName: table, ExclusiveStartKey: key }));
-    for (const item of page.Items ?? []) {
-      const want = archive.expected.get(String(item.id));
-      if (
-        want === undefined ||
-        item.balanceCents !== want.balanceCents ||
-        item.owner !== want.owner ||
-        item.version !== want.version
-      ) {
-        return false;
-      }
-      seen += 1;
+  const items = await scanItems(table);
+  if (items.size !== archive.expected.size) return false;
+  for (const [id, item] of items) {
+    const want = archive.expected.get(id);
+    if (
+      want === undefined ||
+      item.balanceCents !== want.balanceCents ||
+      item.owner !== want.owner ||
+      item.version !== want.version
+    ) {
+      return false;
     }
-    key = page.LastEvaluatedKey;
-  } while (key !== undefined);
-  return seen === archive.expected.size;
+  }
+  return true;
 }

@@ -13,14 +13,13 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type GeneratedArchive, generateArchive } from "../../bench/archive-generator.ts";
 import { replayInChild } from "../../bench/replay-scale.ts";
 import { type ArchivedRecord, objectKey } from "../../shared/archive/layout.ts";
 import { replayIntoProjection } from "../../shared/archive/replay.ts";
-import { dynamoClient, s3Client } from "../../shared/aws/clients.ts";
-import { createTableIfMissing } from "../../shared/aws/tables.ts";
+import { s3Client } from "../../shared/aws/clients.ts";
+import { createTableIfMissing, scanItems } from "../../shared/aws/tables.ts";
 import { buildCommit } from "../../shared/events/envelope.ts";
 import { useLocalCloud } from "../support/system.ts";
 
@@ -28,17 +27,6 @@ const local = useLocalCloud("replay-resume");
 const bus = "core";
 const bucket = "replay-resume-archive";
 let archive: GeneratedArchive;
-
-async function scan(table: string): Promise<Map<string, Record<string, unknown>>> {
-  const items = new Map<string, Record<string, unknown>>();
-  let key: Record<string, unknown> | undefined;
-  do {
-    const page = await dynamoClient().send(new ScanCommand({ TableName: table, ExclusiveStartKey: key }));
-    for (const item of page.Items ?? []) items.set(String(item.id), item);
-    key = page.LastEvaluatedKey;
-  } while (key !== undefined);
-  return items;
-}
 
 /**
  * What two tables must agree on: every view item, and for a counter, the events each key counted
@@ -102,7 +90,7 @@ describe("a replay stopped by kill -9", () => {
       // applied past it, which the checkpoint does not know of and are applied again harmlessly).
       expect(resumed.events).toBe(archive.events - stopped.events);
 
-      const [a, b] = [await scan(whole), await scan(killed)];
+      const [a, b] = [await scanItems(whole), await scanItems(killed)];
       expect(comparable(b)).toEqual(comparable(a));
       expect([...a.keys(), ...b.keys()].some((id) => id.startsWith("replay#"))).toBe(false);
       if (projection === "balances") {
@@ -192,14 +180,14 @@ describe("an event the fold cannot apply", () => {
         resume: false,
       });
     await replay();
-    const items = await scan(table);
+    const items = await scanItems(table);
     expect(items.get("p2")).toMatchObject({ version: 3, seen: [1, 2, 3] });
     expect(items.get("p1")).toMatchObject({ version: 2, seen: [1, 2] });
     expect(items.get("parked#Account#p1")).toMatchObject({ kind: "park", first: 0, next: 2 });
 
     // From the start again: p1 is found parked, its events stay behind the park.
     await replay();
-    const again = await scan(table);
+    const again = await scanItems(table);
     expect(again.get("p1")).toMatchObject({ version: 2, seen: [1, 2] });
     expect(again.get("p2")).toMatchObject({ version: 3, seen: [1, 2, 3] });
     expect(again.get("parked#Account#p1")).toMatchObject({ kind: "park", first: 0 });
