@@ -7,6 +7,7 @@ import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { batchGetItems } from "../aws/batch.ts";
 import { dynamoClient } from "../aws/clients.ts";
 import type { Decider } from "../domain/decider.ts";
+import type { NewEvent } from "../events/envelope.ts";
 import type { Upcaster } from "../events/upcast.ts";
 import { aggregateProjection, type ProjectionHandler, projectionHandler } from "./projection.ts";
 
@@ -89,7 +90,7 @@ export async function areCommitsAccepted(table: string, commitIds: readonly stri
  * so a reader that sees the state past a version and no marker knows that commit lost.
  */
 export function stateProjectionHandler<State>(
-  decider: Decider<{ type: string }, State>,
+  decider: Decider<{ type: string }, NewEvent, State>,
   options: { readonly upcasters?: readonly Upcaster[] } = {},
 ): ProjectionHandler {
   const projection = aggregateProjection<StateItem<State>>({

@@ -24,7 +24,7 @@ import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
 import { type Decider, isRejection } from "../domain/decider.ts";
 import { requireEnv } from "../env.ts";
 import { maxClaimedBytes } from "../events/claim-check.ts";
-import { buildCommit, type Commit } from "../events/envelope.ts";
+import { buildCommit, type Commit, type NewEvent } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
 import { envNames } from "../plan.ts";
 import { readStates, type StateItem, stateKeys, statesFrom } from "./aggregate-state.ts";
@@ -78,7 +78,7 @@ function readConfig(): Config {
 
 /** Builds a service's command handler (an SQS FIFO Lambda handler) around its decider. */
 export function commandHandler<State>(
-  decider: Decider<{ type: string }, State>,
+  decider: Decider<{ type: string }, NewEvent, State>,
   options: CommandHandlerOptions,
 ): SQSHandler {
   let config: Config | undefined;
@@ -90,7 +90,7 @@ export function commandHandler<State>(
 
 interface Runtime<State> {
   readonly config: Config;
-  readonly decider: Decider<{ type: string }, State>;
+  readonly decider: Decider<{ type: string }, NewEvent, State>;
   readonly options: CommandHandlerOptions;
 }
 
