@@ -8,13 +8,19 @@ import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { upcasters } from "../events/upcasters.ts";
 import { type BalanceItem, evolveBalance } from "../functions/accounts/balances-projection.ts";
-import { type AccountEvent, accountEventTypes } from "../functions/accounts/decider.ts";
+import {
+  type AccountEvent,
+  accountEventTypes,
+  type MovementEvent,
+  movementEventTypes,
+} from "../functions/accounts/decider.ts";
 import { evolveStatement, type StatementItem } from "../functions/statements/history-projection.ts";
 import { type TransferEvent, transferEventTypes } from "../functions/transfers/decider.ts";
 import { evolveTransfer, type TransferItem } from "../functions/transfers/transfers-projection.ts";
 import { acceptedEventsFromArchive } from "../shared/archive/replay.ts";
 import { verifyArchive } from "../shared/archive/verify.ts";
 import { dynamoClient, sqsClient } from "../shared/aws/clients.ts";
+import { isEventOf } from "../shared/domain/decider.ts";
 import type { EventEnvelope } from "../shared/events/envelope.ts";
 import type { ProvisionedResources } from "../shared/local-cloud/provision.ts";
 import { deadLetterReport } from "../shared/runner/dead-letters.ts";
@@ -63,7 +69,7 @@ function folds(events: readonly EventEnvelope[], poison: ReadonlySet<string>) {
       if (poison.has(event.subject)) continue;
       const accountEvent = { type: event.type, data: event.data } as AccountEvent;
       balances.set(event.subject, evolveBalance(balances.get(event.subject), accountEvent, event.aggregateversion));
-      if (event.type !== "AccountOpened") {
+      if (isEventOf<MovementEvent>(event, movementEventTypes)) {
         statements.set(event.subject, evolveStatement(statements.get(event.subject), event));
       }
     } else if (event.aggregatetype === "Transfer") {
