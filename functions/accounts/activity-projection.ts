@@ -6,10 +6,9 @@
  * before its consumer joins the bus (docs/add-a-projection.md).
  */
 import { upcasters } from "../../events/upcasters.ts";
-import type { EventEnvelope } from "../../shared/events/envelope.ts";
-import { aggregateProjection, projectionHandler } from "../../shared/handlers/projection.ts";
+import { aggregateProjection, type ProjectedEvent, projectionHandler } from "../../shared/handlers/projection.ts";
 import { replayerFor } from "../../shared/handlers/replayer.ts";
-import { activityEventTypes } from "./activity-events.ts";
+import { type MovementEvent, movementEventTypes } from "./decider.ts";
 
 export interface ActivityItem {
   readonly id: string;
@@ -26,7 +25,7 @@ export interface ActivityItem {
 }
 
 const counterOf: Record<
-  string,
+  MovementEvent["type"],
   keyof Pick<ActivityItem, "deposits" | "withdrawals" | "transfersIn" | "transfersOut" | "refunds">
 > = {
   FundsDeposited: "deposits",
@@ -37,7 +36,7 @@ const counterOf: Record<
 };
 
 /** Folds one movement into an account's activity (pure). */
-export function evolveActivity(item: ActivityItem | undefined, event: EventEnvelope): ActivityItem {
+export function evolveActivity(item: ActivityItem | undefined, event: ProjectedEvent<MovementEvent>): ActivityItem {
   const base: ActivityItem = item ?? {
     id: event.subject,
     accountId: event.subject,
@@ -51,20 +50,19 @@ export function evolveActivity(item: ActivityItem | undefined, event: EventEnvel
     version: event.aggregateversion,
   };
   const counter = counterOf[event.type];
-  if (counter === undefined) return base;
   return {
     ...base,
     [counter]: base[counter] + 1,
-    movedCents: base.movedCents + Number(event.data.amountCents ?? 0),
+    movedCents: base.movedCents + event.data.amountCents,
     lastMovementAt: event.time,
     version: event.aggregateversion,
   };
 }
 
 export const handler = projectionHandler(
-  aggregateProjection<ActivityItem>({
+  aggregateProjection<ActivityItem, MovementEvent>({
     name: "accounts.activity",
-    events: activityEventTypes,
+    events: movementEventTypes,
     upcasters,
     evolve: evolveActivity,
   }),

@@ -5,43 +5,40 @@
  */
 import type { CommandOf } from "../../shared/domain/commands.ts";
 import type { Decider, Decision } from "../../shared/domain/decider.ts";
-import { reject } from "../../shared/domain/decider.ts";
-import type { NewEvent } from "../../shared/events/envelope.ts";
+import { eventTypes, reject } from "../../shared/domain/decider.ts";
 import type { accountCommands } from "./commands.ts";
+import type { AccountEvent } from "./events.ts";
 
+export type { AccountEvent } from "./events.ts";
 export type AccountCommand = CommandOf<typeof accountCommands>;
 type Command<T extends AccountCommand["type"]> = Extract<AccountCommand, { type: T }>;
+type Event<T extends AccountEvent["type"]> = Extract<AccountEvent, { type: T }>;
 
 export type AccountState =
   | { readonly status: "none" }
   | { readonly status: "open"; readonly owner: string; readonly balanceCents: number };
 
-export type AccountEvent =
-  | { type: "AccountOpened"; data: { accountId: string; owner: string } }
-  | { type: "FundsDeposited"; data: { accountId: string; amountCents: number } }
-  | { type: "FundsWithdrawn"; data: { accountId: string; amountCents: number } }
-  | {
-      type: "FundsDebitedForTransfer";
-      data: { accountId: string; transferId: string; amountCents: number; toAccountId: string };
-    }
-  | {
-      type: "FundsCreditedForTransfer";
-      data: { accountId: string; transferId: string; amountCents: number; fromAccountId: string };
-    }
-  | {
-      type: "FundsRefundedForTransfer";
-      data: { accountId: string; transferId: string; amountCents: number; reason: string };
-    };
-
 /** Every event type of the Account aggregate (its state projection subscribes to all of them). */
-export const accountEventTypes: readonly AccountEvent["type"][] = [
-  "AccountOpened",
-  "FundsDeposited",
-  "FundsWithdrawn",
-  "FundsDebitedForTransfer",
-  "FundsCreditedForTransfer",
-  "FundsRefundedForTransfer",
-];
+export const accountEventTypes = eventTypes<AccountEvent>({
+  AccountOpened: true,
+  FundsDeposited: true,
+  FundsWithdrawn: true,
+  FundsDebitedForTransfer: true,
+  FundsCreditedForTransfer: true,
+  FundsRefundedForTransfer: true,
+});
+
+/** The events that move an account's money (all but AccountOpened). */
+export type MovementEvent = Exclude<AccountEvent, Event<"AccountOpened">>;
+
+/** Every money-moving event type (the statements and the activity view subscribe to them). */
+export const movementEventTypes = eventTypes<MovementEvent>({
+  FundsDeposited: true,
+  FundsWithdrawn: true,
+  FundsDebitedForTransfer: true,
+  FundsCreditedForTransfer: true,
+  FundsRefundedForTransfer: true,
+});
 
 /** How an event moves an account's balance, in cents (0 for events that move no money). */
 export function balanceDelta(event: AccountEvent): number {
@@ -60,18 +57,28 @@ export function balanceDelta(event: AccountEvent): number {
 
 const missing = (accountId: string) => reject(`account ${accountId} does not exist`);
 
-function openAccount(command: Command<"OpenAccount">, state: AccountState): Decision {
+function openAccount(command: Command<"OpenAccount">, state: AccountState): Decision<AccountEvent> {
   if (state.status !== "none") return reject(`account ${command.accountId} is already open`);
   return [{ type: "AccountOpened", data: { accountId: command.accountId, owner: command.owner } }];
 }
 
-function credit(state: AccountState, accountId: string, amountCents: number, event: NewEvent): Decision {
+function credit(
+  state: AccountState,
+  accountId: string,
+  amountCents: number,
+  event: AccountEvent,
+): Decision<AccountEvent> {
   if (state.status !== "open") return missing(accountId);
   if (state.balanceCents + amountCents > Number.MAX_SAFE_INTEGER) return reject("balance would overflow");
   return [event];
 }
 
-function debit(state: AccountState, accountId: string, amountCents: number, event: NewEvent): Decision {
+function debit(
+  state: AccountState,
+  accountId: string,
+  amountCents: number,
+  event: AccountEvent,
+): Decision<AccountEvent> {
   if (state.status !== "open") return missing(accountId);
   if (amountCents > state.balanceCents) {
     return reject(`insufficient funds: balance ${state.balanceCents}, requested ${amountCents}`);
@@ -79,7 +86,7 @@ function debit(state: AccountState, accountId: string, amountCents: number, even
   return [event];
 }
 
-function decide(command: AccountCommand, state: AccountState): Decision {
+function decide(command: AccountCommand, state: AccountState): Decision<AccountEvent> {
   switch (command.type) {
     case "OpenAccount":
       return openAccount(command, state);
@@ -113,14 +120,13 @@ function decide(command: AccountCommand, state: AccountState): Decision {
   }
 }
 
-function evolve(state: AccountState, event: NewEvent): AccountState {
-  const e = event as AccountEvent;
-  if (e.type === "AccountOpened") return { status: "open", owner: e.data.owner, balanceCents: 0 };
+function evolve(state: AccountState, event: AccountEvent): AccountState {
+  if (event.type === "AccountOpened") return { status: "open", owner: event.data.owner, balanceCents: 0 };
   if (state.status !== "open") return state;
-  return { ...state, balanceCents: state.balanceCents + balanceDelta(e) };
+  return { ...state, balanceCents: state.balanceCents + balanceDelta(event) };
 }
 
-export const accountDecider: Decider<AccountCommand, AccountState> = {
+export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState> = {
   initialState: { status: "none" },
   decide,
   evolve,

@@ -1,7 +1,6 @@
 import type { ServiceDefinition } from "../../shared/topology.ts";
-import { activityEventTypes } from "./activity-events.ts";
 import { accountApiCommands } from "./commands.ts";
-import { accountEventTypes } from "./decider.ts";
+import { type AccountEvent, accountEventTypes, movementEventTypes } from "./decider.ts";
 
 /**
  * The accounts service: opens accounts and moves money in and out of them. The API takes
@@ -26,14 +25,14 @@ export const accountsService: ServiceDefinition = {
       // Totals per UTC day, fed by every account: exact under duplicates (counter projection).
       name: "daily-totals",
       handler: "functions/accounts/daily-totals-projection.ts",
-      events: ["FundsDeposited", "FundsWithdrawn"],
+      events: ["FundsDeposited", "FundsWithdrawn"] satisfies AccountEvent["type"][],
       key: "date",
     },
     {
       // Added "later": grown from the archive before it joins (docs/add-a-projection.md).
       name: "activity",
       handler: "functions/accounts/activity-projection.ts",
-      events: activityEventTypes,
+      events: movementEventTypes,
       key: "accountId",
       warmUp: true,
     },

@@ -7,14 +7,12 @@
  */
 
 import { upcasters } from "../../events/upcasters.ts";
-import type { EventEnvelope } from "../../shared/events/envelope.ts";
-import { aggregateProjection, projectionHandler } from "../../shared/handlers/projection.ts";
-import { type AccountEvent, balanceDelta } from "../accounts/decider.ts";
-import { statementEventTypes } from "./service.ts";
+import { aggregateProjection, type ProjectedEvent, projectionHandler } from "../../shared/handlers/projection.ts";
+import { balanceDelta, type MovementEvent, movementEventTypes } from "../accounts/decider.ts";
 
 export interface StatementEntry {
   readonly eventId: string;
-  readonly type: string;
+  readonly type: MovementEvent["type"];
   readonly amountCents: number;
   readonly balanceAfterCents: number;
   readonly at: string;
@@ -28,9 +26,9 @@ export interface StatementItem {
 }
 
 /** Appends one movement to an account's statement (pure). */
-export function evolveStatement(item: StatementItem | undefined, event: EventEnvelope): StatementItem {
+export function evolveStatement(item: StatementItem | undefined, event: ProjectedEvent<MovementEvent>): StatementItem {
   const entries = item?.entries ?? [];
-  const amountCents = balanceDelta({ type: event.type, data: event.data } as AccountEvent);
+  const amountCents = balanceDelta(event);
   const balanceBefore = entries.at(-1)?.balanceAfterCents ?? 0;
   return {
     id: event.subject,
@@ -50,9 +48,9 @@ export function evolveStatement(item: StatementItem | undefined, event: EventEnv
 }
 
 export const handler = projectionHandler(
-  aggregateProjection<StatementItem>({
+  aggregateProjection<StatementItem, MovementEvent>({
     name: "statements.history",
-    events: statementEventTypes,
+    events: movementEventTypes,
     upcasters,
     evolve: evolveStatement,
   }),

@@ -1,14 +1,5 @@
 import type { ServiceDefinition } from "../../shared/topology.ts";
-import type { AccountEvent } from "../accounts/decider.ts";
-
-/** The money-moving account events a statement lists. */
-export const statementEventTypes: readonly AccountEvent["type"][] = [
-  "FundsDeposited",
-  "FundsWithdrawn",
-  "FundsDebitedForTransfer",
-  "FundsCreditedForTransfer",
-  "FundsRefundedForTransfer",
-];
+import { movementEventTypes } from "../accounts/decider.ts";
 
 /** The statements service: projection only, each account's history of money movements. */
 export const statementsService: ServiceDefinition = {
@@ -18,7 +9,8 @@ export const statementsService: ServiceDefinition = {
     {
       name: "history",
       handler: "functions/statements/history-projection.ts",
-      events: statementEventTypes,
+      // The money-moving account events a statement lists.
+      events: movementEventTypes,
       key: "accountId",
     },
   ],

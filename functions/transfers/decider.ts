@@ -5,10 +5,11 @@
  */
 import type { CommandOf } from "../../shared/domain/commands.ts";
 import type { Decider, Decision } from "../../shared/domain/decider.ts";
-import { reject } from "../../shared/domain/decider.ts";
-import type { NewEvent } from "../../shared/events/envelope.ts";
+import { eventTypes, reject } from "../../shared/domain/decider.ts";
 import type { transferCommands } from "./commands.ts";
+import type { TransferEvent } from "./events.ts";
 
+export type { TransferEvent } from "./events.ts";
 export type TransferCommand = CommandOf<typeof transferCommands>;
 
 export type TransferStatus = "REQUESTED" | "DEBITED" | "COMPLETED" | "FAILED";
@@ -22,25 +23,17 @@ export type TransferState =
       readonly amountCents: number;
     };
 
-export type TransferEvent =
-  | {
-      type: "TransferRequested";
-      data: { transferId: string; fromAccountId: string; toAccountId: string; amountCents: number };
-    }
-  | { type: "TransferDebited"; data: { transferId: string } }
-  | { type: "TransferCompleted"; data: { transferId: string } }
-  | { type: "TransferFailed"; data: { transferId: string; reason: string } };
-
-export const transferEventTypes: readonly TransferEvent["type"][] = [
-  "TransferRequested",
-  "TransferDebited",
-  "TransferCompleted",
-  "TransferFailed",
-];
+/** Every event type of the Transfer aggregate. */
+export const transferEventTypes = eventTypes<TransferEvent>({
+  TransferRequested: true,
+  TransferDebited: true,
+  TransferCompleted: true,
+  TransferFailed: true,
+});
 
 const finished = (state: TransferState) => state.status === "COMPLETED" || state.status === "FAILED";
 
-function decide(command: TransferCommand, state: TransferState): Decision {
+function decide(command: TransferCommand, state: TransferState): Decision<TransferEvent> {
   const transferId = command.transferId;
   if (command.type === "RequestTransfer") {
     if (state.status !== "NONE") return reject(`transfer ${transferId} already exists`);
@@ -64,14 +57,13 @@ function decide(command: TransferCommand, state: TransferState): Decision {
   }
 }
 
-function evolve(state: TransferState, event: NewEvent): TransferState {
-  const e = event as TransferEvent;
-  if (e.type === "TransferRequested") {
-    const { fromAccountId, toAccountId, amountCents } = e.data;
+function evolve(state: TransferState, event: TransferEvent): TransferState {
+  if (event.type === "TransferRequested") {
+    const { fromAccountId, toAccountId, amountCents } = event.data;
     return { status: "REQUESTED", fromAccountId, toAccountId, amountCents };
   }
   if (state.status === "NONE") return state;
-  switch (e.type) {
+  switch (event.type) {
     case "TransferDebited":
       return { ...state, status: "DEBITED" };
     case "TransferCompleted":
@@ -81,7 +73,7 @@ function evolve(state: TransferState, event: NewEvent): TransferState {
   }
 }
 
-export const transferDecider: Decider<TransferCommand, TransferState> = {
+export const transferDecider: Decider<TransferCommand, TransferEvent, TransferState> = {
   initialState: { status: "NONE" },
   decide,
   evolve,

@@ -5,11 +5,14 @@ import {
   TransferFailedSchema,
   TransferRequestedSchema,
 } from "../../events/gen/canon/bank/transfers/v1/transfers_pb.ts";
-import type { EventSchemas } from "../../shared/events/schemas.ts";
+import type { EventOf, EventSchemas } from "../../shared/events/schemas.ts";
 
-export const transferEventSchemas: EventSchemas = {
+export const transferEventSchemas = {
   TransferRequested: { schema: TransferRequestedSchema, version: 1 },
   TransferDebited: { schema: TransferDebitedSchema, version: 1 },
   TransferCompleted: { schema: TransferCompletedSchema, version: 1 },
   TransferFailed: { schema: TransferFailedSchema, version: 1 },
-};
+} satisfies EventSchemas;
+
+/** The Transfer aggregate's events, as its decider emits and folds them. */
+export type TransferEvent = EventOf<typeof transferEventSchemas>;

@@ -6,89 +6,83 @@
  */
 
 import { upcasters } from "../../events/upcasters.ts";
-import type { EventEnvelope } from "../../shared/events/envelope.ts";
+import type { CommandRejectedOf } from "../../shared/domain/decider.ts";
+import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
 import { type CommandRequest, reactorHandler } from "../../shared/handlers/reactor.ts";
+import type { AccountCommand, AccountEvent } from "../accounts/decider.ts";
 import { contracts } from "../api/contracts.ts";
+import type { TransferEvent } from "./decider.ts";
 
-type Data = Record<string, unknown>;
-const text = (data: Data, field: string) => String(data[field]);
-const cents = (data: Data, field: string) => Number(data[field]);
+/** What the saga listens to (its subscription in service.ts is checked against it). */
+export type SagaEvent =
+  | Extract<TransferEvent, { type: "TransferRequested" }>
+  | Extract<AccountEvent, { type: "FundsDebitedForTransfer" | "FundsCreditedForTransfer" | "FundsRefundedForTransfer" }>
+  | CommandRejectedOf<AccountCommand>;
 
 /** The next steps that follow from one event. */
-export function reactToTransferEvent(event: EventEnvelope): CommandRequest[] {
-  const d = event.data;
+export function reactToTransferEvent(event: ProjectedEvent<SagaEvent>): CommandRequest[] {
   switch (event.type) {
-    case "TransferRequested":
+    case "TransferRequested": {
+      const { transferId, fromAccountId, toAccountId, amountCents } = event.data;
       return [
         {
           service: "accounts",
-          command: {
-            type: "DebitForTransfer",
-            accountId: text(d, "fromAccountId"),
-            transferId: text(d, "transferId"),
-            amountCents: cents(d, "amountCents"),
-            toAccountId: text(d, "toAccountId"),
-          },
+          command: { type: "DebitForTransfer", accountId: fromAccountId, transferId, amountCents, toAccountId },
         },
       ];
-    case "FundsDebitedForTransfer":
+    }
+    case "FundsDebitedForTransfer": {
+      const { accountId, transferId, amountCents, toAccountId } = event.data;
       return [
-        { service: "transfers", command: { type: "MarkTransferDebited", transferId: text(d, "transferId") } },
+        { service: "transfers", command: { type: "MarkTransferDebited", transferId } },
         {
           service: "accounts",
           command: {
             type: "CreditForTransfer",
-            accountId: text(d, "toAccountId"),
-            transferId: text(d, "transferId"),
-            amountCents: cents(d, "amountCents"),
-            fromAccountId: text(d, "accountId"),
+            accountId: toAccountId,
+            transferId,
+            amountCents,
+            fromAccountId: accountId,
           },
         },
       ];
+    }
     case "FundsCreditedForTransfer":
-      return [{ service: "transfers", command: { type: "CompleteTransfer", transferId: text(d, "transferId") } }];
-    case "FundsRefundedForTransfer":
-      return [
-        {
-          service: "transfers",
-          command: { type: "FailTransfer", transferId: text(d, "transferId"), reason: text(d, "reason") },
-        },
-      ];
+      return [{ service: "transfers", command: { type: "CompleteTransfer", transferId: event.data.transferId } }];
+    case "FundsRefundedForTransfer": {
+      const { transferId, reason } = event.data;
+      return [{ service: "transfers", command: { type: "FailTransfer", transferId, reason } }];
+    }
     case "CommandRejected":
-      return reactToRejection(d);
+      return reactToRejection(event);
     default:
       return [];
   }
 }
 
-function reactToRejection(d: Data): CommandRequest[] {
-  const payload = (d.payload ?? {}) as Data;
-  const reason = text(d, "reason");
-  if (d.command === "DebitForTransfer") {
-    return [
-      {
-        service: "transfers",
-        command: { type: "FailTransfer", transferId: text(payload, "transferId"), reason: `debit refused: ${reason}` },
-      },
-    ];
-  }
-  if (d.command === "CreditForTransfer") {
-    return [
-      {
-        service: "accounts",
-        command: {
-          type: "RefundTransfer",
-          accountId: text(payload, "fromAccountId"),
-          transferId: text(payload, "transferId"),
-          amountCents: cents(payload, "amountCents"),
-          reason: `credit refused: ${reason}`,
+function reactToRejection({ data }: CommandRejectedOf<AccountCommand>): CommandRequest[] {
+  switch (data.command) {
+    case "DebitForTransfer": {
+      const reason = `debit refused: ${data.reason}`;
+      return [{ service: "transfers", command: { type: "FailTransfer", transferId: data.payload.transferId, reason } }];
+    }
+    case "CreditForTransfer": {
+      const { fromAccountId, transferId, amountCents } = data.payload;
+      const reason = `credit refused: ${data.reason}`;
+      return [
+        {
+          service: "accounts",
+          command: { type: "RefundTransfer", accountId: fromAccountId, transferId, amountCents, reason },
         },
-      },
-    ];
+      ];
+    }
+    default:
+      return [];
   }
-  return [];
 }
 
+// The runtime hands `react` only the events the saga subscribes to, upcast, their data checked
+// against its schema when it was appended, so it reads them as `SagaEvent`.
 export const handler = reactorHandler({ name: "transfers.saga", react: reactToTransferEvent }, contracts, {
   upcasters,
 });

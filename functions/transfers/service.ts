@@ -1,6 +1,7 @@
 import type { ServiceDefinition } from "../../shared/topology.ts";
 import { transferApiCommands } from "./commands.ts";
 import { transferEventTypes } from "./decider.ts";
+import type { SagaEvent } from "./saga-reactor.ts";
 
 /**
  * The transfers service: moves money between accounts with a saga. Clients send
@@ -32,7 +33,7 @@ export const transfersService: ServiceDefinition = {
         "FundsCreditedForTransfer",
         "FundsRefundedForTransfer",
         "CommandRejected",
-      ],
+      ] satisfies SagaEvent["type"][],
       sendsTo: ["accounts", "transfers"],
     },
   ],

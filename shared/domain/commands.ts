@@ -5,14 +5,11 @@
  * before anything reaches a queue, and command handlers and reactors validate again.
  */
 import { type DescMessage, type DescService, fromJson, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
+import type { MessageFields } from "../events/schemas.ts";
 import { type MessageRules, planRules } from "./rules.ts";
 
 /** A command's fields as the domain sees them: no Protobuf bookkeeping, 64-bit integers as numbers. */
-export type CommandFields<Schema extends DescMessage> = {
-  [K in Exclude<keyof MessageShape<Schema>, "$typeName" | "$unknown">]: MessageShape<Schema>[K] extends bigint
-    ? number
-    : MessageShape<Schema>[K];
-};
+export type CommandFields<Schema extends DescMessage> = MessageFields<Schema>;
 
 export interface CommandSpec<Schema extends DescMessage = DescMessage> {
   readonly schema: Schema;

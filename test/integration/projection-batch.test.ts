@@ -14,7 +14,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { dynamoClient } from "../../shared/aws/clients.ts";
 import { createTableIfMissing } from "../../shared/aws/tables.ts";
 import type { Decider } from "../../shared/domain/decider.ts";
-import { buildCommit, type EventEnvelope } from "../../shared/events/envelope.ts";
+import { buildCommit, type EventEnvelope, type NewEvent } from "../../shared/events/envelope.ts";
 import {
   areCommitsAccepted,
   commitMarkerKey,
@@ -318,7 +318,7 @@ interface Counter {
 }
 
 /** A tiny decider: each event adds its `n` to the total. */
-const counterDecider: Decider<{ type: string }, Counter> = {
+const counterDecider: Decider<{ type: string }, NewEvent, Counter> = {
   initialState: { status: "none", total: 0 },
   decide: () => [],
   evolve: (state, e) => ({ status: "counting", total: state.total + Number(e.data.n ?? 0) }),

@@ -8,11 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { upcasters } from "../../events/upcasters.ts";
 import { type ActivityItem, evolveActivity } from "../../functions/accounts/activity-projection.ts";
 import { type BalanceItem, evolveBalance } from "../../functions/accounts/balances-projection.ts";
-import type { AccountEvent } from "../../functions/accounts/decider.ts";
+import {
+  type AccountEvent,
+  accountEventTypes,
+  type MovementEvent,
+  movementEventTypes,
+} from "../../functions/accounts/decider.ts";
 import { app } from "../../functions/app.ts";
 import { acceptedEventsFromArchive } from "../../shared/archive/replay.ts";
 import { archivePassed } from "../../shared/archive/watermark.ts";
 import { dynamoClient } from "../../shared/aws/clients.ts";
+import { isEventOf } from "../../shared/domain/decider.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
 import { viewTable } from "../../shared/local-cloud/control.ts";
 import { rebuildProjection, warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
@@ -133,7 +139,7 @@ describe("a projection added later", () => {
 
     const expected = new Map<string, ActivityItem>();
     for (const event of await archivedEvents()) {
-      if (event.type === "AccountOpened") continue;
+      if (!isEventOf<MovementEvent>(event, movementEventTypes)) continue;
       expected.set(event.subject, evolveActivity(expected.get(event.subject), event));
     }
     const table = system.resources.tableNames.get("accounts-activity") as string;
@@ -170,11 +176,9 @@ describe("a blue/green rebuild", () => {
 
     const expected = new Map<string, BalanceItem>();
     for (const event of await archivedEvents()) {
+      if (!isEventOf<AccountEvent>(event, accountEventTypes)) continue;
       const id = event.subject;
-      expected.set(
-        id,
-        evolveBalance(expected.get(id), { type: event.type, data: event.data } as AccountEvent, event.aggregateversion),
-      );
+      expected.set(id, evolveBalance(expected.get(id), event, event.aggregateversion));
     }
     const actual = await waitFor(async () => {
       const items = await scan(result.table);

@@ -8,15 +8,17 @@ import type { NewEvent } from "../../shared/events/envelope.ts";
 
 const context: CommandContext = { commandId: "cmd-1", receivedAt: new Date("2026-01-02T03:04:05Z") };
 
-export function specFor<Command extends { type: string }, State>(decider: Decider<Command, State>) {
+export function specFor<Command extends { type: string }, Event extends NewEvent, State>(
+  decider: Decider<Command, Event, State>,
+) {
   return {
-    given(history: readonly NewEvent[]) {
+    given(history: readonly Event[]) {
       const state = history.reduce(decider.evolve, decider.initialState);
       return {
         when(command: Command) {
-          const decision: Decision = decider.decide(command, state, context);
+          const decision: Decision<Event> = decider.decide(command, state, context);
           return {
-            thenEmits(expected: readonly NewEvent[]) {
+            thenEmits(expected: readonly Event[]) {
               expect(decision).toEqual(expected);
             },
             thenRejects(reason: string | RegExp) {

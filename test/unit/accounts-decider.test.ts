@@ -1,10 +1,13 @@
 import { describe, it } from "vitest";
-import { accountDecider } from "../../functions/accounts/decider.ts";
+import { type AccountEvent, accountDecider } from "../../functions/accounts/decider.ts";
 import { specFor } from "../support/decider-spec.ts";
 
 const { given } = specFor(accountDecider);
-const opened = { type: "AccountOpened", data: { accountId: "a", owner: "Ada" } };
-const deposited = (amountCents: number) => ({ type: "FundsDeposited", data: { accountId: "a", amountCents } });
+const opened: AccountEvent = { type: "AccountOpened", data: { accountId: "a", owner: "Ada" } };
+const deposited = (amountCents: number): AccountEvent => ({
+  type: "FundsDeposited",
+  data: { accountId: "a", amountCents },
+});
 
 describe("Account", () => {
   it("opens a new account", () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { contracts } from "../../functions/api/contracts.ts";
 import { reactToTransferEvent } from "../../functions/transfers/saga-reactor.ts";
 import { buildCommit, type EventEnvelope } from "../../shared/events/envelope.ts";
-import { commandsFor, InvalidReactionError } from "../../shared/handlers/reactor.ts";
+import { commandsFor, InvalidReactionError, type ReactorDefinition } from "../../shared/handlers/reactor.ts";
 
 function event(type: string, data: Record<string, unknown>, commandId = "cause-1"): EventEnvelope {
   const commit = buildCommit(
@@ -25,12 +25,14 @@ function event(type: string, data: Record<string, unknown>, commandId = "cause-1
   return commit.events[0] as EventEnvelope;
 }
 
-const saga = { name: "transfers.saga", react: reactToTransferEvent };
+// As the runtime calls it: with any event from its queue.
+const saga: ReactorDefinition = { name: "transfers.saga", react: reactToTransferEvent };
+const react = (e: EventEnvelope) => saga.react(e);
 const requested = event("TransferRequested", { transferId: "t", fromAccountId: "a", toAccountId: "b", amountCents: 5 });
 
 describe("the transfer saga", () => {
   it("debits the source when a transfer is requested", () => {
-    expect(reactToTransferEvent(requested)).toEqual([
+    expect(react(requested)).toEqual([
       {
         service: "accounts",
         command: { type: "DebitForTransfer", accountId: "a", transferId: "t", amountCents: 5, toAccountId: "b" },
@@ -45,10 +47,7 @@ describe("the transfer saga", () => {
       amountCents: 5,
       toAccountId: "b",
     });
-    expect(reactToTransferEvent(debited).map((r) => r.command.type)).toEqual([
-      "MarkTransferDebited",
-      "CreditForTransfer",
-    ]);
+    expect(react(debited).map((r) => r.command.type)).toEqual(["MarkTransferDebited", "CreditForTransfer"]);
   });
 
   it("fails on a refused debit and refunds on a refused credit", () => {
@@ -57,7 +56,7 @@ describe("the transfer saga", () => {
       reason: "insufficient funds",
       payload: { type: "DebitForTransfer", accountId: "a", transferId: "t", amountCents: 5, toAccountId: "b" },
     });
-    expect(reactToTransferEvent(refusedDebit)).toEqual([
+    expect(react(refusedDebit)).toEqual([
       {
         service: "transfers",
         command: { type: "FailTransfer", transferId: "t", reason: "debit refused: insufficient funds" },
@@ -68,7 +67,7 @@ describe("the transfer saga", () => {
       reason: "account b does not exist",
       payload: { type: "CreditForTransfer", accountId: "b", transferId: "t", amountCents: 5, fromAccountId: "a" },
     });
-    expect(reactToTransferEvent(refusedCredit)[0]?.command).toEqual({
+    expect(react(refusedCredit)[0]?.command).toEqual({
       type: "RefundTransfer",
       accountId: "a",
       transferId: "t",
@@ -78,10 +77,8 @@ describe("the transfer saga", () => {
   });
 
   it("ignores what it does not drive", () => {
-    expect(reactToTransferEvent(event("CommandRejected", { command: "Deposit", reason: "x", payload: {} }))).toEqual(
-      [],
-    );
-    expect(reactToTransferEvent(event("TransferCompleted", { transferId: "t" }))).toEqual([]);
+    expect(react(event("CommandRejected", { command: "Deposit", reason: "x", payload: {} }))).toEqual([]);
+    expect(react(event("TransferCompleted", { transferId: "t" }))).toEqual([]);
   });
 
   it("derives command ids from the cause: a redelivered event sends the same commands", () => {

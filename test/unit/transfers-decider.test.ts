@@ -1,13 +1,13 @@
 import { describe, it } from "vitest";
-import { transferDecider } from "../../functions/transfers/decider.ts";
+import { type TransferEvent, transferDecider } from "../../functions/transfers/decider.ts";
 import { specFor } from "../support/decider-spec.ts";
 
 const { given } = specFor(transferDecider);
 const details = { transferId: "t", fromAccountId: "a", toAccountId: "b", amountCents: 10 };
-const requested = { type: "TransferRequested", data: details };
-const debited = { type: "TransferDebited", data: { transferId: "t" } };
-const completed = { type: "TransferCompleted", data: { transferId: "t" } };
-const failed = { type: "TransferFailed", data: { transferId: "t", reason: "no" } };
+const requested: TransferEvent = { type: "TransferRequested", data: details };
+const debited: TransferEvent = { type: "TransferDebited", data: { transferId: "t" } };
+const completed: TransferEvent = { type: "TransferCompleted", data: { transferId: "t" } };
+const failed: TransferEvent = { type: "TransferFailed", data: { transferId: "t", reason: "no" } };
 
 describe("Transfer", () => {
   it("is requested once", () => {
