@@ -72,10 +72,11 @@ export class WarmUp extends Construct {
       retryOnServiceExceptions: true,
       taskTimeout: sfn.Timeout.duration(Duration.minutes(16)),
     });
-    // A chunk that failed (a throttled table, an S3 hiccup) is retried from its cursor: the
-    // projection is idempotent. A failure that persists fails the execution; fix, then redrive it.
+    // A chunk that failed (a throttled table, an S3 hiccup) or timed out (the Lambda killed at its
+    // limit) is retried from its cursor, the last durable point: the projection is idempotent. A
+    // failure that persists fails the execution; fix, then redrive it.
     replay.addRetry({
-      errors: [sfn.Errors.TASKS_FAILED],
+      errors: [sfn.Errors.TASKS_FAILED, sfn.Errors.TIMEOUT],
       interval: Duration.seconds(10),
       maxAttempts: 3,
       backoffRate: 3,

@@ -1095,7 +1095,7 @@ describe("a projection declared with warmUp", () => {
       TimeoutSeconds: 960,
     });
     expect(replay.Retry).toContainEqual(
-      expect.objectContaining({ ErrorEquals: ["States.TaskFailed"], MaxAttempts: 3 }),
+      expect.objectContaining({ ErrorEquals: ["States.TaskFailed", "States.Timeout"], MaxAttempts: 3 }),
     );
     const choice = states[replay.Next];
     expect(choice.Type).toBe("Choice");
