@@ -117,12 +117,19 @@ export function watchBuses(
         if (stopping) return;
         console.error(`canon console: reading ${state.stream} ${shard.shardId}:`, (error as Error).message);
         await sleep(pollMs * 4);
-        iterator = await shardIterator(state.stream, shard.shardId, shard.tip, startAt).catch(() => undefined);
-        if (iterator === undefined && !stopping) await sleep(pollMs * 4);
+        // A new iterator from the tip (an expired one, a restarted emulator); if that fails too,
+        // the old one is tried again after the pause: the shard is not done until Kinesis says so.
+        try {
+          iterator = await shardIterator(state.stream, shard.shardId, shard.tip, startAt);
+        } catch (again) {
+          if (!stopping) console.error(`canon console: ${state.stream} ${shard.shardId}:`, (again as Error).message);
+        }
         continue;
       }
       for (const record of page.records) {
         const seq = record.SequenceNumber ?? "";
+        // Read again from the shard's start after a refused tip: what was shown already is skipped.
+        if (shard.tip !== undefined && compareSequence(seq, shard.tip) <= 0) continue;
         const at = record.ApproximateArrivalTimestamp?.getTime() ?? Date.now();
         shard.records += 1;
         shard.tip = seq;
@@ -296,7 +303,21 @@ export function lagByAgeOf(
   return { records, ageMs, ...(forgotten || unseen ? { atLeast: true } : {}) };
 }
 
+/**
+ * An iterator after `after` (the shard's tip as read), else from `startAt` or the shard's start.
+ * A tip the stream refuses (trimmed past retention; a local stream made anew after its folder
+ * was moved aside) is read past from the shard's start instead of wedging the reader.
+ */
 async function shardIterator(streamName: string, shardId: string, after: string | undefined, startAt?: Date) {
+  try {
+    return await iteratorOf(streamName, shardId, after, startAt);
+  } catch (error) {
+    if (after === undefined || !(error instanceof Error && error.name === "InvalidArgumentException")) throw error;
+    return iteratorOf(streamName, shardId, undefined, startAt);
+  }
+}
+
+async function iteratorOf(streamName: string, shardId: string, after: string | undefined, startAt?: Date) {
   const result = await kinesisClient().send(
     new GetShardIteratorCommand(
       after === undefined
