@@ -4,7 +4,15 @@
  * schema (protovalidate's rules, evaluated by shared/domain/rules.ts). The API validates with it
  * before anything reaches a queue, and command handlers and reactors validate again.
  */
-import { type DescMessage, type DescService, fromJson, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
+import {
+  type DescField,
+  type DescMessage,
+  type DescService,
+  fromJson,
+  type JsonValue,
+  type MessageShape,
+  ScalarType,
+} from "@bufbuild/protobuf";
 import type { MessageFields } from "../events/schemas.ts";
 import { type MessageRules, planRules } from "./rules.ts";
 
@@ -23,13 +31,14 @@ export type CommandSpecs = Record<string, CommandSpec>;
 
 /**
  * Declares one command: its Protobuf message and where its aggregate id is. Commands are flat
- * messages; a validation rule in the schema that cannot be evaluated fails here, at load.
+ * messages (scalars and enums); a validation rule in the schema that cannot be evaluated fails
+ * here, at load.
  */
 export function command<Schema extends DescMessage>(
   schema: Schema,
   aggregateId: (command: CommandFields<Schema>) => string,
 ): CommandSpec<Schema> {
-  const nested = schema.fields.find((f) => f.fieldKind !== "scalar");
+  const nested = schema.fields.find((f) => f.fieldKind !== "scalar" && f.fieldKind !== "enum");
   if (nested !== undefined) throw new Error(`${schema.typeName}.${nested.name}: command fields must be scalars`);
   return { schema, rules: planRules(schema), aggregateId: aggregateId as CommandSpec<Schema>["aggregateId"] };
 }
@@ -59,7 +68,8 @@ export function validateCommand(specs: CommandSpecs, name: string, payload: unkn
   try {
     message = fromJson(spec.schema, payload as JsonValue);
   } catch (error) {
-    return { ok: false, status: 400, error: describeDecodeError(spec.schema, (error as Error).message) };
+    const described = describeDecodeError(spec.schema, payload as Record<string, unknown>, (error as Error).message);
+    return { ok: false, status: 400, error: described };
   }
   const violation = spec.rules(message as unknown as Record<string, unknown>);
   if (violation !== undefined) {
@@ -79,14 +89,81 @@ function commandFields(schema: DescMessage, message: MessageShape<DescMessage>):
   return fields;
 }
 
-/** protobuf-es decode errors, in the API's words: the JSON field name first. */
-function describeDecodeError(schema: DescMessage, message: string): string {
+/**
+ * A payload the Protobuf JSON mapping refused, in the user's words: the field, the rule it
+ * breaks, the value sent (`amountCents: must be a whole number from 0 to …; got -5`), never
+ * protobuf-es's own. Only the field is read from its error; the rule comes from the descriptor.
+ */
+function describeDecodeError(schema: DescMessage, payload: Record<string, unknown>, message: string): string {
   const unknownKey = /key "([^"]+)" is unknown/.exec(message);
-  if (unknownKey) return `${unknownKey[1]}: unknown field`;
-  const field = /decode field [\w.]+\.(\w+) from JSON: (.*)$/.exec(message);
-  if (field) {
-    const jsonName = schema.fields.find((f) => f.name === field[1])?.jsonName ?? field[1];
-    return `${jsonName}: ${field[2]}`;
+  if (unknownKey) {
+    const fields = schema.fields.map((f) => f.jsonName).join(", ");
+    return `${unknownKey[1]}: not a field of ${schema.name} (its fields: ${fields}); got ${shown(payload[unknownKey[1] as string])}`;
   }
-  return "(body): not a valid command";
+  const decoding = /decode field [\w.]+\.(\w+) from JSON/.exec(message);
+  // An enum's error names the enum, not the field: the field is the one of that enum whose value is not one.
+  const badEnum = /decode enum ([\w.]+) from JSON/.exec(message);
+  const field = schema.fields.find((f) =>
+    badEnum === null
+      ? f.name === decoding?.[1]
+      : f.fieldKind === "enum" && f.enum.typeName === badEnum[1] && !isEnumJson(f, sentValue(payload, f)),
+  );
+  if (field === undefined) return "(body): not a valid command";
+  const value = sentValue(payload, field);
+  return `${field.jsonName}: ${fieldRule(field, value)}; got ${shown(value)}`;
+}
+
+/** A field's value in a JSON payload, which may name it by its JSON name or its Protobuf name. */
+function sentValue(payload: Record<string, unknown>, field: DescField): unknown {
+  return Object.hasOwn(payload, field.jsonName) ? payload[field.jsonName] : payload[field.name];
+}
+
+/** Whether the JSON mapping takes a value for an enum field: a value's name, a number, or nothing. */
+function isEnumJson(field: DescField & { fieldKind: "enum" }, value: unknown): boolean {
+  if (value === undefined || value === null || Number.isInteger(value)) return true;
+  return field.enum.values.some((v) => v.name === value);
+}
+
+const integerRanges: Partial<Record<ScalarType, readonly [bigint, bigint]>> = {
+  [ScalarType.INT32]: [-(2n ** 31n), 2n ** 31n - 1n],
+  [ScalarType.SINT32]: [-(2n ** 31n), 2n ** 31n - 1n],
+  [ScalarType.SFIXED32]: [-(2n ** 31n), 2n ** 31n - 1n],
+  [ScalarType.UINT32]: [0n, 2n ** 32n - 1n],
+  [ScalarType.FIXED32]: [0n, 2n ** 32n - 1n],
+  [ScalarType.INT64]: [-(2n ** 63n), 2n ** 63n - 1n],
+  [ScalarType.SINT64]: [-(2n ** 63n), 2n ** 63n - 1n],
+  [ScalarType.SFIXED64]: [-(2n ** 63n), 2n ** 63n - 1n],
+  [ScalarType.UINT64]: [0n, 2n ** 64n - 1n],
+  [ScalarType.FIXED64]: [0n, 2n ** 64n - 1n],
+};
+
+/** What a field takes, as a sentence's predicate: "must be text", "must be a whole number from 0 to 255". */
+function fieldRule(field: DescField, value: unknown): string {
+  if (field.fieldKind === "enum") return `must be one of ${field.enum.values.map((v) => v.name).join(", ")}`;
+  if (field.fieldKind !== "scalar") return "must be a valid value";
+  const range = integerRanges[field.scalar];
+  if (range !== undefined) {
+    const n = typeof value === "number" || typeof value === "string" ? Number(value) : Number.NaN;
+    if (!Number.isFinite(n) || (typeof value === "string" && value.trim() === "")) return "must be a whole number";
+    if (!Number.isInteger(n)) return "must be a whole number, without a fraction";
+    return `must be a whole number from ${range[0]} to ${range[1]}`;
+  }
+  switch (field.scalar) {
+    case ScalarType.STRING:
+      return "must be text";
+    case ScalarType.BOOL:
+      return "must be true or false";
+    case ScalarType.BYTES:
+      return "must be bytes, base64-encoded";
+    case ScalarType.FLOAT:
+      return "must be a number from -3.4028234663852886e38 to 3.4028234663852886e38";
+    default:
+      return "must be a number";
+  }
+}
+
+/** A value as the user sent it, in JSON, shortened. */
+function shown(value: unknown): string {
+  const json = JSON.stringify(value) ?? "nothing";
+  return json.length > 40 ? `${json.slice(0, 39)}…` : json;
 }

@@ -95,9 +95,14 @@ describe("the accounts slice", () => {
 describe("bad input at the API", () => {
   it("400 for an invalid body, naming the field", async () => {
     const cases: [unknown, RegExp][] = [
-      [{ accountId: "a", amountCents: -5 }, /^amountCents: /],
-      [{ accountId: "a", amountCents: 1.5 }, /^amountCents: /],
-      [{ accountId: "a", amountCents: true }, /^amountCents: /],
+      // The JSON mapping's refusals, in the user's words: field, rule, value.
+      [
+        { accountId: "a", amountCents: -5 },
+        /^amountCents: must be a whole number from 0 to 18446744073709551615; got -5$/,
+      ],
+      [{ accountId: "a", amountCents: 1.5 }, /^amountCents: must be a whole number, without a fraction; got 1\.5$/],
+      [{ accountId: "a", amountCents: true }, /^amountCents: must be a whole number; got true$/],
+      [{ accountId: 7, amountCents: 5 }, /^accountId: must be text; got 7$/],
       [
         { accountId: "a", amountCents: 2 ** 53 },
         /^amountCents: must be greater than 0 and less than or equal to 9007199254740991/,
@@ -106,7 +111,10 @@ describe("bad input at the API", () => {
       [{ accountId: "a/../b", amountCents: 5 }, /^accountId: /],
       [{ accountId: "x".repeat(65), amountCents: 5 }, /^accountId: /],
       [{ amountCents: 5 }, /^accountId: /],
-      [{ accountId: "a", amountCents: 5, extra: true }, /extra/],
+      [
+        { accountId: "a", amountCents: 5, extra: true },
+        /^extra: not a field of Deposit \(its fields: accountId, amountCents\); got true$/,
+      ],
       [[1, 2], /\(body\)/],
       [null, /\(body\)/],
       ["just a string", /\(body\)/],
