@@ -256,13 +256,18 @@ function readCounts(folder: string): Map<string, Record<string, number>> {
     return byWho;
   }
   for (const file of files) {
-    try {
-      const { who, counts } = JSON.parse(readFileSync(join(folder, file), "utf8")) as CallCounts;
-      const sum = byWho.get(who) ?? {};
-      for (const [op, n] of Object.entries(counts)) sum[op] = (sum[op] ?? 0) + n;
-      byWho.set(who, sum);
-    } catch {
-      // a file being written: the next snapshot has it
+    // A file caught while its thread rewrites it does not parse: read it again. Skipping it would
+    // drop its function from a before/after difference altogether.
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      try {
+        const { who, counts } = JSON.parse(readFileSync(join(folder, file), "utf8")) as CallCounts;
+        const sum = byWho.get(who) ?? {};
+        for (const [op, n] of Object.entries(counts)) sum[op] = (sum[op] ?? 0) + n;
+        byWho.set(who, sum);
+        break;
+      } catch {
+        // being written: a moment later it is whole
+      }
     }
   }
   return byWho;

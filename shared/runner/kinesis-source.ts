@@ -24,7 +24,7 @@ import { dynamoClient, kinesisClient, sqsClient } from "../aws/clients.ts";
 import { listShards } from "../aws/shards.ts";
 import { type FaultKind, type FaultSpec, functionRandom, planKinesisFaults, type Random } from "./faults.ts";
 import { localContext } from "./lambda-context.ts";
-import { streamWriteMark, untilStreamWritten } from "./stream-signal.ts";
+import { streamSignalsOn, streamWriteMark, untilStreamWritten } from "./stream-signal.ts";
 
 export interface KinesisSourceOptions {
   readonly functionName: string;
@@ -183,7 +183,15 @@ async function runShard(
         const completed = await deliverInLanes(options, shardId, events, handler, faults);
         if (!completed) return false;
         await saved.moveTo(events.at(-1)?.kinesis.sequenceNumber ?? "");
-        idleMs = options.pollIntervalMs;
+        if (!streamSignalsOn()) {
+          idleMs = options.pollIntervalMs;
+        } else if (atTip && records.length < options.batchSize && (options.batchWindowSeconds ?? 0) === 0) {
+          // Read to the tip, and this process's appends wake the reader: the next read waits for
+          // one (since the mark taken before this read, so none is missed) instead of finding the
+          // shard empty and backing off from the start. Only a writer from another process waits
+          // for the idle poll, as it would on an idle shard.
+          await untilStreamWritten(options.streamName, mark, idleMs, options.isStopping, shardId);
+        }
       } else {
         await saved.moveTo(undefined);
         // Idle: poll again after the interval, or at once when a function of this process appends.
