@@ -95,71 +95,49 @@ function commandFields(schema: DescMessage, message: MessageShape<DescMessage>):
  * protobuf-es's own. Only the field is read from its error; the rule comes from the descriptor.
  */
 function describeDecodeError(schema: DescMessage, payload: Record<string, unknown>, message: string): string {
-  const unknownKey = /key "([^"]+)" is unknown/.exec(message);
-  if (unknownKey) {
+  const unknown = /key "([^"]+)" is unknown/.exec(message)?.[1];
+  if (unknown !== undefined) {
     const fields = schema.fields.map((f) => f.jsonName).join(", ");
-    return `${unknownKey[1]}: not a field of ${schema.name} (its fields: ${fields}); got ${shown(payload[unknownKey[1] as string])}`;
+    return `${unknown}: not a field of ${schema.name} (its fields: ${fields}); got ${shown(payload[unknown])}`;
   }
-  const decoding = /decode field [\w.]+\.(\w+) from JSON/.exec(message);
-  // An enum's error names the enum, not the field: the field is the one of that enum whose value is not one.
-  const badEnum = /decode enum ([\w.]+) from JSON/.exec(message);
+  // A field's error names the field; an enum's names the enum: the field is the one of it sent a value it lacks.
+  const named = /decode (?:field [\w.]+\.(\w+)|enum ([\w.]+)) from JSON/.exec(message);
   const field = schema.fields.find((f) =>
-    badEnum === null
-      ? f.name === decoding?.[1]
-      : f.fieldKind === "enum" && f.enum.typeName === badEnum[1] && !isEnumJson(f, sentValue(payload, f)),
+    named?.[1] !== undefined
+      ? f.name === named[1]
+      : f.fieldKind === "enum" &&
+        f.enum.typeName === named?.[2] &&
+        typeof sent(payload, f) === "string" &&
+        !f.enum.values.some((v) => v.name === sent(payload, f)),
   );
   if (field === undefined) return "(body): not a valid command";
-  const value = sentValue(payload, field);
-  return `${field.jsonName}: ${fieldRule(field, value)}; got ${shown(value)}`;
+  const value = sent(payload, field);
+  return `${field.jsonName}: must be ${takes(field, value)}; got ${shown(value)}`;
 }
 
 /** A field's value in a JSON payload, which may name it by its JSON name or its Protobuf name. */
-function sentValue(payload: Record<string, unknown>, field: DescField): unknown {
+function sent(payload: Record<string, unknown>, field: DescField): unknown {
   return Object.hasOwn(payload, field.jsonName) ? payload[field.jsonName] : payload[field.name];
 }
 
-/** Whether the JSON mapping takes a value for an enum field: a value's name, a number, or nothing. */
-function isEnumJson(field: DescField & { fieldKind: "enum" }, value: unknown): boolean {
-  if (value === undefined || value === null || Number.isInteger(value)) return true;
-  return field.enum.values.some((v) => v.name === value);
-}
-
-const integerRanges: Partial<Record<ScalarType, readonly [bigint, bigint]>> = {
-  [ScalarType.INT32]: [-(2n ** 31n), 2n ** 31n - 1n],
-  [ScalarType.SINT32]: [-(2n ** 31n), 2n ** 31n - 1n],
-  [ScalarType.SFIXED32]: [-(2n ** 31n), 2n ** 31n - 1n],
-  [ScalarType.UINT32]: [0n, 2n ** 32n - 1n],
-  [ScalarType.FIXED32]: [0n, 2n ** 32n - 1n],
-  [ScalarType.INT64]: [-(2n ** 63n), 2n ** 63n - 1n],
-  [ScalarType.SINT64]: [-(2n ** 63n), 2n ** 63n - 1n],
-  [ScalarType.SFIXED64]: [-(2n ** 63n), 2n ** 63n - 1n],
-  [ScalarType.UINT64]: [0n, 2n ** 64n - 1n],
-  [ScalarType.FIXED64]: [0n, 2n ** 64n - 1n],
-};
-
-/** What a field takes, as a sentence's predicate: "must be text", "must be a whole number from 0 to 255". */
-function fieldRule(field: DescField, value: unknown): string {
-  if (field.fieldKind === "enum") return `must be one of ${field.enum.values.map((v) => v.name).join(", ")}`;
-  if (field.fieldKind !== "scalar") return "must be a valid value";
-  const range = integerRanges[field.scalar];
-  if (range !== undefined) {
-    const n = typeof value === "number" || typeof value === "string" ? Number(value) : Number.NaN;
-    if (!Number.isFinite(n) || (typeof value === "string" && value.trim() === "")) return "must be a whole number";
-    if (!Number.isInteger(n)) return "must be a whole number, without a fraction";
-    return `must be a whole number from ${range[0]} to ${range[1]}`;
+/** What a field takes, in words: "text", "one of …", "a whole number from 0 to 255". */
+function takes(field: DescField, value: unknown): string {
+  if (field.fieldKind === "enum") return `one of ${field.enum.values.map((v) => v.name).join(", ")}`;
+  if (field.fieldKind !== "scalar") return "a valid value";
+  const type = ScalarType[field.scalar];
+  const bits = /\d+$/.exec(type)?.[0]; // integers only: INT32, UINT64, SFIXED32, …
+  if (bits === undefined) {
+    const words: Partial<Record<string, string>> = { STRING: "text", BOOL: "true or false", BYTES: "base64 bytes" };
+    return words[type] ?? "a number";
   }
-  switch (field.scalar) {
-    case ScalarType.STRING:
-      return "must be text";
-    case ScalarType.BOOL:
-      return "must be true or false";
-    case ScalarType.BYTES:
-      return "must be bytes, base64-encoded";
-    case ScalarType.FLOAT:
-      return "must be a number from -3.4028234663852886e38 to 3.4028234663852886e38";
-    default:
-      return "must be a number";
-  }
+  const n =
+    typeof value === "number" || (typeof value === "string" && value.trim() !== "") ? Number(value) : Number.NaN;
+  if (!Number.isFinite(n)) return "a whole number";
+  if (!Number.isInteger(n)) return "a whole number, without a fraction";
+  const width = BigInt(bits);
+  const signed = !/^U|^F/.test(type); // UINT… and FIXED… are unsigned
+  const max = (signed ? 2n ** (width - 1n) : 2n ** width) - 1n;
+  return `a whole number from ${signed ? -max - 1n : 0n} to ${max}`;
 }
 
 /** A value as the user sent it, in JSON, shortened. */
