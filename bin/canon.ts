@@ -257,13 +257,14 @@ async function dlq(args: string[]): Promise<number> {
 
   if (action === "move") {
     const { moveDeadLetters } = await import("../shared/runner/move-dead-letters.ts");
+    const { RedriveRefusedError } = await import("../shared/runner/dead-letters.ts");
     try {
       const moved = await moveDeadLetters(endpoints, operands[0] as string, { max });
       if (values.json) console.log(JSON.stringify(moved));
       else console.log(`canon dlq: ${moved.queue}: ${moved.moved} message(s) sent back, ${moved.left} left`);
       return 0;
     } catch (error) {
-      if (!(error instanceof Error && error.name === "RedriveRefusedError")) throw error;
+      if (!(error instanceof RedriveRefusedError)) throw error;
       console.error(`canon dlq: ${error.message}`);
       return 1;
     }

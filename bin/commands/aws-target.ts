@@ -9,6 +9,7 @@ import type { AwsConsoleSource } from "../../shared/console/aws-source.ts";
 /** Why the deployed app cannot be read, and the exit status that says so (2 usage, 1 the account). */
 export class AwsTargetError extends Error {
   override name = "AwsTargetError";
+  readonly code = "aws_target" as const;
   readonly exitCode: 1 | 2;
   constructor(message: string, exitCode: 1 | 2) {
     super(message);

@@ -4,7 +4,8 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { upcasters } from "../../events/upcasters.ts";
 import { app } from "../../functions/app.ts";
-import { ProjectionOpError, rebuildProjection, warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
+import { isCanonError } from "../../shared/errors.ts";
+import { rebuildProjection, warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
 import { connect } from "./connect.ts";
 import { progressReporter } from "./progress.ts";
 
@@ -103,6 +104,6 @@ export async function projectionCommand(args: string[], repoRoot: string): Promi
   } catch (error) {
     progress.done();
     console.error(`canon projection ${action}: ${(error as Error).message}`);
-    return error instanceof ProjectionOpError ? 2 : 1;
+    return isCanonError(error, "projection_op") ? 2 : 1;
   }
 }

@@ -2,6 +2,7 @@
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { dynamoClient } from "./clients.ts";
+import { isAwsError } from "./errors.ts";
 
 async function withDynamo<T>(run: (dynamo: DynamoDBClient) => Promise<T>): Promise<T> {
   const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
@@ -25,7 +26,7 @@ export async function createTableIfMissing(name: string, partitionKey = "id"): P
         }),
       );
     } catch (error) {
-      if (!(error instanceof Error && error.name === "ResourceInUseException")) throw error;
+      if (!isAwsError(error, "ResourceInUseException")) throw error;
     }
   });
 }

@@ -10,6 +10,7 @@
 import { GetRecordsCommand, GetShardIteratorCommand, type Shard } from "@aws-sdk/client-kinesis";
 import { compareSequence } from "../archive/layout.ts";
 import { kinesisClient } from "../aws/clients.ts";
+import { isAwsError } from "../aws/errors.ts";
 import { listShards } from "../aws/shards.ts";
 import { type AggregateHead, aggregateKey, arbiter } from "../events/arbitrate.ts";
 import { type Commit, readCommit } from "../events/envelope.ts";
@@ -312,7 +313,7 @@ async function shardIterator(streamName: string, shardId: string, after: string 
   try {
     return await iteratorOf(streamName, shardId, after, startAt);
   } catch (error) {
-    if (after === undefined || !(error instanceof Error && error.name === "InvalidArgumentException")) throw error;
+    if (after === undefined || !isAwsError(error, "InvalidArgumentException")) throw error;
     return iteratorOf(streamName, shardId, undefined, startAt);
   }
 }

@@ -8,6 +8,7 @@ import type { TailEvent, TailFilter } from "./source.ts";
 /** Thrown when the console cannot be reached or answers with an error. */
 export class ConsoleUnreachableError extends Error {
   override name = "ConsoleUnreachableError";
+  readonly code = "console_unreachable" as const;
 }
 
 /** The base URL of the console: `url` if given, else the `canon dev` running on `dataDir`. */

@@ -7,6 +7,7 @@
  * series for the charts.
  */
 import { readManifests } from "../archive/reader.ts";
+import { isAwsError } from "../aws/errors.ts";
 import { attachedFunctions, type ConsumerRequest, consumerTables } from "../local-cloud/control.ts";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import { type AppPlan, findProjectionGeneration, ids, type PlannedFunction } from "../plan.ts";
@@ -208,7 +209,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
       const [attached, tables] = await Promise.all([attachedFunctions(prefix), consumerTables(prefix)]);
       return { attached: new Set(attached), tables };
     } catch (error) {
-      if (error instanceof Error && error.name === "ResourceNotFoundException") {
+      if (isAwsError(error, "ResourceNotFoundException")) {
         return { attached: new Set(), tables: new Map() };
       }
       throw error;

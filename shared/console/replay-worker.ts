@@ -6,7 +6,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { ReplayProgress } from "../archive/replay.ts";
 import { destroyClients } from "../aws/clients.ts";
-import { ProjectionOpError, rebuildProjection, warmUpProjection } from "../local-cloud/projection-ops.ts";
+import { isCanonError } from "../errors.ts";
+import { rebuildProjection, warmUpProjection } from "../local-cloud/projection-ops.ts";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import type { AppPlan } from "../plan.ts";
 import type { AppDefinition } from "../topology.ts";
@@ -50,7 +51,7 @@ try {
   });
   post({ kind: "done", events: result.events, seconds: result.seconds });
 } catch (error) {
-  post({ kind: "failed", message: (error as Error).message, operator: error instanceof ProjectionOpError });
+  post({ kind: "failed", message: (error as Error).message, operator: isCanonError(error, "projection_op") });
 } finally {
   destroyClients();
 }

@@ -272,6 +272,7 @@ export function matchesFilter(event: TailEvent, filter: TailFilter): boolean {
 /** Thrown for a console request that cannot be done (unknown projection, wrong state). */
 export class ConsoleRequestError extends Error {
   override name = "ConsoleRequestError";
+  readonly code = "console_request" as const;
   readonly status: 400 | 404 | 409;
   constructor(message: string, status: 400 | 404 | 409) {
     super(message);

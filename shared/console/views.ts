@@ -6,7 +6,7 @@
  */
 import type { ShardManifest } from "../archive/layout.ts";
 import { ids, type PlannedFunction, plannedProjectionNames } from "../plan.ts";
-import { type RedriveOutcome, redrive } from "../runner/dead-letters.ts";
+import { type RedriveOutcome, RedriveRefusedError, redrive } from "../runner/dead-letters.ts";
 import type { LocalEndpoints } from "../runner/endpoints.ts";
 import { type MoveOutcome, moveDeadLetters } from "../runner/move-dead-letters.ts";
 import type { AppDefinition } from "../topology.ts";
@@ -100,7 +100,7 @@ export async function redriveForConsole(
   try {
     return await redrive(endpoints, projection, aggregate, options);
   } catch (error) {
-    if (error instanceof Error && error.name === "RedriveRefusedError") {
+    if (error instanceof RedriveRefusedError) {
       throw new ConsoleRequestError(error.message, 409);
     }
     throw error;
@@ -130,7 +130,7 @@ export async function moveForConsole(endpoints: LocalEndpoints, queueId: string)
   try {
     return await moveDeadLetters(endpoints, queueId);
   } catch (error) {
-    if (error instanceof Error && error.name === "RedriveRefusedError") {
+    if (error instanceof RedriveRefusedError) {
       throw new ConsoleRequestError(error.message, 409);
     }
     throw error;

@@ -27,6 +27,7 @@ import {
 /** A rule a schema carries that this module cannot evaluate: the command's declaration fails. */
 export class UnsupportedRuleError extends Error {
   override name = "UnsupportedRuleError";
+  readonly code = "unsupported_rule" as const;
 }
 
 /** The first rule a decoded message breaks: the field (JSON name, empty for a message rule) and why. */

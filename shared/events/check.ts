@@ -29,6 +29,7 @@ export interface Shape<T> {
 /** Thrown inside a check: the first issue found. */
 export class ShapeError extends Error {
   override name = "ShapeError";
+  readonly code = "shape" as const;
   readonly path: (string | number)[];
   constructor(path: (string | number)[], message: string) {
     super(message);

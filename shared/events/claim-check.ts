@@ -45,6 +45,7 @@ export const claimCheckSchema = /* @__PURE__ */ shape(checkClaimCheck);
 /** Thrown when a claimed body is missing or not what its reference says. */
 export class ClaimCheckError extends Error {
   override name = "ClaimCheckError";
+  readonly code = "claim_check" as const;
 }
 
 /** Stores a body and returns its reference (the key is derived from an id: a retry rewrites the same object). */

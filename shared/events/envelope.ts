@@ -174,6 +174,7 @@ export const eventEnvelopeSchema: Shape<EventEnvelope> = /* @__PURE__ */ shape(c
 /** Thrown when bytes on a stream or queue are not a valid commit or event. Never retried. */
 export class MalformedMessageError extends Error {
   override name = "MalformedMessageError";
+  readonly code = "malformed_message" as const;
 }
 
 /** A stream record too large for Kinesis: the commit is in S3, the record says where. */

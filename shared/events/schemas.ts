@@ -34,6 +34,7 @@ export type EventOf<Schemas extends EventSchemas> = {
 /** Thrown when a decider produced an event its schema refuses: a bug, never silently appended. */
 export class InvalidEventError extends Error {
   override name = "InvalidEventError";
+  readonly code = "invalid_event" as const;
 }
 
 /** Checks an event's data against its schema (types, no unknown fields); returns its schema version. */

@@ -23,6 +23,7 @@ import { readJson } from "../archive/reader.ts";
 import { s3Client } from "../aws/clients.ts";
 import { listShards } from "../aws/shards.ts";
 import { requireEnv } from "../env.ts";
+import { isCanonError } from "../errors.ts";
 import { readCommit } from "../events/envelope.ts";
 import { envNames } from "../plan.ts";
 
@@ -110,7 +111,7 @@ async function toArchived(bus: string, shardId: string, record: KinesisStreamRec
   try {
     return { ...base, commit: await readCommit(Buffer.from(record.kinesis.data, "base64")) };
   } catch (error) {
-    if (error instanceof Error && error.name === "ClaimCheckError") throw error; // S3 trouble: retry, never drop
+    if (isCanonError(error, "claim_check")) throw error; // S3 trouble: retry, never drop
     const reason = error instanceof Error ? error.message : String(error);
     logger.warn("archiving a malformed record", { reason, sequenceNumber: record.kinesis.sequenceNumber });
     return { ...base, malformed: { reason, data: record.kinesis.data } };

@@ -69,6 +69,7 @@ interface Target {
 /** Thrown for an operator mistake (unknown projection, wrong state): the CLI prints it and exits 2. */
 export class ProjectionOpError extends Error {
   override name = "ProjectionOpError";
+  readonly code = "projection_op" as const;
 }
 
 function find(options: ProjectionOpsOptions): Target {
