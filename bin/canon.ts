@@ -121,12 +121,12 @@ async function dev(args: string[]): Promise<number> {
   }
   const { startDev } = await import("../shared/local-cloud/dev.ts");
   const { app } = await import("../functions/app.ts");
-  const { contracts } = await import("../functions/api/contracts.ts");
+  const { contractsOf } = await import("../shared/domain/commands.ts");
   const started = Date.now();
   console.log("canon: starting the local cloud …");
   const system = await startDev({
     app,
-    contracts,
+    contracts: contractsOf(app),
     repoRoot,
     dataDir: resolve(values["data-dir"] ?? ".canon/data"),
     port,

@@ -3,6 +3,7 @@
  * embedded local cloud (shared/local-cloud, shared/runner) are built from these
  * types through `planApp` (shared/plan.ts), so local and cloud cannot drift.
  */
+import type { CommandSpecs } from "./domain/commands.ts";
 
 /** A bus: one Kinesis stream (the hot log), one SNS FIFO topic, one S3 archive. */
 export interface BusDefinition {
@@ -103,7 +104,12 @@ export interface ServiceDefinition {
   readonly aggregateType?: string;
   /** Module whose `handler` export takes the service's commands (SQS FIFO). */
   readonly commandHandler?: string;
-  /** Command names the API accepts for this service (each has a schema in the module). @default none */
+  /**
+   * The service's command contract (`functions/<service>/commands.ts`): what the API, the command
+   * handler and reactors validate its commands against (`contractsOf`). @default none
+   */
+  readonly contract?: CommandSpecs;
+  /** Command names the API accepts for this service (each has a schema in `contract`). @default none */
   readonly commands?: readonly string[];
   /** Event types this service's aggregate emits (its own state projection reads them). @default none */
   readonly events?: readonly string[];

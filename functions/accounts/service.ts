@@ -1,5 +1,5 @@
 import type { ServiceDefinition } from "../../shared/topology.ts";
-import { accountApiCommands } from "./commands.ts";
+import { accountApiCommands, accountCommands } from "./commands.ts";
 import { type AccountEvent, accountEventTypes, movementEventTypes } from "./decider.ts";
 
 /**
@@ -11,6 +11,7 @@ export const accountsService: ServiceDefinition = {
   bus: "core",
   aggregateType: "Account",
   commandHandler: "functions/accounts/command-handler.ts",
+  contract: accountCommands,
   commands: accountApiCommands,
   events: accountEventTypes,
   stateProjection: "functions/accounts/state-projection.ts",

@@ -6,11 +6,12 @@
  */
 
 import { upcasters } from "../../events/upcasters.ts";
+import { contractsOf } from "../../shared/domain/commands.ts";
 import type { CommandRejectedOf } from "../../shared/domain/decider.ts";
 import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
 import { type CommandRequest, reactorHandler } from "../../shared/handlers/reactor.ts";
 import type { AccountCommand, AccountEvent } from "../accounts/decider.ts";
-import { contracts } from "../api/contracts.ts";
+import { app } from "../app.ts";
 import type { TransferEvent } from "./decider.ts";
 
 /** What the saga listens to (its subscription in service.ts is checked against it). */
@@ -83,6 +84,6 @@ function reactToRejection({ data }: CommandRejectedOf<AccountCommand>): CommandR
 
 // The runtime hands `react` only the events the saga subscribes to, upcast, their data checked
 // against its schema when it was appended, so it reads them as `SagaEvent`.
-export const handler = reactorHandler({ name: "transfers.saga", react: reactToTransferEvent }, contracts, {
+export const handler = reactorHandler({ name: "transfers.saga", react: reactToTransferEvent }, contractsOf(app), {
   upcasters,
 });

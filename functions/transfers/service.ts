@@ -1,5 +1,5 @@
 import type { ServiceDefinition } from "../../shared/topology.ts";
-import { transferApiCommands } from "./commands.ts";
+import { transferApiCommands, transferCommands } from "./commands.ts";
 import { transferEventTypes } from "./decider.ts";
 import type { SagaEvent } from "./saga-reactor.ts";
 
@@ -12,6 +12,7 @@ export const transfersService: ServiceDefinition = {
   bus: "core",
   aggregateType: "Transfer",
   commandHandler: "functions/transfers/command-handler.ts",
+  contract: transferCommands,
   commands: transferApiCommands,
   events: transferEventTypes,
   stateProjection: "functions/transfers/state-projection.ts",

@@ -48,6 +48,27 @@ export type CommandOf<Specs extends Record<string, CommandSpec<DescMessage>>> = 
   [K in keyof Specs & string]: { type: K } & CommandFields<Specs[K]["schema"]>;
 }[keyof Specs & string];
 
+/**
+ * Every service's command contract, by service name, from the services' declarations: what the
+ * API validates against and reactors send by. A service whose API takes commands must declare its
+ * contract (refused at load otherwise).
+ */
+export function contractsOf(app: {
+  readonly services: readonly {
+    readonly name: string;
+    readonly contract?: CommandSpecs;
+    readonly commands?: readonly string[];
+  }[];
+}): Record<string, CommandSpecs> {
+  const contracts: Record<string, CommandSpecs> = {};
+  for (const service of app.services) {
+    if (service.contract !== undefined) contracts[service.name] = service.contract;
+    const missing = (service.commands ?? []).filter((name) => !Object.hasOwn(service.contract ?? {}, name));
+    if (missing.length > 0) throw new Error(`${service.name}: no command in its contract for ${missing.join(", ")}`);
+  }
+  return contracts;
+}
+
 /** The command names of Protobuf services: one per rpc (the API's routes map onto them). */
 export function rpcNames(...services: readonly DescService[]): string[] {
   return services.flatMap((service) => service.methods.map((method) => method.name));

@@ -7,10 +7,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll } from "vitest";
-import { contracts } from "../../functions/api/contracts.ts";
 import { app as bankApp } from "../../functions/app.ts";
 import { destroyClients, sqsClient } from "../../shared/aws/clients.ts";
-import type { CommandSpecs } from "../../shared/domain/commands.ts";
+import { type CommandSpecs, contractsOf } from "../../shared/domain/commands.ts";
 import { type LocalCloud, startLocalCloud } from "../../shared/local-cloud/cloud.ts";
 import { type DevSystem, startDev } from "../../shared/local-cloud/dev.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
@@ -43,7 +42,7 @@ export async function startSystem(
   const dataDir = options.dataDir ?? tempDataDir("test");
   const system = await startDev({
     app: options.app ?? bankApp,
-    contracts: options.contracts ?? contracts,
+    contracts: options.contracts ?? contractsOf(bankApp),
     repoRoot,
     dataDir,
     port: 0,

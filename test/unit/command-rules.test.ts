@@ -10,11 +10,12 @@ import { createValidator } from "@bufbuild/protovalidate";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { RequestTransferSchema } from "../../events/gen/canon/bank/transfers/v1/transfers_pb.ts";
-import { contracts } from "../../functions/api/contracts.ts";
-import { type CommandSpecs, validateCommand } from "../../shared/domain/commands.ts";
+import { app } from "../../functions/app.ts";
+import { type CommandSpecs, contractsOf, validateCommand } from "../../shared/domain/commands.ts";
 import { compileCel, re2AsRegExp, UnsupportedRuleError } from "../../shared/domain/rules.ts";
 
 const validator = createValidator();
+const contracts = contractsOf(app);
 
 /** What validateCommand answered when protovalidate validated (the code before rules.ts). */
 function reference(specs: CommandSpecs, name: string, payload: Record<string, unknown>) {

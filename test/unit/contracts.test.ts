@@ -4,10 +4,9 @@ import { describe, expect, it } from "vitest";
 import { CommitSchema } from "../../events/gen/canon/envelope/v1/envelope_pb.ts";
 import { upcasters } from "../../events/upcasters.ts";
 import { accountEventSchemas } from "../../functions/accounts/events.ts";
-import { contracts } from "../../functions/api/contracts.ts";
 import { app } from "../../functions/app.ts";
 import { transferEventSchemas } from "../../functions/transfers/events.ts";
-import { validateCommand } from "../../shared/domain/commands.ts";
+import { contractsOf, validateCommand } from "../../shared/domain/commands.ts";
 import { buildCommit, type NewEvent } from "../../shared/events/envelope.ts";
 import { checkEvent, InvalidEventError } from "../../shared/events/schemas.ts";
 import { upcast } from "../../shared/events/upcast.ts";
@@ -22,7 +21,19 @@ function accountCommit(expectedVersion: number, event: NewEvent) {
   );
 }
 
+const contracts = contractsOf(app);
+
 describe("command contracts", () => {
+  it("are found from the services' declarations, and a service whose API takes commands must declare one", () => {
+    expect(Object.keys(contracts).sort()).toEqual(["accounts", "transfers"]);
+    const accounts = app.services.find((s) => s.name === "accounts");
+    expect(contracts.accounts).toBe(accounts?.contract);
+    const { contract: _, ...undeclared } = accounts ?? { name: "accounts" };
+    expect(() => contractsOf({ services: [undeclared] })).toThrow(
+      "accounts: no command in its contract for OpenAccount, Deposit, Withdraw",
+    );
+  });
+
   it("give every command the API routes a schema (the routes map one to one onto the rpcs)", () => {
     for (const service of app.services) {
       for (const name of service.commands ?? [])

@@ -1,7 +1,8 @@
 /** The transfer saga's reactions, and their ids derived from the cause (law E). */
 import { describe, expect, it } from "vitest";
-import { contracts } from "../../functions/api/contracts.ts";
+import { app } from "../../functions/app.ts";
 import { reactToTransferEvent } from "../../functions/transfers/saga-reactor.ts";
+import { contractsOf } from "../../shared/domain/commands.ts";
 import { buildCommit, type EventEnvelope } from "../../shared/events/envelope.ts";
 import { commandsFor, InvalidReactionError, type ReactorDefinition } from "../../shared/handlers/reactor.ts";
 
@@ -26,6 +27,7 @@ function event(type: string, data: Record<string, unknown>, commandId = "cause-1
 }
 
 // As the runtime calls it: with any event from its queue.
+const contracts = contractsOf(app);
 const saga: ReactorDefinition = { name: "transfers.saga", react: reactToTransferEvent };
 const react = (e: EventEnvelope) => saga.react(e);
 const requested = event("TransferRequested", { transferId: "t", fromAccountId: "a", toAccountId: "b", amountCents: 5 });
