@@ -296,7 +296,7 @@ describe.skipIf(!haveChromium)("the console in a real browser", () => {
     const job = page.locator("#replays tr", { hasText: "accounts.activity" });
     await job.waitFor({ timeout: 15_000 });
     await job.getByText("done", { exact: true }).waitFor({ timeout: 90_000 });
-    expect(await job.textContent()).toMatch(/warm-up[\s\S]*replay · \d+ events · [\d.]+ \/ [\d.]+ MB/);
+    expect(await job.textContent()).toMatch(/warm-up[\s\S]*(replay|attach) · \d+ events · [\d.]+ \/ [\d.]+ MB/);
     await row.getByText("live", { exact: true }).waitFor({ timeout: 30_000 });
     const activity = await waitFor(async () => {
       const response = await system.get("/views/accounts/activity/s-1");
