@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
  *   canon tail        follow the events on the buses, live
  *   canon console     the operator console over the app deployed to AWS
  *   canon bench       run the benchmarks
+ *   canon add         scaffold a projection
  */
 import { parseArgs } from "node:util";
 import { untilSignal } from "./commands/until-signal.ts";
@@ -30,6 +31,7 @@ Commands:
   tail       Follow the events on the buses, live, filtered by type, aggregate or service
   console    The operator console over the app deployed to AWS (--aws)
   bench      Run the benchmarks
+  add        Scaffold a projection: its module, a test and its declaration
 
 Options:
   -h, --help Show help (also: canon <command> --help)
@@ -78,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./commands/console.ts")).consoleCommand(rest, repoRoot);
     case "bench":
       return (await import("./commands/bench.ts")).benchCommand(rest, repoRoot);
+    case "add":
+      return (await import("./commands/add.ts")).addCommand(rest, repoRoot);
     default:
       console.error(`canon: unknown command "${command}"\n\n${usage}`);
       return 2;
