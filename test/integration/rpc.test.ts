@@ -199,6 +199,8 @@ describe("malformed calls", () => {
       body: JSON.stringify({ accountId: 5, amountCents: "many" }),
     });
     expect(wrongType.status).toBe(400);
+    // In the JSON API's words, not protobuf-es's.
+    expect(await wrongType.json()).toEqual({ code: "invalid_argument", message: "accountId: must be text; got 5" });
     const oversized = await fetch(`${system.url}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json" },

@@ -51,6 +51,26 @@ describe("the API's Lambda behind API Gateway", () => {
     });
   });
 
+  it("refuses what the JSON mapping refuses in the JSON API's words (field, rule, value), unknown fields too", async () => {
+    const cases: [string, string][] = [
+      [
+        '{"accountId":"a","amountCents":-5}',
+        "amountCents: must be a whole number from 0 to 18446744073709551615; got -5",
+      ],
+      ['{"accountId":"a","amountCents":1.5}', "amountCents: must be a whole number, without a fraction; got 1.5"],
+      ['{"accountId":7,"amountCents":1}', "accountId: must be text; got 7"],
+      [
+        '{"accountId":"a","amountCents":1,"extra":1}',
+        "extra: not a field of Deposit (its fields: accountId, amountCents); got 1",
+      ],
+    ];
+    for (const [body, message] of cases) {
+      const result = await invoke(event(path, "application/json", Buffer.from(body)));
+      expect(result.statusCode, body).toBe(400);
+      expect(JSON.parse(String(result.body)), body).toEqual({ code: "invalid_argument", message });
+    }
+  });
+
   it("reads a Connect call's binary Protobuf body", async () => {
     const result = await invoke(event(path, "application/proto", zero));
     expect(result.statusCode).toBe(400);
