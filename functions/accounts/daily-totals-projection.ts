@@ -6,9 +6,11 @@
  * shared/handlers/counters.ts for the bound and the shards).
  */
 import { upcasters } from "../../events/upcasters.ts";
+import { eventTypes, isEventOf } from "../../shared/domain/decider.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
 import { type CounterProjection, counterProjection } from "../../shared/handlers/counters.ts";
 import { projectionHandler } from "../../shared/handlers/projection.ts";
+import type { AccountEvent } from "./events.ts";
 
 export interface DailyTotalsItem {
   readonly date: string;
@@ -17,8 +19,9 @@ export interface DailyTotalsItem {
   readonly events: number;
 }
 
-/** The event types the view counts. */
-export const dailyTotalsEventTypes = ["FundsDeposited", "FundsWithdrawn"] as const;
+/** The events the view counts: cash in and out of the bank. */
+type CashEvent = Extract<AccountEvent, { type: "FundsDeposited" | "FundsWithdrawn" }>;
+export const dailyTotalsEventTypes = eventTypes<CashEvent>({ FundsDeposited: true, FundsWithdrawn: true });
 
 /** The view's definition; `shardBytes` is open for tests of the shard roll-over. */
 export function dailyTotals(options: Pick<CounterProjection, "shardBytes"> = {}): CounterProjection {
@@ -30,15 +33,9 @@ export function dailyTotals(options: Pick<CounterProjection, "shardBytes"> = {})
     key: (event: EventEnvelope) => (event.time.length >= 10 ? event.time.slice(0, 10) : undefined),
     initial: (date: string) => ({ date, depositsCents: 0, withdrawalsCents: 0 }),
     add(event: EventEnvelope): Record<string, number> {
-      const amount = Number(event.data.amountCents);
-      switch (event.type) {
-        case "FundsDeposited":
-          return { depositsCents: amount };
-        case "FundsWithdrawn":
-          return { withdrawalsCents: amount };
-        default:
-          return {};
-      }
+      if (!isEventOf<CashEvent>(event, dailyTotalsEventTypes)) return {};
+      const amount = event.data.amountCents;
+      return event.type === "FundsDeposited" ? { depositsCents: amount } : { withdrawalsCents: amount };
     },
   };
 }
