@@ -11,13 +11,14 @@ import type { KinesisStreamEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { upcasters } from "../../events/upcasters.ts";
 import { type BalanceItem, evolveBalance } from "../../functions/accounts/balances-projection.ts";
-import type { AccountEvent } from "../../functions/accounts/decider.ts";
+import { type AccountEvent, accountEventTypes } from "../../functions/accounts/decider.ts";
 import { listArchive, readManifests } from "../../shared/archive/reader.ts";
 import { acceptedEventsFromArchive, replayIntoProjection } from "../../shared/archive/replay.ts";
 import { queryArchive } from "../../shared/archive/sql.ts";
 import { verifyArchive } from "../../shared/archive/verify.ts";
 import { dynamoClient, kinesisClient, s3Client, sqsClient } from "../../shared/aws/clients.ts";
 import { createTableIfMissing } from "../../shared/aws/tables.ts";
+import { isEventOf } from "../../shared/domain/decider.ts";
 import { acceptedHistory } from "../../shared/events/arbitrate.ts";
 import { buildCommit, type Commit } from "../../shared/events/envelope.ts";
 import { upcast } from "../../shared/events/upcast.ts";
@@ -218,16 +219,9 @@ describe("the archive", () => {
     for (const commit of acceptedHistory(commits)) {
       for (const raw of commit.events) {
         const event = upcast(raw, upcasters);
-        if (!types.includes(event.type)) continue;
+        if (!types.includes(event.type) || !isEventOf<AccountEvent>(event, accountEventTypes)) continue;
         const id = event.subject;
-        expected.set(
-          id,
-          evolveBalance(
-            expected.get(id),
-            { type: event.type, data: event.data } as AccountEvent,
-            event.aggregateversion,
-          ),
-        );
+        expected.set(id, evolveBalance(expected.get(id), event, event.aggregateversion));
       }
     }
     const scanned = await dynamoClient().send(new ScanCommand({ TableName: table }));

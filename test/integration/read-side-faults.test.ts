@@ -8,8 +8,9 @@
  */
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from "@aws-sdk/client-kinesis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AccountEvent, balanceDelta } from "../../functions/accounts/decider.ts";
+import { type AccountEvent, accountEventTypes, balanceDelta } from "../../functions/accounts/decider.ts";
 import { kinesisClient } from "../../shared/aws/clients.ts";
+import { isEventOf } from "../../shared/domain/decider.ts";
 import { acceptedHistory } from "../../shared/events/arbitrate.ts";
 import { type Commit, type EventEnvelope, parseCommit } from "../../shared/events/envelope.ts";
 import { deadLetterReport } from "../../shared/runner/dead-letters.ts";
@@ -114,7 +115,8 @@ function fold(commits: readonly Commit[]): Expected {
     .filter((c) => c.kind === "events" && c.aggregateType === "Account")
     .flatMap((c) => c.events);
   for (const e of events) {
-    const event = { type: e.type, data: e.data } as AccountEvent;
+    if (!isEventOf<AccountEvent>(e, accountEventTypes)) throw new Error(`${e.type}: not an Account event`);
+    const event = e;
     const before = expected.balances.get(e.subject) ?? { owner: "", balanceCents: 0, version: 0 };
     const balanceCents = before.balanceCents + balanceDelta(event);
     const owner = event.type === "AccountOpened" ? event.data.owner : before.owner;
