@@ -14,6 +14,7 @@ export type CanonErrorCode =
   | "invalid_event"
   | "malformed_message"
   | "projection_op"
+  | "replay_state_missing"
   | "shape"
   | "unsupported_rule";
 

@@ -6,6 +6,7 @@
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { s3Client } from "../aws/clients.ts";
+import { isAwsError } from "../aws/errors.ts";
 import {
   type ArchivedRecord,
   archivePrefix,
@@ -32,7 +33,7 @@ export async function readJson<T>(bucket: string, key: string): Promise<T | unde
     const object = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return JSON.parse((await object.Body?.transformToString()) ?? "null") as T;
   } catch (error) {
-    if (error instanceof Error && (error.name === "NoSuchKey" || error.name === "NotFound")) return undefined;
+    if (isAwsError(error, "NoSuchKey") || isAwsError(error, "NotFound")) return undefined;
     throw error;
   }
 }

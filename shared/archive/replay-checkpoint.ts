@@ -29,6 +29,7 @@ export interface HeadsRef {
 /** Thrown when a checkpoint names scratch items that are gone (a chunk retried after its replay finished). */
 export class ReplayStateMissingError extends Error {
   override name = "ReplayStateMissingError";
+  readonly code = "replay_state_missing" as const;
 }
 
 const headsKey = (replayId: string, generation: number, part: number) => `replay#${replayId}#${generation}#${part}`;

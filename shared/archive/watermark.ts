@@ -5,6 +5,7 @@
  * it too, so it reaches the queue's buffer: the replay need not wait for it.
  */
 import { kinesisClient } from "../aws/clients.ts";
+import { isAwsError } from "../aws/errors.ts";
 import { listShards } from "../aws/shards.ts";
 import { readManifests } from "./reader.ts";
 
@@ -55,7 +56,7 @@ async function firstRecordAfter(streamName: string, shardId: string, watermark: 
   try {
     return await firstRecord((await from("AFTER_SEQUENCE_NUMBER")).ShardIterator);
   } catch (error) {
-    if (!(error instanceof Error && error.name === "InvalidArgumentException")) throw error;
+    if (!isAwsError(error, "InvalidArgumentException")) throw error;
   }
   let iterator = (await from("TRIM_HORIZON")).ShardIterator;
   for (let page = 0; iterator !== undefined && page < 1_000; page++) {

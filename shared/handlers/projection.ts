@@ -27,6 +27,7 @@ import { batchGetItems, batchPutItems } from "../aws/batch.ts";
 import { dynamoClient } from "../aws/clients.ts";
 import { isConditionalCheckFailed } from "../aws/errors.ts";
 import { optionalEnv, requireEnv } from "../env.ts";
+import { isCanonError } from "../errors.ts";
 import { type EventEnvelope, MalformedMessageError, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
 import { envNames } from "../plan.ts";
@@ -274,7 +275,7 @@ async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Prom
         kind: "malformed",
         record,
         reason: describeError(error),
-        retryable: !(error instanceof Error && error.name === "MalformedMessageError"),
+        retryable: !isCanonError(error, "malformed_message"),
       },
     };
   }

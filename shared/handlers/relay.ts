@@ -15,6 +15,7 @@ import { BatchGetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { KinesisStreamBatchResponse, KinesisStreamHandler, KinesisStreamRecord } from "aws-lambda";
 import { dynamoClient, snsClient, sqsClient } from "../aws/clients.ts";
 import { requireEnv } from "../env.ts";
+import { isCanonError } from "../errors.ts";
 import { type AggregateHead, aggregateKey, arbitrateRun, type Verdict } from "../events/arbitrate.ts";
 import { checkIn, eventClaimKey, maxInlineEventBytes } from "../events/claim-check.ts";
 import { type Commit, type EventEnvelope, readCommit } from "../events/envelope.ts";
@@ -112,7 +113,7 @@ async function parseOrDeadLetter(config: Config, record: KinesisStreamRecord): P
   try {
     commit = await readCommit(bytes);
   } catch (error) {
-    if (error instanceof Error && error.name === "ClaimCheckError") throw error; // S3 trouble: retry, never drop
+    if (isCanonError(error, "claim_check")) throw error; // S3 trouble: retry, never drop
     reason = error instanceof Error ? error.message : String(error);
   }
   if (reason === undefined) return commit;

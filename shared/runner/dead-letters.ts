@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../aws/clients.ts";
+import { isAwsError } from "../aws/errors.ts";
 import { listParks, type ParkHead, type ParkListing, type RedriveRequest, readPark } from "../handlers/parking.ts";
 import { consumerTables } from "../local-cloud/control.ts";
 import type { LocalEndpoints, ProjectionEndpoint } from "./endpoints.ts";
@@ -57,7 +58,7 @@ async function projectionTables(endpoints: LocalEndpoints): Promise<Map<string, 
   try {
     if (!endpoints.deployed) moved = await consumerTables(endpoints.prefix);
   } catch (error) {
-    if (!(error instanceof Error && error.name === "ResourceNotFoundException")) throw error;
+    if (!isAwsError(error, "ResourceNotFoundException")) throw error;
   }
   return new Map(
     endpoints.projections.map((p) => {

@@ -1,6 +1,7 @@
 /** Canon's errors are told apart by their code (shared/errors.ts), not by class name. */
 import { describe, expect, it } from "vitest";
 import { AwsTargetError } from "../../bin/commands/aws-target.ts";
+import { ReplayStateMissingError } from "../../shared/archive/replay-checkpoint.ts";
 import { ConsoleUnreachableError } from "../../shared/console/client.ts";
 import { ConsoleRequestError } from "../../shared/console/source.ts";
 import { UnsupportedRuleError } from "../../shared/domain/rules.ts";
@@ -19,6 +20,7 @@ const errors: [CanonErrorCode, Error][] = [
   ["invalid_event", new InvalidEventError("x")],
   ["malformed_message", new MalformedMessageError("x")],
   ["projection_op", new ProjectionOpError("x")],
+  ["replay_state_missing", new ReplayStateMissingError("x")],
   ["shape", new ShapeError([], "x")],
   ["unsupported_rule", new UnsupportedRuleError("x")],
 ];
