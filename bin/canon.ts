@@ -49,8 +49,9 @@ Ctrl-C stops everything.
 
 Options:
   --port <n>        HTTP port (default: $CANON_PORT or 4000)
-  --grpc-port <n>   Native gRPC port, HTTP/2 without TLS (default: $CANON_GRPC_PORT or the
-                    HTTP port + 1); Connect and gRPC-Web are served on both ports
+  --grpc-port <n>   Native gRPC port, HTTP/2 without TLS (default: $CANON_GRPC_PORT, else the
+                    HTTP port + 1, or a free port if that one is taken: the banner names it);
+                    Connect and gRPC-Web are served on both ports
   --host <addr>     Address to listen on (default: 127.0.0.1)
   --data-dir <dir>  Where the local cloud keeps its data (default: .canon/data)
   --external        Use the AWS endpoints in the environment (e.g. LocalStack via

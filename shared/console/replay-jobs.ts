@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Worker } from "node:worker_threads";
+import type { AppDefinition } from "../topology.ts";
 import type { ReplayWorkerInput, ReplayWorkerMessage } from "./replay-worker.ts";
 import type { ReplayAction, ReplayJob } from "./source.ts";
 
@@ -23,6 +24,14 @@ export interface ReplayJobs {
 }
 
 type MutableJob = { -readonly [K in keyof ReplayJob]: ReplayJob[K] } & { messages: string[] };
+
+/**
+ * The app as a worker can receive it (structured clone): without the services' command
+ * contracts, whose Protobuf descriptors hold functions, and which a replay does not use.
+ */
+function cloneable(app: AppDefinition): AppDefinition {
+  return { ...app, services: app.services.map(({ contract: _contract, ...service }) => service) };
+}
 
 /** Starts and tracks console-started warm-ups and rebuilds of one app. */
 export function replayJobs(input: Omit<ReplayWorkerInput, "action" | "projection">): ReplayJobs {
@@ -52,7 +61,7 @@ export function replayJobs(input: Omit<ReplayWorkerInput, "action" | "projection
         messages: [],
       };
       jobs.unshift(job);
-      const data: ReplayWorkerInput = { ...input, projection, action };
+      const data: ReplayWorkerInput = { ...input, app: cloneable(input.app), projection, action };
       const worker = new Worker(new URL("./replay-worker.ts", import.meta.url), {
         env: { ...process.env, POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? "WARN" },
         workerData: data,

@@ -16,7 +16,7 @@ import type { AppDefinition } from "../topology.ts";
 import { type LocalCloud, startLocalCloud } from "./cloud.ts";
 import { ensureControlTable, viewTable } from "./control.ts";
 import { type ProvisionedResources, provision, resolveEnv } from "./provision.ts";
-import { type RpcServer, serveRpc } from "./rpc-server.ts";
+import { type RpcServer, serveRpcBeside } from "./rpc-server.ts";
 
 export interface DevOptions {
   readonly app: AppDefinition;
@@ -26,7 +26,7 @@ export interface DevOptions {
   readonly port: number;
   /**
    * Port of the native gRPC server (HTTP/2 cleartext, which also speaks gRPC-Web and Connect).
-   * @default `port` + 1, or any free port when `port` is 0
+   * @default `port` + 1, or any free port when `port` is 0 or `port` + 1 is taken
    */
   readonly grpcPort?: number;
   readonly host?: string;
@@ -108,7 +108,7 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
       server = serve({ fetch, hostname: host, port: options.port }, (info) => resolve(info.port));
       server.once("error", reject);
     });
-    grpc = await serveRpc(apiOptions, host, options.grpcPort ?? (options.port === 0 ? 0 : port + 1));
+    grpc = await serveRpcBeside(apiOptions, host, port, options.grpcPort);
     ready = true;
     const started = runner;
     const url = `http://${host}:${port}`;

@@ -63,3 +63,23 @@ export async function serveRpc(options: ApiOptions, host: string, port: number):
       }),
   };
 }
+
+/**
+ * The gRPC server beside the API on `apiPort`: on the port asked for, else on `apiPort` + 1, or
+ * any free port when that one is taken (the banner names it), so a default never keeps `canon
+ * dev` from starting.
+ */
+export async function serveRpcBeside(
+  options: ApiOptions,
+  host: string,
+  apiPort: number,
+  asked: number | undefined,
+): Promise<RpcServer> {
+  if (asked !== undefined) return serveRpc(options, host, asked);
+  try {
+    return await serveRpc(options, host, apiPort === 0 || apiPort === 65535 ? 0 : apiPort + 1);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    return serveRpc(options, host, 0);
+  }
+}
