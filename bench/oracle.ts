@@ -5,7 +5,6 @@
  * parked with a reason. Returns the problems found; none means the oracle holds.
  */
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { upcasters } from "../events/upcasters.ts";
 import { type BalanceItem, evolveBalance } from "../functions/accounts/balances-projection.ts";
 import {
@@ -19,7 +18,8 @@ import { type TransferEvent, transferEventTypes } from "../functions/transfers/d
 import { evolveTransfer, type TransferItem } from "../functions/transfers/transfers-projection.ts";
 import { acceptedEventsFromArchive } from "../shared/archive/replay.ts";
 import { verifyArchive } from "../shared/archive/verify.ts";
-import { dynamoClient, sqsClient } from "../shared/aws/clients.ts";
+import { sqsClient } from "../shared/aws/clients.ts";
+import { scanItems } from "../shared/aws/tables.ts";
 import { isEventOf } from "../shared/domain/decider.ts";
 import type { EventEnvelope } from "../shared/events/envelope.ts";
 import type { ProvisionedResources } from "../shared/local-cloud/provision.ts";
@@ -47,17 +47,6 @@ export interface OracleReport {
 }
 
 const bus = "core";
-
-async function scanTable(table: string): Promise<Map<string, Record<string, unknown>>> {
-  const items = new Map<string, Record<string, unknown>>();
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await dynamoClient().send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
-    for (const item of page.Items ?? []) items.set(String(item.id), item);
-    start = page.LastEvaluatedKey;
-  } while (start !== undefined);
-  return items;
-}
 
 /** The folds of the archive that the views must equal. */
 function folds(events: readonly EventEnvelope[], poison: ReadonlySet<string>) {
@@ -115,9 +104,9 @@ async function viewsEqualFolds(input: OracleInput, events: readonly EventEnvelop
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [balances, statements, transfers] = await Promise.all([
-      scanTable(tables.balances),
-      scanTable(tables.statements),
-      scanTable(tables.transfers),
+      scanItems(tables.balances),
+      scanItems(tables.statements),
+      scanItems(tables.transfers),
     ]);
     const problems = [
       ...compare("accounts/balances", expected.balances, balances),
