@@ -57,10 +57,18 @@ const load = requireFrom(import.meta.url);
 const kinesisHttp1Handler = (): import("@smithy/node-http-handler").NodeHttpHandler => {
   const fromKinesis = requireFrom(load.resolve("@aws-sdk/client-kinesis"));
   const { NodeHttpHandler } = fromKinesis("@smithy/node-http-handler") as typeof import("@smithy/node-http-handler");
-  return new NodeHttpHandler({ connectionTimeout: 5000 });
+  return new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 });
 };
 
-const common = () => ({ region: region(), maxAttempts: 5 });
+/**
+ * A request whose socket goes quiet for 30 s is abandoned and retried (longer than any long poll,
+ * 20 s): without it a request the server never answers holds its caller for ever.
+ */
+const common = () => ({
+  region: region(),
+  maxAttempts: 5,
+  requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+});
 
 /** Kinesis over HTTP/1.1: the SDK's HTTP/2 default is only needed for SubscribeToShard. */
 export const kinesisClient = /* @__PURE__ */ cached("KINESIS", () => {
