@@ -11,12 +11,9 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { type Answer, type ApiOptions, readOutcome, readView, submitCommand } from "./intake.ts";
+import { type Answer, type ApiOptions, maxCommandBytes, readOutcome, readView, submitCommand } from "./intake.ts";
 
 export type { ApiOptions } from "./intake.ts";
-
-/** Largest command body accepted (bytes). */
-export const maxCommandBytes = 64 * 1024;
 
 /** Builds the API's Hono app. Resource names come from the environment (see shared/plan.ts). */
 export function createApi(options: ApiOptions): Hono {

@@ -43,6 +43,9 @@ interface ApiCommandRecord {
   readonly receivedAt: string;
 }
 
+/** Largest command body (JSON) or message (Connect, gRPC, gRPC-Web) accepted, in bytes. */
+export const maxCommandBytes = 64 * 1024;
+
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,128}$/;
 const pathSegmentPattern = /^[A-Za-z0-9._~-]{1,256}$/;
 

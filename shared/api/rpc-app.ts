@@ -6,8 +6,8 @@
  * API on the same port.
  */
 import { validateCommand } from "../domain/commands.ts";
-import type { ApiOptions } from "./intake.ts";
-import { commandServices, maxRpcBytes, rpcFetchHandlers } from "./rpc.ts";
+import { type ApiOptions, maxCommandBytes } from "./intake.ts";
+import { commandServices, rpcFetchHandlers } from "./rpc.ts";
 
 /** The Hono route pattern of an rpc path (a package-qualified service, then a method). */
 export const rpcPathPattern = "/:service{[A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)+}/:method";
@@ -28,7 +28,7 @@ export function rpcFetch(options: ApiOptions): (request: Request) => Promise<Res
     try {
       const refused = await refusedConnectJson(options, commands.get(path), request);
       if (refused !== undefined) return refused;
-      // The rpc reads at most maxRpcBytes and answers a larger message RESOURCE_EXHAUSTED itself.
+      // The rpc reads at most maxCommandBytes and answers a larger message RESOURCE_EXHAUSTED itself.
       return await handler(request);
     } catch (error) {
       console.error("rpc error", error);
@@ -50,7 +50,7 @@ async function refusedConnectJson(
   const contract = route === undefined ? undefined : options.contracts[route.service];
   if (route === undefined || contract === undefined) return undefined;
   if (request.headers.get("content-type")?.split(";")[0]?.trim() !== "application/json") return undefined;
-  const body = await boundedText(request.clone(), maxRpcBytes);
+  const body = await boundedText(request.clone(), maxCommandBytes);
   let payload: unknown;
   try {
     payload = body === undefined ? undefined : JSON.parse(body);

@@ -32,10 +32,7 @@ import {
   OutcomeEventSchema,
   QueryService,
 } from "../../events/gen/canon/api/v1/queries_pb.ts";
-import { type Answer, type ApiOptions, readOutcome, readView, submitCommand } from "./intake.ts";
-
-/** Largest request message accepted (bytes), as the JSON API's body limit. */
-export const maxRpcBytes = 64 * 1024;
+import { type Answer, type ApiOptions, maxCommandBytes, readOutcome, readView, submitCommand } from "./intake.ts";
 
 /** The header (gRPC metadata) carrying the client's idempotency key. */
 export const idempotencyHeader = "idempotency-key";
@@ -81,7 +78,7 @@ export function rpcRoutes(options: ApiOptions): (router: ConnectRouter) => void 
             const answer = await submitCommand(options, service, method.name, payload, key);
             return create(method.output as DescMessage, succeeded(answer).body as never) as never;
           },
-          { readMaxBytes: maxRpcBytes },
+          { readMaxBytes: maxCommandBytes },
         );
       }
     }
@@ -107,7 +104,7 @@ export function rpcRoutes(options: ApiOptions): (router: ConnectRouter) => void 
           return create(GetViewItemResponseSchema, { item: json(body) });
         },
       },
-      { readMaxBytes: maxRpcBytes },
+      { readMaxBytes: maxCommandBytes },
     );
   };
 }
@@ -147,7 +144,7 @@ function jsonValue(value: unknown): JsonValue {
  * such as the API's Hono app: Connect and gRPC-Web (native gRPC needs HTTP/2, see dev.ts).
  */
 export function rpcFetchHandlers(options: ApiOptions): Map<string, (request: Request) => Promise<Response>> {
-  const router = createConnectRouter({ grpc: false, grpcWeb: true, connect: true, readMaxBytes: maxRpcBytes });
+  const router = createConnectRouter({ grpc: false, grpcWeb: true, connect: true, readMaxBytes: maxCommandBytes });
   rpcRoutes(options)(router);
   return new Map(router.handlers.map((h: UniversalHandler) => [h.requestPath, createFetchHandler(h)]));
 }

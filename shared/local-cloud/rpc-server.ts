@@ -6,8 +6,8 @@
 import { createServer, type Http2Session } from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
-import type { ApiOptions } from "../api/intake.ts";
-import { maxRpcBytes, rpcRoutes } from "../api/rpc.ts";
+import { type ApiOptions, maxCommandBytes } from "../api/intake.ts";
+import { rpcRoutes } from "../api/rpc.ts";
 
 export interface RpcServer {
   readonly port: number;
@@ -37,7 +37,7 @@ export async function serveRpc(options: ApiOptions, host: string, port: number):
       grpc: true,
       grpcWeb: true,
       connect: true,
-      readMaxBytes: maxRpcBytes,
+      readMaxBytes: maxCommandBytes,
       fallback: unknownMethod,
     }),
   );
