@@ -13,7 +13,7 @@ import * as s3 from "aws-cdk-lib/aws-s3";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import type { IConstruct } from "constructs";
-import { type AppPlan, ids, type Owner, type PlannedFunction } from "../shared/plan.ts";
+import { type AppPlan, envNames, ids, type Owner, type PlannedFunction } from "../shared/plan.ts";
 import { actionMatches, actionsOn, type Grant, resolveTarget, roleGrants, stackOwner, type Target } from "./grants.ts";
 import { functionRoles, isFunctionRole, ownerTag, parseOwnerTag, sameOwner, tagKeys } from "./names.ts";
 
@@ -21,7 +21,7 @@ import { functionRoles, isFunctionRole, ownerTag, parseOwnerTag, sameOwner, tagK
 export const laws = {
   A: "Law A (the stream is the single source of truth: only its bus's relay publishes to a bus topic)",
   B: "Law B (each service owns its stack, tables and queues)",
-  BC: "Law B/C (a node touches only its own tables, queues and buckets, and its bus's archive; only the API and declared reactors send commands, only the API reads query tables)",
+  BC: "Law B/C (a node touches only its own tables, queues and buckets, and its bus's archive, and a command handler reads its bus's arbitration heads; only the API and declared reactors send commands, only the API reads query tables)",
   C: "Law C (nodes never talk to each other: no function invokes a function)",
   D: "Law D (a command handler never writes its read model: it appends to the stream, and its own projection records the event)",
   F: "Law F (fanout consumers publish nothing: a projection, and its replayer, write no stream, topic, queue or bucket)",
@@ -186,6 +186,20 @@ export class CanonLaws implements IAspect {
     // A bus's archive is the bus's log, like its stream: any node may read it (a replay, a claim
     // check); what a fanout consumer may not write is law F's business.
     if (target.kind === "bucket") return target.owner.kind === "bus";
+    // A bus's arbitration heads are its verdicts on the commits appended to it: a command handler
+    // of a service on that bus may read them (to learn its commit's fate), never write them.
+    if (target.kind === "table" && fn.role === "command-handler" && target.owner.kind === "bus" && fn.planned) {
+      const table = this.plan.tables.find((t) => t.name === target.name);
+      const bus = target.owner.name;
+      const ownBus = Object.values(fn.planned.env).some(
+        (r) =>
+          r.kind === "table" && r.id === table?.id && r.access === "read" && table.id === ids.arbitrationTable(bus),
+      );
+      const onBus = Object.entries(fn.planned.env).some(
+        ([name, r]) => name === envNames.bus && r.kind === "value" && r.value === bus,
+      );
+      return ownBus && onBus && actions.every((a) => tableReads.has(a.toLowerCase()));
+    }
     // Across owners, only what the plan declares for the API and reactors, and only to read or send.
     if ((fn.role !== "api" && fn.role !== "reactor") || !fn.planned || target.owner.kind !== "service") return false;
     const owner: Owner = target.owner;

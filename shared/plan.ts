@@ -341,6 +341,8 @@ export function planApp(app: AppDefinition): AppPlan {
         [envNames.streamName]: { kind: "stream", bus: service.bus, access: "write" },
         [envNames.stateTable]: { kind: "table", id: stateTable.id, access: "read" },
         [envNames.outcomesTable]: { kind: "table", id: outcomes.id, access: "readWrite" },
+        // The arbiter's verdicts: a commit's fate a hop before the state projection shows it (read only).
+        [envNames.arbitrationTable]: { kind: "table", id: ids.arbitrationTable(service.bus), access: "read" },
         // Claim checks: a commit too large for a stream record is stored here.
         [envNames.archiveBucket]: { kind: "bucket", bus: service.bus, access: "readWrite" },
       },

@@ -7,9 +7,12 @@
  *    (group commit): each decided commit after the first names the one before it, so
  *    arbitration refuses it if that one lost (a pipelined commit, see arbitrate.ts);
  * 3. record them as pending outcomes, append every commit in one PutRecords, and wait once
- *    for the whole batch until the service's own projection shows each commit won or lost
- *    (read-your-writes, commit-wait.ts);
+ *    for the whole batch until the arbiter's heads (or, when they cannot tell, the service's own
+ *    projection) show each commit won or lost (commit-wait.ts);
  * 4. settle the outcomes; commands whose commit lost go to the next round against fresh state.
+ *
+ * The state a won commit made is remembered by the instance (decided-states.ts), so the next
+ * command for that aggregate is decided on it while the state table is still a hop behind.
  *
  * A rejection decided on state that includes commits not yet known to have won would be a
  * guess, so it waits for the next round. Conflicts are retried with a bound; every command ends
@@ -22,14 +25,15 @@ import { batchGetFromTables, batchPutItems } from "../aws/batch.ts";
 import { type CommandMessage, commandMessageSchema } from "../domain/command-message.ts";
 import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
 import { type Decider, isRejection } from "../domain/decider.ts";
-import { requireEnv } from "../env.ts";
+import { optionalEnv, requireEnv } from "../env.ts";
 import { maxClaimedBytes } from "../events/claim-check.ts";
 import { buildCommit, type Commit, type NewEvent } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
 import { envNames } from "../plan.ts";
-import { readStates, type StateItem, stateKeys, statesFrom } from "./aggregate-state.ts";
+import { readStates, type StateItem, stateKey, stateKeys, statesFrom } from "./aggregate-state.ts";
 import { appendCommits } from "./commit-append.ts";
 import { awaitCommits, type CommitChain } from "./commit-wait.ts";
+import { DecidedStates } from "./decided-states.ts";
 import { type Outcome, outcomeEvents } from "./outcomes.ts";
 
 export { appendCommit } from "./commit-append.ts";
@@ -60,6 +64,8 @@ interface Config {
   readonly streamName: string;
   readonly stateTable: string;
   readonly outcomesTable: string;
+  /** The bus's arbitration heads, read to learn a commit's fate a hop early (absent: from the state table alone). */
+  readonly arbitrationTable: string | undefined;
   /** Where commits too large for a stream record go (claim checks). */
   readonly archiveBucket: string;
 }
@@ -72,6 +78,7 @@ function readConfig(): Config {
     streamName: requireEnv(envNames.streamName),
     stateTable: requireEnv(envNames.stateTable),
     outcomesTable: requireEnv(envNames.outcomesTable),
+    arbitrationTable: optionalEnv(envNames.arbitrationTable, "") || undefined,
     archiveBucket: requireEnv(envNames.archiveBucket),
   };
 }
@@ -82,9 +89,10 @@ export function commandHandler<State>(
   options: CommandHandlerOptions,
 ): SQSHandler {
   let config: Config | undefined;
+  const decided = new DecidedStates<State>();
   return async (event): Promise<SQSBatchResponse> => {
     config ??= readConfig();
-    return handleCommands({ config, decider, options }, event.Records);
+    return handleCommands({ config, decider, options, decided }, event.Records);
   };
 }
 
@@ -92,6 +100,8 @@ interface Runtime<State> {
   readonly config: Config;
   readonly decider: Decider<{ type: string }, NewEvent, State>;
   readonly options: CommandHandlerOptions;
+  /** The states this instance's won commits made, ahead of the state table for a hop. */
+  readonly decided: DecidedStates<State>;
 }
 
 /** A command of the batch still to be carried out. */
@@ -187,7 +197,9 @@ async function carryOut<State>(runtime: Runtime<State>, groups: Map<string, Grou
   const firstStates =
     read === undefined
       ? undefined
-      : statesFrom(aggregateIds, read.get(config.stateTable) ?? [], runtime.decider.initialState);
+      : runtime.decided.freshest(
+          statesFrom(aggregateIds, read.get(config.stateTable) ?? [], runtime.decider.initialState),
+        );
   resumeFromOutcomes(groups, (read?.get(config.outcomesTable) ?? []) as unknown as Outcome[]);
   for (let round = 1; ; round++) {
     const active = [...groups.values()].filter((g) => g.failedFrom === undefined && g.work.length > 0);
@@ -260,10 +272,18 @@ function resumeFromOutcomes(groups: Map<string, Group>, found: readonly Outcome[
 }
 
 /** What a round decided for one group. */
-interface Plan {
+interface Plan<State> {
   readonly group: Group;
-  /** Commits on the aggregate's history, in order, each with the command it carries out. */
-  readonly chain: { readonly work: Work; readonly commit: Commit; readonly resumed: boolean }[];
+  /**
+   * Commits on the aggregate's history, in order, each with the command it carries out and the
+   * state it makes (unknown for a commit resumed from an earlier delivery).
+   */
+  readonly chain: {
+    readonly work: Work;
+    readonly commit: Commit;
+    readonly resumed: boolean;
+    readonly after?: StateItem<State>;
+  }[];
   /** Decided on confirmed state alone: rejections (appended, store everything) and no-ops. */
   readonly finals: { readonly work: Work; readonly rejection?: Commit }[];
 }
@@ -277,11 +297,13 @@ async function runRound<State>(
   const { config, options } = runtime;
   const states =
     known ??
-    (await readStates(
-      config.stateTable,
-      groups.map((g) => g.aggregateId),
-      runtime.decider.initialState,
-    ));
+    runtime.decided.freshest(
+      await readStates(
+        config.stateTable,
+        groups.map((g) => g.aggregateId),
+        runtime.decider.initialState,
+      ),
+    );
   const plans = groups.map((group) => planGroup(runtime, group, states.get(group.aggregateId)));
   const fresh = plans.flatMap((p) => p.chain.filter((c) => !c.resumed));
   // Pending first: a crash after the append resumes the very same commit instead of deciding again.
@@ -315,7 +337,12 @@ async function runRound<State>(
     aggregateId: p.group.aggregateId,
     commits: p.chain.map((c) => c.commit),
   }));
-  const fates = await awaitCommits(config.stateTable, chains, options.commitWaitMs ?? 10_000);
+  const fates = await awaitCommits(
+    { stateTable: config.stateTable, arbitrationTable: config.arbitrationTable },
+    chains,
+    options.commitWaitMs ?? 10_000,
+  );
+  for (const plan of plans) rememberDecided(runtime.decided, plan, fates);
 
   let conflicted = false;
   const maxConflicts = options.maxAttempts ?? 3;
@@ -353,10 +380,28 @@ async function runRound<State>(
   return conflicted;
 }
 
+/**
+ * Remembers the state the group's last won commit made, if this round knows it; forgets the
+ * aggregate when a commit of it lost (another writer moved it on) or its state is unknown.
+ */
+function rememberDecided<State>(
+  decided: DecidedStates<State>,
+  plan: Plan<State>,
+  fates: ReadonlyMap<string, string>,
+): void {
+  const won = plan.chain.filter((c) => fates.get(c.commit.commitId) === "accepted");
+  const last = won.at(-1);
+  if (plan.chain.some((c) => fates.get(c.commit.commitId) === "lost") || (last !== undefined && !last.after)) {
+    decided.forget(plan.group.aggregateId);
+  } else if (last?.after !== undefined) {
+    decided.remember(plan.group.aggregateId, last.after);
+  }
+}
+
 /** Decides a group's commands in order against its state, as far as they can go this round. */
-function planGroup<State>(runtime: Runtime<State>, group: Group, confirmed: StateItem<State> | undefined): Plan {
+function planGroup<State>(runtime: Runtime<State>, group: Group, confirmed: StateItem<State> | undefined): Plan<State> {
   const { decider } = runtime;
-  const plan: Plan = { group, chain: [], finals: [] };
+  const plan: Plan<State> = { group, chain: [], finals: [] };
   let state = confirmed?.state ?? decider.initialState;
   let version = confirmed?.version ?? 0;
   for (const work of group.work) {
@@ -373,9 +418,10 @@ function planGroup<State>(runtime: Runtime<State>, group: Group, confirmed: Stat
     }
     const decided = decideCommit(runtime, work, state, version, previous?.commitId);
     if (decided !== "nothing" && decided.kind === "events") {
-      plan.chain.push({ work, commit: decided, resumed: false });
       for (const event of decided.events) state = decider.evolve(state, { type: event.type, data: event.data });
       version += decided.events.length;
+      const after = { id: stateKey(group.aggregateId), version, lastCommitId: decided.commitId, state };
+      plan.chain.push({ work, commit: decided, resumed: false, after });
       continue;
     }
     // A rejection or a no-op is final only if decided on confirmed state.

@@ -1,14 +1,22 @@
 /**
- * The command handler's wait for its commits: it looks at the service's own state (law D: the
- * state projection records them from the bus like everyone else) until each commit shows as won
- * or lost. The state projection writes a commit's marker before the state moves past it, so a
- * state past a commit's expected version without its marker means the commit lost.
+ * The command handler's wait for its commits, until each shows as won or lost.
+ *
+ * It asks the arbiter first: the relay persists each aggregate's head (its version and the
+ * commit that made it) once that commit's events are on the topic, so a head that names a
+ * commit of the chain settles it and every one before it, about one relay hop after the append
+ * instead of the further topic → queue → state projection hop. Only when the head has moved
+ * past the chain without naming it (another writer took the version, or appended after) does it
+ * look at the service's own state (law D: the state projection records commits from the bus like
+ * everyone else): the state projection writes a commit's marker before the state moves past it,
+ * so a state past a commit's expected version without its marker means the commit lost.
  *
  * One look covers every commit waited for in this instance: the batches a handler instance has
  * in hand at once (the local runner hands one several, like Lambda's concurrency) share one
- * BatchGetItem of their aggregates' states a look, and one of the markers when a state cannot
+ * BatchGetItem of their aggregates' heads a look, and of states and markers when a head cannot
  * tell alone, instead of each batch polling on its own.
  */
+import { batchGetItems } from "../aws/batch.ts";
+import { type AggregateHead, aggregateKey } from "../events/arbitrate.ts";
 import type { Commit } from "../events/envelope.ts";
 import { areCommitsAccepted, readStates } from "./aggregate-state.ts";
 
@@ -97,6 +105,40 @@ export function judgeChain(
   return true;
 }
 
+/** What a look at the arbiter's head makes of a chain. */
+export type HeadVerdict = "settled" | "open" | "ask-state";
+
+/**
+ * Records what the arbiter's persisted head shows of a chain: "settled" once every commit of it
+ * has a fate, "open" while the arbiter has not judged the next one yet, "ask-state" when the
+ * head has moved past it without naming it (won, then built on by another writer, or lost: only
+ * the state's markers tell). The head is persisted only after the commit's events are published,
+ * so "accepted" here means on the topic, on its way to every subscriber.
+ */
+export function judgeChainByHead(
+  chain: CommitChain,
+  head: AggregateHead | undefined,
+  fates: Map<string, CommitFate>,
+): HeadVerdict {
+  const version = head?.version ?? 0;
+  const madeBy = chain.commits.findIndex((c) => c.commitId === head?.lastCommitId);
+  // The head's commit won, and so did every one before it: each wins only right after the one before.
+  for (const c of chain.commits.slice(0, madeBy + 1)) fates.set(c.commitId, "accepted");
+  const index = chain.commits.findIndex((c) => !fates.has(c.commitId));
+  if (index < 0) return "settled";
+  const next = chain.commits[index] as Commit;
+  if (version < next.expectedVersion) return "open";
+  if (version === next.expectedVersion) {
+    // Its version is the head's. Decided on the accepted history alone, it is still to be judged;
+    // pipelined after a commit the head does not name, another commit made that version: it lost.
+    const predecessor = next.previousCommitId;
+    if (predecessor === undefined || predecessor === head?.lastCommitId) return "open";
+    for (const later of chain.commits.slice(index)) fates.set(later.commitId, "lost");
+    return "settled";
+  }
+  return "ask-state";
+}
+
 /** A batch waiting for its chains. */
 interface Waiter {
   open: CommitChain[];
@@ -112,16 +154,22 @@ interface Waiter {
   readonly done: (error?: unknown) => void;
 }
 
-/** The batches waiting on one state table in this instance, looked at together. */
+/** Where a handler learns its commits' fates: its bus's arbitration heads (if it may read them) and its state table. */
+export interface CommitWaitTables {
+  readonly stateTable: string;
+  readonly arbitrationTable?: string | undefined;
+}
+
+/** The batches waiting on one state table (and arbitration table) in this instance, looked at together. */
 class CommitWatcher {
-  readonly #table: string;
+  readonly #tables: CommitWaitTables;
   readonly #waiters = new Set<Waiter>();
   #looking = false;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
 
-  constructor(table: string) {
-    this.#table = table;
+  constructor(tables: CommitWaitTables) {
+    this.#tables = tables;
   }
 
   add(waiter: Waiter): void {
@@ -139,7 +187,10 @@ class CommitWatcher {
     this.#timer = setTimeout(() => void this.#look(), Math.max(0, at - Date.now()));
   }
 
-  /** One look for every waiter: their aggregates' states, then the markers the states cannot tell without. */
+  /**
+   * One look for every waiter: their aggregates' heads; then, for the chains a head cannot tell,
+   * the aggregates' states, and the markers the states cannot tell without.
+   */
   async #look(): Promise<void> {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
@@ -151,21 +202,47 @@ class CommitWatcher {
         w.previousLookMs = w.lookMs;
         w.lookMs = now - w.started;
       }
-      const ids = waiters.flatMap((w) => w.open.map((chain) => chain.aggregateId));
-      const states: ReadonlyMap<string, SeenState> = await readStates(this.#table, ids, null);
-      const judgeable = waiters.flatMap((w) =>
-        w.open.flatMap((chain) => markersToRead(chain, states.get(chain.aggregateId), w.fates)),
-      );
-      const markers =
-        judgeable.length === 0
-          ? new Set<string>()
-          : await areCommitsAccepted(
-              this.#table,
-              judgeable.map((c) => c.commitId),
+      const settled = new Set<CommitChain>();
+      const askState: { readonly waiter: Waiter; readonly chain: CommitChain }[] = [];
+      const { arbitrationTable, stateTable } = this.#tables;
+      const heads =
+        arbitrationTable === undefined
+          ? undefined
+          : await readHeads(
+              arbitrationTable,
+              waiters.flatMap((w) => w.open.map(chainKey)),
             );
+      for (const w of waiters) {
+        for (const chain of w.open) {
+          const verdict =
+            heads === undefined ? "ask-state" : judgeChainByHead(chain, heads.get(chainKey(chain)), w.fates);
+          if (verdict === "settled") settled.add(chain);
+          else if (verdict === "ask-state") askState.push({ waiter: w, chain });
+        }
+      }
+      if (askState.length > 0) {
+        const states: ReadonlyMap<string, SeenState> = await readStates(
+          stateTable,
+          askState.map((a) => a.chain.aggregateId),
+          null,
+        );
+        const judgeable = askState.flatMap(({ waiter, chain }) =>
+          markersToRead(chain, states.get(chain.aggregateId), waiter.fates),
+        );
+        const markers =
+          judgeable.length === 0
+            ? new Set<string>()
+            : await areCommitsAccepted(
+                stateTable,
+                judgeable.map((c) => c.commitId),
+              );
+        for (const { waiter, chain } of askState) {
+          if (judgeChain(chain, states.get(chain.aggregateId), markers, waiter.fates)) settled.add(chain);
+        }
+      }
       const after = Date.now();
       for (const w of waiters) {
-        w.open = w.open.filter((chain) => !judgeChain(chain, states.get(chain.aggregateId), markers, w.fates));
+        w.open = w.open.filter((chain) => !settled.has(chain));
         if (w.open.length === 0) {
           // The commits showed between the look before the one that saw them and that one: learning
           // from the midpoint lets the pace fall as fast as it rises.
@@ -194,23 +271,40 @@ class CommitWatcher {
 
 const watchers = new Map<string, CommitWatcher>();
 
+/** The arbiter's key of the aggregate a chain is for. */
+const chainKey = (chain: CommitChain): string =>
+  chain.commits[0] === undefined ? chain.aggregateId : aggregateKey(chain.commits[0]);
+
+/** The persisted heads of these aggregates (by arbiter key), read strongly consistent in one BatchGetItem. */
+async function readHeads(table: string, keys: readonly string[]): Promise<Map<string, AggregateHead>> {
+  const items = await batchGetItems(
+    table,
+    [...new Set(keys)].map((id) => ({ id })),
+  );
+  return new Map(
+    items.map((item) => [String(item.id), { version: Number(item.version), lastCommitId: String(item.lastCommitId) }]),
+  );
+}
+
 /**
  * The fate of each commit (by commit id), once every chain is settled or `waitMs` has passed
  * (then the unsettled ones are "pending"). Rejects if a look fails (the batch resumes from its
  * recorded outcomes).
  */
 export async function awaitCommits(
-  stateTable: string,
+  tables: string | CommitWaitTables,
   chains: readonly CommitChain[],
   waitMs: number,
 ): Promise<Map<string, CommitFate>> {
   const fates = new Map<string, CommitFate>();
   const open = chains.filter((chain) => chain.commits.length > 0);
   if (open.length > 0) {
-    let watcher = watchers.get(stateTable);
+    const where: CommitWaitTables = typeof tables === "string" ? { stateTable: tables } : tables;
+    const id = `${where.stateTable}|${where.arbitrationTable ?? ""}`;
+    let watcher = watchers.get(id);
     if (watcher === undefined) {
-      watcher = new CommitWatcher(stateTable);
-      watchers.set(stateTable, watcher);
+      watcher = new CommitWatcher(where);
+      watchers.set(id, watcher);
     }
     const schedule = commitLookSchedule(visibility.typicalMs);
     const started = Date.now();

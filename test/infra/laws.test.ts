@@ -195,10 +195,18 @@ describe("Law B/C: a node touches only its own tables and queues", () => {
     expect(synthError(stack)).toMatch(/Law B\/C .*may dynamodb:GetItem on every resource \(\*\)/);
   });
 
-  it("fails a service function touching its bus's arbitration table", () => {
+  it("fails a command handler writing its bus's arbitration table (it may only read the verdicts)", () => {
     const stack = serviceStack();
-    stack.resources.table("core-arbitration").grantReadData(fn(stack, "orders-command-handler"));
-    expect(synthError(stack)).toMatch(/Law B\/C .*on table shop-core-arbitration .*owned by bus:core/);
+    stack.resources.table("core-arbitration").grantReadWriteData(fn(stack, "orders-command-handler"));
+    expect(synthError(stack)).toMatch(
+      /Law B\/C .*orders-command-handler .*dynamodb:PutItem.*on table shop-core-arbitration .*owned by bus:core/,
+    );
+  });
+
+  it("fails any other service function reading its bus's arbitration table", () => {
+    const stack = serviceStack();
+    stack.resources.table("core-arbitration").grantReadData(fn(stack, "orders-summary"));
+    expect(synthError(stack)).toMatch(/Law B\/C .*orders-summary .*on table shop-core-arbitration .*owned by bus:core/);
   });
 
   it("fails a function reading a bucket the plan does not know", () => {

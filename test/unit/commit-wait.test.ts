@@ -1,11 +1,12 @@
 /** The command handler's wait for its commit: when it looks, and how it learns the pipeline's pace. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { acceptedHistory } from "../../shared/events/arbitrate.ts";
+import { acceptedHistory, arbitrateRun } from "../../shared/events/arbitrate.ts";
 import { buildCommit, type Commit } from "../../shared/events/envelope.ts";
 import {
   commitLookSchedule,
   judgeChain,
+  judgeChainByHead,
   learnCommitVisibility,
   markersToRead,
 } from "../../shared/handlers/commit-wait.ts";
@@ -125,6 +126,22 @@ describe("judging a batch's chain from its aggregate's state", () => {
           return { settled, fates };
         };
         check(state, markers);
+
+        // The arbiter's persisted head, after any prefix of the stream: a fate it gives is the true one.
+        const all_ = [...stream, ...appended];
+        const mineChain = { aggregateId: "a", commits: chain };
+        for (let cut = 0; cut <= all_.length; cut++) {
+          const head = arbitrateRun(new Map(), all_.slice(0, cut)).heads.get("T#a");
+          const fates = new Map<string, "accepted" | "lost" | "pending">();
+          const verdict = judgeChainByHead(mineChain, head, fates);
+          for (const c of chain) {
+            const fate = fates.get(c.commitId);
+            if (fate !== undefined) expect(fate, `cut ${cut}`).toBe(won.has(c.commitId) ? "accepted" : "lost");
+          }
+          if (verdict === "settled") expect(fates.size).toBe(chain.length);
+          // Once the arbiter has judged the whole stream, the head is never still waiting.
+          if (cut === all_.length) expect(verdict).not.toBe("open");
+        }
         // Everything applied: every commit is judged.
         const all = events.length === 0 ? undefined : { version: events.length, lastCommitId: events.at(-1) };
         const final = check(all, new Set(events));
@@ -133,6 +150,35 @@ describe("judging a batch's chain from its aggregate's state", () => {
       }),
       { numRuns: 2_000 },
     );
+  });
+
+  it("settles a chain from the arbiter's head: named, not reached, moved past, or taken from under a pipelined commit", () => {
+    const first = commit("one", 4, 1);
+    const second = commit("two", 5, 2, first.commitId);
+    const third = commit("three", 7, 1, second.commitId);
+    const chain = { aggregateId: "a", commits: [first, second, third] };
+    const fates = () => new Map<string, "accepted" | "lost" | "pending">();
+    // Not judged yet: the head is at (or before) the first commit's version.
+    expect(judgeChainByHead(chain, { version: 4, lastCommitId: "someone" }, fates())).toBe("open");
+    expect(judgeChainByHead(chain, undefined, fates())).toBe("open");
+    // The head names the second: it and the first won; the third is next.
+    const partway = fates();
+    expect(judgeChainByHead(chain, { version: 7, lastCommitId: second.commitId }, partway)).toBe("open");
+    expect([...partway.values()]).toEqual(["accepted", "accepted"]);
+    // The head names the last: all won.
+    const done = fates();
+    expect(judgeChainByHead(chain, { version: 8, lastCommitId: third.commitId }, done)).toBe("settled");
+    expect([...done.values()]).toEqual(["accepted", "accepted", "accepted"]);
+    // Another commit made the version the second was pipelined on: the second and third lost.
+    const taken = fates();
+    taken.set(first.commitId, "accepted");
+    expect(judgeChainByHead(chain, { version: 7, lastCommitId: "rival" }, taken)).toBe("ask-state");
+    const resumed = { aggregateId: "a", commits: [second] };
+    const lost = fates();
+    expect(judgeChainByHead(resumed, { version: 5, lastCommitId: "rival" }, lost)).toBe("settled");
+    expect(lost.get(second.commitId)).toBe("lost");
+    // Moved past without naming the chain: only the state's markers can tell.
+    expect(judgeChainByHead(chain, { version: 9, lastCommitId: "later" }, fates())).toBe("ask-state");
   });
 
   it("reads no marker when the state names the chain's commit that made its version", () => {
