@@ -20,10 +20,10 @@ import { parseArgs } from "node:util";
 import { PutRecordCommand } from "@aws-sdk/client-kinesis";
 import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
-import { kinesisClient } from "../shared/aws/clients.ts";
 import { buildCommit } from "../shared/events/envelope.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { seededRandom } from "../shared/runner/faults.ts";
+import { benchAws } from "./aws.ts";
 import { checkOracle } from "./oracle.ts";
 import { poisonRecordBytes, type ScheduledFault, soakSchedule } from "./schedule.ts";
 import { archiveCaughtUp, Client, transfersFinished } from "./soak-client.ts";
@@ -50,6 +50,14 @@ export interface SoakResult {
 }
 
 const repoRoot = resolve(import.meta.dirname, "..");
+
+/**
+ * The soak's own writes to the stream (poison): through a client of the bench's, without the SDK
+ * faults the system under test meets, since a "reset after the request was carried out" would
+ * put a record twice and the oracle must know every poison record's sequence number.
+ */
+let injectingClient: ReturnType<typeof benchAws>["kinesis"] | undefined;
+const injecting = () => (injectingClient ??= benchAws().kinesis);
 const openingCents = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -172,7 +180,7 @@ async function soak(
         return;
       }
       case "poison-record": {
-        const put = await kinesisClient().send(
+        const put = await injecting().send(
           new PutRecordCommand({
             StreamName: streamName,
             PartitionKey: `poison-${seed}-${event.variant}`,
@@ -210,7 +218,7 @@ async function soak(
           ...commit,
           events: commit.events.map((e) => (e.type === "AccountOpened" ? { ...e, schemaversion: 2 } : e)),
         };
-        await kinesisClient().send(
+        await injecting().send(
           new PutRecordCommand({
             StreamName: streamName,
             PartitionKey: aggregateId,
