@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
  *   canon console     the operator console over the app deployed to AWS
  *   canon bench       run the benchmarks
  *   canon add         scaffold a projection
+ *   canon subject     erase a subject's personal data (crypto-shredding)
  */
 import { parseArgs } from "node:util";
 import { untilSignal } from "./commands/until-signal.ts";
@@ -32,6 +33,7 @@ Commands:
   console    The operator console over the app deployed to AWS (--aws)
   bench      Run the benchmarks
   add        Scaffold a projection: its module, a test and its declaration
+  subject    Erase a subject's personal data everywhere at once; show its record
 
 Options:
   -h, --help Show help (also: canon <command> --help)
@@ -83,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./commands/bench.ts")).benchCommand(rest, repoRoot);
     case "add":
       return (await import("./commands/add.ts")).addCommand(rest, repoRoot);
+    case "subject":
+      return (await import("./commands/subject.ts")).subjectCommand(rest);
     default:
       console.error(`canon: unknown command "${command}"\n\n${usage}`);
       return 2;

@@ -14,6 +14,8 @@ import { isAwsError } from "../aws/errors.ts";
 import { listShards } from "../aws/shards.ts";
 import { type AggregateHead, aggregateKey, arbiter } from "../events/arbitrate.ts";
 import { type Commit, readCommit } from "../events/envelope.ts";
+import { openCommit } from "../privacy/fields.ts";
+import { PersonalDataError } from "../privacy/sealed.ts";
 import type { ReaderLag, TailEvent, TailVerdict } from "./source.ts";
 
 /** Records remembered per shard to measure lag (older ones are counted, not kept). */
@@ -352,7 +354,7 @@ async function toTailEvents(
   const base = { bus: state.bus, shardId, sequenceNumber, arrivedAt: arrivedAt.toISOString() };
   let commit: Commit;
   try {
-    commit = await readCommit(data ?? new Uint8Array());
+    commit = await openForTail(await readCommit(data ?? new Uint8Array()));
   } catch (error) {
     return [
       {
@@ -404,4 +406,14 @@ async function toTailEvents(
       ...(truncated ? { truncated } : {}),
     };
   });
+}
+
+/** The tail shows personal data opened where it can read the subject keys, and sealed where it cannot. */
+async function openForTail(commit: Commit): Promise<Commit> {
+  try {
+    return await openCommit(commit);
+  } catch (error) {
+    if (error instanceof PersonalDataError) return commit;
+    throw error;
+  }
 }

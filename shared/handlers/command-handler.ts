@@ -26,6 +26,7 @@ import { requireEnv } from "../env.ts";
 import { maxClaimedBytes } from "../events/claim-check.ts";
 import { buildCommit, type Commit, type NewEvent } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
+import { sealCommit } from "../privacy/fields.ts";
 import { envNames } from "../plan.ts";
 import { readStates, type StateItem, stateKeys, statesFrom } from "./aggregate-state.ts";
 import { appendCommits } from "./commit-append.ts";
@@ -282,7 +283,9 @@ async function runRound<State>(
       groups.map((g) => g.aggregateId),
       runtime.decider.initialState,
     ));
-  const plans = groups.map((group) => planGroup(runtime, group, states.get(group.aggregateId)));
+  const plans = await Promise.all(
+    groups.map((group) => sealPlan(runtime, planGroup(runtime, group, states.get(group.aggregateId)))),
+  );
   const fresh = plans.flatMap((p) => p.chain.filter((c) => !c.resumed));
   // Pending first: a crash after the append resumes the very same commit instead of deciding again.
   if (fresh.length > 0) {
@@ -351,6 +354,25 @@ async function runRound<State>(
   }
   if (outcomes.length > 0) await batchPutItems(config.outcomesTable, outcomes as unknown as Record<string, unknown>[]);
   return conflicted;
+}
+
+/**
+ * Seals the personal data of a round's new commits (shared/privacy) before anything is recorded
+ * or appended: the pending outcome holds the sealed commit, so a resumed command re-sends the
+ * very bytes it first sent, and no plaintext leaves the handler.
+ */
+async function sealPlan<State>(runtime: Runtime<State>, plan: Plan): Promise<Plan> {
+  const contracts = { events: runtime.options.events, commands: runtime.options.contract };
+  const seal = (commit: Commit) => sealCommit(commit, contracts);
+  const chain = await Promise.all(
+    plan.chain.map(async (c) => (c.resumed ? c : { ...c, commit: await seal(c.commit) })),
+  );
+  const finals = await Promise.all(
+    plan.finals.map(async (f) =>
+      f.rejection === undefined || f.work.pending !== undefined ? f : { ...f, rejection: await seal(f.rejection) },
+    ),
+  );
+  return { group: plan.group, chain, finals };
 }
 
 /** Decides a group's commands in order against its state, as far as they can go this round. */

@@ -31,6 +31,7 @@ import { isCanonError } from "../errors.ts";
 import { type EventEnvelope, MalformedMessageError, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
 import { envNames } from "../plan.ts";
+import { openEvent, subjectErasedType } from "../privacy/fields.ts";
 import {
   appendToPark,
   describeError,
@@ -90,6 +91,12 @@ export interface ProjectionDefinition {
   readonly parkAfterReceives?: number;
   /** Bring older event versions up to date before `apply` sees them (events/upcasters.ts). @default none */
   readonly upcasters?: readonly Upcaster[];
+  /**
+   * Whether events reach it with their personal data opened (plaintext, or the erased marker),
+   * or still sealed (a service's state projection: decision state never holds personal data in
+   * plaintext, so it needs no erasing). @default "open"
+   */
+  readonly personalData?: "open" | "sealed";
   /** Applies one event (a redrive, or what a batch left). Must be idempotent: the runtime delivers at least once. */
   apply(event: EventEnvelope, target: ProjectionTarget): Promise<void>;
   /**
@@ -153,7 +160,7 @@ type Item =
 async function handleBatch(runtime: Runtime, records: readonly SQSRecord[]): Promise<SQSBatchResponse> {
   const groups = new Map<string, Item[]>();
   for (const { group, item } of await Promise.all(
-    records.map((r) => classify(r, runtime.definition.upcasters ?? [])),
+    records.map((r) => classify(r, runtime.definition.upcasters ?? [], runtime.definition.personalData)),
   )) {
     groups.set(group, [...(groups.get(group) ?? []), item]);
   }
@@ -247,7 +254,11 @@ function prefetchOf(definition: ProjectionDefinition, event: EventEnvelope, targ
 }
 
 /** Sorts a record into its group: an event (claim check resolved, upcast), a redrive request, or malformed. */
-async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Promise<{ group: string; item: Item }> {
+async function classify(
+  record: SQSRecord,
+  upcasters: readonly Upcaster[],
+  personalData: ProjectionDefinition["personalData"],
+): Promise<{ group: string; item: Item }> {
   const messageGroup = record.attributes.MessageGroupId;
   const request = parseRedriveRequest(record.body);
   if (request !== undefined) {
@@ -265,7 +276,7 @@ async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Prom
     };
   }
   try {
-    const event = upcast(await readEvent(record.body), upcasters);
+    const event = upcast(await readOpened(record.body, personalData), upcasters);
     return { group: messageGroup ?? `${event.aggregatetype}#${event.subject}`, item: { kind: "event", record, event } };
   } catch (error) {
     return {
@@ -394,16 +405,26 @@ async function redrive(
     return undefined;
   }
   const result = await redrivePark(target.table, request, async (entry: ParkedEvent) =>
-    definition.apply(await parseParked(entry, definition.upcasters ?? []), target),
+    definition.apply(await parseParked(entry, definition.upcasters ?? [], definition.personalData), target),
   );
   logger.warn("redrive", { projection: definition.name, group: request.group, requestId: request.requestId, result });
   return result.outcome === "cleared" ? undefined : await readPark(target.table, request.group);
 }
 
-async function parseParked(entry: ParkedEvent, upcasters: readonly Upcaster[]): Promise<EventEnvelope> {
+async function parseParked(
+  entry: ParkedEvent,
+  upcasters: readonly Upcaster[],
+  personalData: ProjectionDefinition["personalData"],
+): Promise<EventEnvelope> {
   if (parseRedriveRequest(entry.body) !== undefined)
     throw new MalformedMessageError("a redrive request is not an event");
-  return upcast(await readEvent(entry.body), upcasters);
+  return upcast(await readOpened(entry.body, personalData), upcasters);
+}
+
+/** An event off the queue, its claim check resolved and (unless kept sealed) its personal data opened. */
+async function readOpened(body: string, personalData: ProjectionDefinition["personalData"]): Promise<EventEnvelope> {
+  const event = await readEvent(body);
+  return personalData === "sealed" ? event : openEvent(event);
 }
 
 // --- Items: batch reads and writes of a projection's table (every Canon table is keyed by `id`).
@@ -475,6 +496,12 @@ export interface AggregateProjection<Item extends VersionedItem, Event extends D
   evolve(item: Item | undefined, event: ProjectedEvent<Event>): Item;
   /** Items an event adds on its own (e.g. statement lines), each with a deterministic `id`. */
   facts?(event: ProjectedEvent<Event>): readonly Record<string, unknown>[];
+  /**
+   * Blanks what an item derived from a subject's personal data, on the subject's SubjectErased
+   * (docs/privacy.md): the item keyed by the erased subject, which keeps its version. Declare
+   * "SubjectErased" among the projection's subscribed events. @default none: erasures pass it by
+   */
+  erase?(item: Item, subject: string): Item;
   /** @default defaultParkAfterReceives */
   readonly parkAfterReceives?: number;
 }
@@ -495,9 +522,13 @@ export function aggregateProjection<Item extends VersionedItem, Event extends Do
 ): ProjectionDefinition {
   const types = view.events === undefined ? undefined : new Set<string>(view.events);
   const fold: AggregateFold<Item> = {
-    handles: (event) => types === undefined || types.has(event.type),
-    key: (event) => view.key?.(event as unknown as ProjectedEvent<Event>) ?? event.subject,
-    evolve: (item, event) => view.evolve(item, event as unknown as ProjectedEvent<Event>),
+    handles: (event) => (isErasure(event) ? view.erase !== undefined : types === undefined || types.has(event.type)),
+    key: (event) =>
+      isErasure(event) ? event.subject : (view.key?.(event as unknown as ProjectedEvent<Event>) ?? event.subject),
+    evolve: (item, event) =>
+      isErasure(event) && item !== undefined && view.erase !== undefined
+        ? view.erase(item, event.subject)
+        : view.evolve(item, event as unknown as ProjectedEvent<Event>),
     facts: (event) => view.facts?.(event as unknown as ProjectedEvent<Event>) ?? [],
   };
   return {
@@ -535,8 +566,20 @@ export function evolveItem<Item extends VersionedItem>(
   item: Item | undefined,
   event: EventEnvelope,
 ): Item {
-  return { ...fold.evolve(item, event), id: key, version: event.aggregateversion };
+  // An erasure comes from the subject's history, not the item's: the item keeps its version.
+  return {
+    ...fold.evolve(item, event),
+    id: key,
+    version: isErasure(event) ? (item?.version ?? 0) : event.aggregateversion,
+  };
 }
+
+/** Whether an event changes nothing in an item: a duplicate, or an erasure with nothing to blank. */
+export function changesNothing(item: VersionedItem | undefined, event: EventEnvelope): boolean {
+  return isErasure(event) ? item === undefined : event.aggregateversion <= (item?.version ?? 0);
+}
+
+const isErasure = (event: EventEnvelope) => event.type === subjectErasedType;
 
 /** An event of a run, where it stands in its run. */
 interface Entry {
@@ -617,7 +660,7 @@ async function applyAggregateRuns<Item extends VersionedItem>(
     for (const entry of entries.get(key) ?? []) {
       if (!cuts.live(entry)) continue;
       const { event } = entry;
-      if (event.aggregateversion <= (current?.version ?? 0)) continue; // a duplicate: changes nothing
+      if (changesNothing(current, event)) continue; // a duplicate: changes nothing
       try {
         const next = evolveItem(fold, key, current, event);
         facts.push(...fold.facts(event));

@@ -22,6 +22,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-s
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../aws/clients.ts";
 import { createTableIfMissing } from "../aws/tables.ts";
 import type { AppPlan, PlannedFunction, ResourceRef } from "../plan.ts";
+import { privacyEnv, subjectKeysTableName } from "../privacy/env.ts";
 
 export interface ProvisionedResources {
   readonly streamNames: ReadonlyMap<string, string>;
@@ -31,6 +32,8 @@ export interface ProvisionedResources {
   readonly deadLetterQueueUrls: ReadonlyMap<string, string>;
   readonly tableNames: ReadonlyMap<string, string>;
   readonly archiveBuckets: ReadonlyMap<string, string>;
+  /** The app's subject keys (shared/privacy/keys.ts), read and written by every function. */
+  readonly subjectKeysTable?: string;
 }
 
 export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
@@ -67,6 +70,7 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
       await createTableIfMissing(table.name, table.partitionKey);
       tableNames.set(table.id, table.name);
     }),
+    createTableIfMissing(subjectKeysTableName(plan.prefix)),
     ...plan.buckets.map(async ({ bus, name: bucket }) => {
       await ignoreExists(() => s3Client().send(new CreateBucketCommand({ Bucket: bucket })));
       await s3Client().send(
@@ -102,7 +106,16 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
 
   await reconcileSubscriptions(plan, topicArns, queueArns);
 
-  return { streamNames, streamArns, topicArns, queueUrls, deadLetterQueueUrls, tableNames, archiveBuckets };
+  return {
+    streamNames,
+    streamArns,
+    topicArns,
+    queueUrls,
+    deadLetterQueueUrls,
+    tableNames,
+    archiveBuckets,
+    subjectKeysTable: subjectKeysTableName(plan.prefix),
+  };
 }
 
 /**
@@ -186,6 +199,7 @@ function samePolicy(current: string, wanted: string): boolean {
 export function resolveEnv(fn: PlannedFunction, resources: ProvisionedResources): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, ref] of Object.entries(fn.env)) env[name] = resolveRef(ref, resources);
+  if (resources.subjectKeysTable !== undefined) env[privacyEnv.keysTable] = resources.subjectKeysTable;
   return env;
 }
 
