@@ -17,10 +17,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { build, type Metafile } from "esbuild";
 import { deployedNodeOptions, esmRequireBanner, externalModules, mainFields, nodeTarget } from "../infra/bundling.ts";
-import type { AppPlan, FunctionRole } from "../shared/plan.ts";
+import { bundleEntry } from "../shared/entries/source.ts";
+import type { AppPlan, FunctionRole, PlannedFunction } from "../shared/plan.ts";
 
 /** The issue's targets (issue 14): every bundle, and the stream and fan-out consumers'. */
 export const bundleTargets = {
@@ -124,10 +125,23 @@ export function largestInputs(metafile: Metafile, entry: string, count: number):
 
 const shortPath = (path: string) => path.replace(/^.*node_modules\//, "");
 
+/**
+ * The distinct Lambda entries of a plan, one function each: a module, or a declared part's
+ * generated entry (shared/entries/source.ts), as CDK bundles it; `entry` is its path from the root.
+ */
+export function plannedEntries(plan: AppPlan, repoRoot: string): { fn: PlannedFunction; entry: string }[] {
+  const seen = new Map<string, PlannedFunction>();
+  for (const fn of plan.functions) {
+    const key = fn.entry === undefined ? fn.handler : JSON.stringify([fn.handler, fn.entry.kind, fn.entry.name]);
+    if (!seen.has(key)) seen.set(key, fn);
+  }
+  return [...seen.values()].map((fn) => ({ fn, entry: relative(repoRoot, bundleEntry(fn, repoRoot)) }));
+}
+
 /** Bundles one handler with the settings CDK deploys it with, its source map beside it, and a metafile. */
 export async function buildBundle(repoRoot: string, handler: string, outfile: string): Promise<{ metafile: Metafile }> {
   return build({
-    entryPoints: [join(repoRoot, handler)],
+    entryPoints: [resolve(repoRoot, handler)],
     outfile,
     bundle: true,
     format: "esm",
@@ -158,8 +172,6 @@ export async function measureBundles(plan: AppPlan, repoRoot: string, runs: numb
     minimal,
     'import { SQSClient } from "@aws-sdk/client-sqs";\nconst sqs = new SQSClient({});\nexport const handler = async () => sqs.config.region;\n',
   );
-  const seen = new Map<string, { id: string; role: FunctionRole }>();
-  for (const fn of plan.functions) if (!seen.has(fn.handler)) seen.set(fn.handler, { id: fn.id, role: fn.role });
   const built: {
     id: string;
     role: FunctionRole;
@@ -168,7 +180,8 @@ export async function measureBundles(plan: AppPlan, repoRoot: string, runs: numb
     bytes: number;
     largest: BundleInput[];
   }[] = [];
-  for (const [handler, { id, role }] of seen) {
+  for (const { fn, entry: handler } of plannedEntries(plan, repoRoot)) {
+    const { id, role } = fn;
     const outfile = join(outdir, `${id}.mjs`);
     const result = await buildBundle(repoRoot, handler, outfile);
     const entry = relative(repoRoot, join(repoRoot, handler));

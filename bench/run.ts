@@ -27,8 +27,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { cpus, freemem, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
+import { contractsOf } from "../shared/domain/commands.ts";
 import { archivePassed } from "../shared/archive/watermark.ts";
 import { type CallCounts, countCallsEnv } from "../shared/aws/call-counter.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
@@ -417,7 +417,7 @@ async function main(): Promise<void> {
     try {
       log("bench: starting the local system (handlers timed through a shadow root, bench/lambda-time.ts) …");
       const shadow = writeShadowRoot(repoRoot, plan, dataDir);
-      system = await startDev({ app, contracts, repoRoot: shadow, dataDir, port: 0 });
+      system = await startDev({ app, contracts: contractsOf(app), repoRoot: shadow, dataDir, port: 0 });
       aws = benchAws();
       tracker = new Tracker(
         aws,

@@ -18,8 +18,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { PutRecordCommand } from "@aws-sdk/client-kinesis";
-import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
+import { contractsOf } from "../shared/domain/commands.ts";
 import { kinesisClient } from "../shared/aws/clients.ts";
 import { buildCommit } from "../shared/events/envelope.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
@@ -70,7 +70,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let system: DevSystem | undefined;
   let keep = false;
   try {
-    system = await startDev({ app, contracts, repoRoot, dataDir, port: 0 });
+    system = await startDev({ app, contracts: contractsOf(app), repoRoot, dataDir, port: 0 });
     const result = await soak(system, options, schedule.events, dataDir, log);
     keep = !result.ok && process.env.CANON_SOAK_KEEP_DATA === "1";
     return result;

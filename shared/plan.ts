@@ -3,11 +3,13 @@
  * Pure: no SDK, no CDK. The CDK stacks and the local cloud both consume this plan, and
  * a test holds the synthesized templates against it.
  */
+import { type PartKind, partModule } from "./parts.ts";
 import type {
   AppDefinition,
   BusDefinition,
   ProjectionDefinition,
   QueueMappingOptions,
+  ReactorDefinition,
   ServiceDefinition,
   StreamReadMode,
 } from "./topology.ts";
@@ -126,8 +128,13 @@ export interface PlannedFunction {
   readonly id: string;
   readonly role: FunctionRole;
   readonly owner: Owner;
-  /** Module path from the repo root; its `handler` export is called. */
+  /**
+   * Module path from the repo root: its `handler` export is called, or, with `entry`, the module
+   * that declares the part the framework builds the handler from.
+   */
   readonly handler: string;
+  /** The part `handler` declares, when the framework builds the Lambda entry (shared/entries/). */
+  readonly entry?: PlannedEntry;
   readonly source: EventSource;
   /** Environment variable name → what it refers to. The grants follow from it. */
   readonly env: Readonly<Record<string, ResourceRef>>;
@@ -135,6 +142,22 @@ export interface PlannedFunction {
   readonly handlerExport?: string;
   /** Its event source starts disabled (a warming-up projection), enabled when the replay is done. */
   readonly startsDetached?: boolean;
+}
+
+/** A Lambda entry the framework builds from a declared part (shared/parts.ts). */
+export interface PlannedEntry {
+  readonly kind: PartKind;
+  readonly service: string;
+  /** The projection's or the reactor's name. */
+  readonly name?: string;
+  /** A projection's kind: a view folded per aggregate, or counters (shared/parts.ts). */
+  readonly view?: "aggregate" | "counters";
+  /** An API function's view of the app: its services' names, commands and views. */
+  readonly app?: Omit<AppDefinition, "relayHandler" | "archiverHandler">;
+  /** A command handler's contract module (its decider is `handler`). */
+  readonly contract?: string;
+  /** A reactor's targets (an API's command services): each service, and the module of its contract. */
+  readonly targets?: Readonly<Record<string, string>>;
 }
 
 export interface AppPlan {
@@ -296,7 +319,7 @@ export function planApp(app: AppDefinition): AppPlan {
       id: `${bus.name}-relay`,
       role: "relay",
       owner,
-      handler: app.relayHandler,
+      ...busCode(app.relayHandler, "relay"),
       source: {
         kind: "kinesis",
         bus: bus.name,
@@ -333,6 +356,13 @@ export function planApp(app: AppDefinition): AppPlan {
       role: "command-handler",
       owner,
       handler: service.commandHandler as string,
+      ...(service.aggregate !== undefined && {
+        entry: {
+          kind: "command-handler",
+          service: service.name,
+          contract: partModule(service.name, { kind: "contract" }),
+        },
+      }),
       source: sqsSource(commands.id, { maxConcurrency: commandMaxConcurrency, ...service.commandMapping }),
       env: {
         [envNames.service]: { kind: "value", value: service.name },
@@ -350,6 +380,7 @@ export function planApp(app: AppDefinition): AppPlan {
       role: "projection",
       owner,
       handler: service.stateProjection as string,
+      ...(service.aggregate !== undefined && { entry: { kind: "state", service: service.name } }),
       source: sqsSource(stateQueue.id, undefined),
       env: {
         [envNames.table]: { kind: "table", id: stateTable.id, access: "readWrite" },
@@ -367,7 +398,7 @@ export function planApp(app: AppDefinition): AppPlan {
       id: `${bus.name}-archiver`,
       role: "archiver",
       owner,
-      handler: app.archiverHandler,
+      ...busCode(app.archiverHandler, "archiver"),
       source: {
         kind: "kinesis",
         bus: bus.name,
@@ -402,11 +433,12 @@ export function planApp(app: AppDefinition): AppPlan {
       const t = table(ids.projectionTable(service.name, name), owner);
       subscriptions.push({ bus: service.bus, queueId: q.id, eventTypes: projection.events });
       const consumer = `${service.name}-${name}`;
+      const code = partCode(service, "projection", projection);
       functions.push({
         id: consumer,
         role: "projection",
         owner,
-        handler: projection.handler,
+        ...code,
         source: sqsSource(q.id, projection.mapping),
         env: {
           [envNames.table]: { kind: "table", id: t.id, access: "readWrite" },
@@ -421,7 +453,8 @@ export function planApp(app: AppDefinition): AppPlan {
           id: `${consumer}-replayer`,
           role: "replayer",
           owner,
-          handler: projection.handler,
+          handler: code.handler,
+          ...(code.entry !== undefined && { entry: { ...code.entry, kind: "replayer" } }),
           handlerExport: "replay",
           source: { kind: "job" },
           env: {
@@ -447,7 +480,7 @@ export function planApp(app: AppDefinition): AppPlan {
         id: `${service.name}-${reactor.name}`,
         role: "reactor",
         owner,
-        handler: reactor.handler,
+        ...partCode(service, "reactor", reactor),
         source: sqsSource(q.id, reactor.mapping),
         env: { [envNames.service]: { kind: "value", value: service.name }, ...sends, ...claimReader(service.bus) },
       });
@@ -486,23 +519,86 @@ export function planApp(app: AppDefinition): AppPlan {
     id: "api",
     role: "api",
     owner: { kind: "api" },
-    handler: app.apiHandler,
+    ...apiCode(app, app.apiHandler, "api"),
     source: { kind: "http" },
     env: apiEnv,
   });
-  if (app.rpcHandler !== undefined) {
+  if (app.rpcHandler !== undefined || app.rpc === true) {
     // Connect and gRPC-Web: the only two-segment POSTs (the JSON API's are /commands/{service}/{command}).
     functions.push({
       id: "api-rpc",
       role: "api",
       owner: { kind: "api" },
-      handler: app.rpcHandler,
+      ...apiCode(app, app.rpcHandler, "rpc"),
       source: { kind: "http", route: rpcRoute },
       env: apiEnv,
     });
   }
 
   return { prefix: app.prefix, streams, topics, buckets, queues, tables, subscriptions, functions };
+}
+
+/** The module a bus function runs: the app's own, or the kit's handler as a built entry. */
+function busCode(handler: string | undefined, kind: "relay" | "archiver"): { handler: string; entry?: PlannedEntry } {
+  if (handler !== undefined) return { handler };
+  return { handler: `shared/handlers/${kind}.ts`, entry: { kind, service: "" } };
+}
+
+/**
+ * The module an API function runs: the app's own, or the entry the framework builds from the
+ * services' declarations: what the API reads of the app (its services' names, commands and views)
+ * and each command service's contract module, and nothing else of the app.
+ */
+function apiCode(
+  app: AppDefinition,
+  handler: string | undefined,
+  kind: "api" | "rpc",
+): { readonly handler: string; readonly entry?: PlannedEntry } {
+  if (handler !== undefined) return { handler };
+  const contracts: Record<string, string> = {};
+  for (const service of app.services) {
+    if (service.aggregate !== undefined) contracts[service.name] = partModule(service.name, { kind: "contract" });
+  }
+  const manifest: Omit<AppDefinition, "relayHandler" | "archiverHandler"> = {
+    prefix: app.prefix,
+    buses: app.buses,
+    services: app.services.map((service) => ({
+      name: service.name,
+      bus: service.bus,
+      ...(service.commands !== undefined && { commands: service.commands }),
+      projections: service.projections.map(({ name, events, key, queryable }) => ({
+        name,
+        events,
+        key,
+        ...(queryable !== undefined && { queryable }),
+      })),
+      reactors: [],
+    })),
+  };
+  return { handler: `shared/entries/${kind}.ts`, entry: { kind, service: "", app: manifest, targets: contracts } };
+}
+
+/**
+ * The module a projection or a reactor runs: its `handler` module, or, for a declared part
+ * (shared/parts.ts), its module in the service's folder with the entry the framework builds. A
+ * reactor's entry names the contract module of each service it sends to.
+ */
+function partCode(
+  service: ServiceDefinition,
+  kind: "projection" | "reactor",
+  part: ProjectionDefinition | ReactorDefinition,
+): { readonly handler: string; readonly entry?: PlannedEntry } {
+  if (part.handler !== undefined) return { handler: part.handler };
+  const entry: PlannedEntry = { kind, service: service.name, name: part.name };
+  if (kind === "reactor") {
+    const targets: Record<string, string> = {};
+    for (const target of (part as ReactorDefinition).sendsTo) {
+      targets[target] = partModule(target, { kind: "contract" });
+    }
+    return { handler: partModule(service.name, { kind, name: part.name }), entry: { ...entry, targets } };
+  }
+  const view = "counters" in part ? "counters" : "aggregate";
+  return { handler: partModule(service.name, { kind, name: part.name }), entry: { ...entry, view } };
 }
 
 /**
@@ -644,6 +740,16 @@ function validateApp(app: AppDefinition): void {
       }
     }
   }
+  if (app.apiHandler === undefined || (app.rpc === true && app.rpcHandler === undefined)) {
+    for (const service of app.services) {
+      if ((service.commands?.length ?? 0) > 0 && service.aggregate === undefined) {
+        // The API's built entry reads the contracts from the services' contract.ts.
+        problems.push(
+          `service "${service.name}" takes API commands but declares no contract: name the app's apiHandler`,
+        );
+      }
+    }
+  }
   for (const service of app.services) {
     for (const reactor of service.reactors) {
       for (const target of reactor.sendsTo) {
@@ -652,6 +758,9 @@ function validateApp(app: AppDefinition): void {
           problems.push(`${service.name}.${reactor.name} sends to unknown service "${target}"`);
         else if (targetService.commandHandler === undefined) {
           problems.push(`${service.name}.${reactor.name} sends to "${target}", which takes no commands`);
+        } else if (reactor.handler === undefined && targetService.aggregate === undefined) {
+          // A declared reactor checks what it sends against its targets' aggregates.
+          problems.push(`${service.name}.${reactor.name} sends to "${target}", which declares no aggregate`);
         }
       }
     }

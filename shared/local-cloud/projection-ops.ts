@@ -12,12 +12,11 @@
  *   caught it up: its items would be ahead of the older events, which would then be skipped.
  */
 
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { SQSHandler } from "aws-lambda";
 import { type ReplayPhase, type ReplayProgress, type ReplayResult, replayIntoProjection } from "../archive/replay.ts";
 import { archivePassed } from "../archive/watermark.ts";
 import { createTableIfMissing, deleteTable } from "../aws/tables.ts";
+import { loadHandler } from "../entries/load.ts";
 import type { Upcaster } from "../events/upcast.ts";
 import {
   type AppPlan,
@@ -220,16 +219,13 @@ async function replay(
 ): Promise<ReplayResult> {
   const bucket = options.resources.archiveBuckets.get(target.bus) as string;
   process.env[envNames.table] = table;
-  const module = (await import(pathToFileURL(join(options.repoRoot, target.definition.handler)).href)) as {
-    handler?: SQSHandler;
-  };
-  if (typeof module.handler !== "function")
-    throw new ProjectionOpError(`${target.definition.handler} exports no handler`);
+  // Its consumer's handler: its module's, or the one built from its declaration (shared/entries/).
+  const handler = (await loadHandler(options.repoRoot, target.consumer)) as SQSHandler;
   return replayIntoProjection({
     bucket,
     bus: target.bus,
     table,
-    handler: module.handler,
+    handler,
     name: options.projection,
     eventTypes: target.definition.events,
     upcasters: options.upcasters,

@@ -107,7 +107,13 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         // Appends wake the stream's readers in this process (stream-signal.ts).
         [streamSignalsEnv]: "1",
       },
-      workerData: { functionName: fn.id, handlerPath: join(options.repoRoot, fn.handler), source },
+      workerData: {
+        functionName: fn.id,
+        handlerPath: join(options.repoRoot, fn.handler),
+        entry: fn.entry,
+        repoRoot: options.repoRoot,
+        source,
+      },
     });
     const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
     workers.set(fn.id, { worker, exited, table });
