@@ -16,16 +16,22 @@ export interface PersonalField {
 
 const planned = new WeakMap<DescMessage, readonly PersonalField[]>();
 
-/** A message's marked fields (top-level), checked; cached per message. Throws on a bad mark. */
+/**
+ * A message's marked fields (top-level), cached per message. The contracts gate checks the marks
+ * (`checkMarks`); here a mark without its subject field still fails, without the gate's words.
+ */
 export function personalFieldsOf(schema: DescMessage): readonly PersonalField[] {
   let fields = planned.get(schema);
   if (fields === undefined) {
-    const problems = markProblems(schema);
-    if (problems.length > 0) throw new Error(problems.join("; "));
     fields = schema.fields.filter(isMarked).map((field) => {
-      const subject = subjectOf(schema, field) as DescField;
-      const kind: FieldKind = field.scalar === ScalarType.BYTES ? "b" : "s";
-      return { field: field.jsonName, kind, subjectField: subject.jsonName };
+      const subject = subjectOf(schema, field);
+      if (subject === undefined)
+        throw new Error(`${schema.typeName}.${field.name}: bad personal mark (check:contracts)`);
+      return {
+        field: field.jsonName,
+        kind: field.scalar === ScalarType.BYTES ? "b" : "s",
+        subjectField: subject.jsonName,
+      };
     });
     planned.set(schema, fields);
   }

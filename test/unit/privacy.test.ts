@@ -15,9 +15,10 @@ import {
 } from "../../events/gen/canon/bank/accounts/v1/accounts_pb.ts";
 import { command } from "../../shared/domain/commands.ts";
 import { buildCommit, type Commit, parseCommit } from "../../shared/events/envelope.ts";
-import { openCommit, openEvent, sealCommit } from "../../shared/privacy/fields.ts";
+import { openCommit, openEvent } from "../../shared/privacy/fields.ts";
 import { ensureMasterKeyFile, fileKeyWrapper } from "../../shared/privacy/key-wrapper.ts";
 import { type KeyItemStore, type SubjectKeyItem, subjectKeys } from "../../shared/privacy/keys.ts";
+import { sealCommit } from "../../shared/privacy/seal.ts";
 import { erasedText, openValue, PersonalDataError, sealedHeader, sealValue } from "../../shared/privacy/sealed.ts";
 
 const key = randomBytes(32);
