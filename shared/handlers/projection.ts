@@ -19,8 +19,6 @@
  * - Law F: a projection's definition is an `apply` over its own table, handed only the table's
  *   name; nothing in its type can publish or send.
  */
-import { setTimeout as sleep } from "node:timers/promises";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { batchGetItems, batchPutItems } from "../aws/batch.ts";
@@ -30,8 +28,10 @@ import { optionalEnv, requireEnv } from "../env.ts";
 import { isCanonError } from "../errors.ts";
 import { type EventEnvelope, MalformedMessageError, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
+import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 import { openEvent, subjectErasedType } from "../privacy/fields.ts";
+import { type RetryPolicy, retry } from "../retry.ts";
 import {
   appendToPark,
   describeError,
@@ -46,7 +46,7 @@ import {
   startPark,
 } from "./parking.ts";
 
-const logger = new Logger({ serviceName: "canon-projection" });
+const logger = functionLogger("projection");
 
 /** Environment variable with the receive count at which a failing event is parked. */
 export const parkAfterReceivesEnv = envNames.parkAfterReceives;
@@ -429,11 +429,6 @@ async function readOpened(body: string, personalData: ProjectionDefinition["pers
 
 // --- Items: batch reads and writes of a projection's table (every Canon table is keyed by `id`).
 
-/** Waits before retry `attempt` (from 1): 25 ms doubling, with jitter. */
-function backoff(attempt: number): Promise<void> {
-  return sleep(Math.round(25 * 2 ** attempt * (0.5 + Math.random())));
-}
-
 /**
  * Reads items by key at once (BatchGetItem, strongly consistent, 100 keys a call; see
  * shared/aws/batch.ts). Every key asked for maps to its item, or to undefined when there is none.
@@ -506,8 +501,11 @@ export interface AggregateProjection<Item extends VersionedItem, Event extends D
   readonly parkAfterReceives?: number;
 }
 
-/** Conditional writes of one item retried (re-read, re-folded) before its events are left to `apply`. */
-const foldAttempts = 5;
+/**
+ * Conditional writes of one item retried (re-read, re-folded) before its events are left to
+ * `apply`, waiting from 0–100 ms, doubling; any other failure is not retried here.
+ */
+const foldRetry: RetryPolicy = { attempts: 5, baseMs: 100, retryable: isConditionalCheckFailed };
 
 /**
  * Builds the definition of an aggregate-keyed projection. A batch costs one read of every item
@@ -689,7 +687,14 @@ async function applyAggregateRuns<Item extends VersionedItem>(
     [...folds].map(async ([key, first]) => {
       let folded = first;
       const factsWritten = new Set(first.fresh);
-      for (let attempt = 1; ; attempt++) {
+      /** Why the write of this item gave up (its events are then left to `apply`). */
+      let stopped: { reason: unknown } | undefined;
+      const write = async (attempt: number) => {
+        if (attempt > 1) {
+          // Someone applied a newer version meanwhile: read again and fold again.
+          for (const entry of folded.fresh) factsWritten.add(entry);
+          folded = foldItem(key, await readItem<Item>(target.table, key));
+        }
         if (folded.item === undefined || folded.fresh.length === 0) return;
         try {
           const unwritten = folded.fresh.filter((entry) => !factsWritten.has(entry));
@@ -699,22 +704,19 @@ async function applyAggregateRuns<Item extends VersionedItem>(
               unwritten.flatMap((entry) => fold.facts(entry.event)),
             );
           await putIfVersion(target.table, folded.item, folded.read?.version);
-          return;
         } catch (error) {
-          const done = !isConditionalCheckFailed(error) || attempt === foldAttempts;
-          if (done) {
-            const reason = isConditionalCheckFailed(error)
-              ? new Error(`could not apply events to ${key}: the item kept changing`)
-              : error;
-            for (const entry of folded.fresh) cuts.stop(entry, reason);
-            return;
-          }
+          if (isConditionalCheckFailed(error)) throw error;
+          stopped = { reason: error };
         }
-        // Someone applied a newer version meanwhile: read again and fold again.
-        await backoff(attempt);
-        for (const entry of folded.fresh) factsWritten.add(entry);
-        folded = foldItem(key, await readItem<Item>(target.table, key));
+      };
+      try {
+        await retry(write, foldRetry);
+      } catch (error) {
+        // A failed read passes through as before; a write that kept losing its race gives up.
+        if (!isConditionalCheckFailed(error)) throw error;
+        stopped = { reason: new Error(`could not apply events to ${key}: the item kept changing`) };
       }
+      if (stopped !== undefined) for (const entry of folded.fresh) cuts.stop(entry, stopped.reason);
     }),
   );
   return cuts.outcomes();
