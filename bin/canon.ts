@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
  *   canon tail        follow the events on the buses, live
  *   canon console     the operator console over the app deployed to AWS
  *   canon bench       run the benchmarks
- *   canon add         scaffold a projection
+ *   canon add         scaffold a service, a command, a projection or a reactor
  *   canon subject     erase a subject's personal data (crypto-shredding)
  */
 import { parseArgs } from "node:util";
@@ -32,7 +32,7 @@ Commands:
   tail       Follow the events on the buses, live, filtered by type, aggregate or service
   console    The operator console over the app deployed to AWS (--aws)
   bench      Run the benchmarks
-  add        Scaffold a projection: its module, a test and its declaration
+  add        Scaffold a service, command, projection or reactor: its files, a test, its declaration
   subject    Erase a subject's personal data everywhere at once; show its record
 
 Options:

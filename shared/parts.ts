@@ -48,6 +48,11 @@ export interface AggregateView<Item extends VersionedItem, Event extends DomainE
   evolve(item: Item | undefined, event: ProjectedEvent<Event>): Item;
   /** Items an event adds on its own (e.g. statement lines), each with a deterministic `id`. */
   facts?(event: ProjectedEvent<Event>): readonly Record<string, unknown>[];
+  /**
+   * Blanks what the item holds of a subject's personal data, on the subject's SubjectErased
+   * (docs/privacy.md; list "SubjectErased" in `events`). @default none: erasures pass it by
+   */
+  erase?(item: Item, subject: string): Item;
   /** The receive at which a failing event is parked with its aggregate. @default 3 */
   readonly parkAfterReceives?: number;
 }

@@ -8,8 +8,8 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import type { PlannedEntry, PlannedFunction } from "../plan.ts";
 
-/** Where generated entries are written (git-ignored with node_modules). */
-export const entriesDir = (repoRoot: string) => join(repoRoot, "node_modules", ".cache", "canon", "entries");
+/** Where generated entries are written (git-ignored, beside the local cloud's data). */
+export const entriesDir = (repoRoot: string) => join(repoRoot, ".canon", "entries");
 
 const views = {
   aggregate: { module: "shared/entries/view.ts", names: ["findProjection", "viewLambda"], lambda: "viewLambda" },

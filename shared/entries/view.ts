@@ -22,6 +22,7 @@ export function viewDefinition(service: string, part: AnyView): ProjectionDefini
     key: part.itemKey,
     evolve: part.evolve,
     facts: part.facts,
+    erase: part.erase,
   });
 }
 
