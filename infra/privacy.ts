@@ -39,6 +39,9 @@ import { pascal, tagKeys } from "./names.ts";
 /** The KMS alias every function names the subject keys' key by. */
 export const subjectKeysAlias = (prefix: string): string => `alias/${prefix}-subject-keys`;
 
+/** The keys table's point-in-time recovery window: how long an erasure can still be undone by a restore. */
+export const recoveryDays = 7;
+
 export interface PrivacyStackProps extends StackProps {
   readonly plan: AppPlan;
   /** The buses a SubjectErased goes to: those the services write to. */
@@ -76,7 +79,9 @@ export class PrivacyStack extends Stack {
       // What it holds is wrapped by the key above already; the table's own encryption is the
       // one every Canon table has (so no reader needs a second key grant).
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // A restore within the window brings erased keys back: an erasure is final once it has
+      // passed, so the window is kept short (docs/privacy.md).
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true, recoveryPeriodInDays: recoveryDays },
       deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
       removalPolicy,
     });

@@ -50,7 +50,7 @@ describe("the privacy stack", () => {
       DeletionPolicy: "Retain",
       Properties: Match.objectLike({
         TableName: `${plan.prefix}-subject-keys`,
-        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true, RecoveryPeriodInDays: 7 },
         SSESpecification: { SSEEnabled: true },
         DeletionProtectionEnabled: true,
       }),
