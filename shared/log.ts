@@ -14,10 +14,10 @@ export type { Logger };
 
 /**
  * The logger of a function of kind `name` (`relay`, `projection`, …): service `canon-<name>`.
- * Declared free of side effects, so a bundle that imports a module only for something else
- * drops that module's logger.
+ * Mark the call `@__PURE__` at a module's top level (as the handlers do), so that a bundle which
+ * imports that module only for something else drops its logger: esbuild does not carry a
+ * function's own no-side-effects mark across modules.
  */
-/* @__NO_SIDE_EFFECTS__ */
 export function functionLogger(name: string): Logger {
   return new Logger({ serviceName: `canon-${name}` });
 }

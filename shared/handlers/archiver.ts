@@ -27,7 +27,7 @@ import { readCommit } from "../events/envelope.ts";
 import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 
-const logger = functionLogger("archiver");
+const logger = /* @__PURE__ */ functionLogger("archiver");
 const gzipAsync = promisify(gzip);
 const knownShards = new Set<string>();
 

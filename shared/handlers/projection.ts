@@ -46,7 +46,7 @@ import {
   startPark,
 } from "./parking.ts";
 
-const logger = functionLogger("projection");
+const logger = /* @__PURE__ */ functionLogger("projection");
 
 /** Environment variable with the receive count at which a failing event is parked. */
 export const parkAfterReceivesEnv = envNames.parkAfterReceives;

@@ -21,7 +21,7 @@ import { type Commit, type EventEnvelope, readCommit } from "../events/envelope.
 import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 
-const logger = functionLogger("relay");
+const logger = /* @__PURE__ */ functionLogger("relay");
 
 interface Config {
   readonly bus: string;

@@ -43,7 +43,7 @@ import type { ProjectionHandler } from "./projection.ts";
 
 export { type HeadsRef, ReplayStateMissingError } from "../archive/replay-checkpoint.ts";
 
-const logger = functionLogger("replayer");
+const logger = /* @__PURE__ */ functionLogger("replayer");
 
 /** Overrides `maxWritesPerSecond` on a deployed replayer (e.g. set on the function while a warm-up runs). */
 export const maxWritesEnv = "CANON_REPLAY_MAX_WRITES_PER_SECOND";
