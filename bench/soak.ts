@@ -16,11 +16,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { PutRecordCommand } from "@aws-sdk/client-kinesis";
 import { app } from "../functions/app.ts";
-import { contractsOf } from "../shared/domain/commands.ts";
 import { kinesisClient } from "../shared/aws/clients.ts";
+import { contractsOf } from "../shared/domain/commands.ts";
 import { buildCommit } from "../shared/events/envelope.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { seededRandom } from "../shared/runner/faults.ts";
@@ -51,8 +52,6 @@ export interface SoakResult {
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const openingCents = 10_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs one soak; never throws for an oracle failure (see `ok` and `problems`). */
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {

@@ -12,6 +12,7 @@
  *   caught it up: its items would be ahead of the older events, which would then be skipped.
  */
 
+import { setTimeout as sleep } from "node:timers/promises";
 import type { SQSHandler } from "aws-lambda";
 import { type ReplayPhase, type ReplayProgress, type ReplayResult, replayIntoProjection } from "../archive/replay.ts";
 import { archivePassed } from "../archive/watermark.ts";
@@ -157,7 +158,7 @@ export async function rebuildProjection(
   await setViewTable(prefix, view, { base: target.table, table: green, generation });
   options.onStatus?.(`reads switched to ${green}`);
   // Readers cache the view's table briefly: retire the old one after they have moved on.
-  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  await sleep(3_000);
   await deleteTable(blue);
   options.onStatus?.(`retired ${blue}`);
   return { ...result, table: green };
@@ -249,7 +250,7 @@ async function waitUntil<T>(
   while (Date.now() < deadline) {
     const value = await probe();
     if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
   }
   throw new ProjectionOpError(`timed out waiting for ${what}`);
 }

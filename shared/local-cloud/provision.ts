@@ -3,6 +3,7 @@
  * FIFO topics, FIFO queues with their dead-letter queues, subscriptions with filter policies,
  * tables, and each bus's archive bucket. Returns the physical names and addresses.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -20,6 +21,7 @@ import {
 } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../aws/clients.ts";
+import { isAwsError } from "../aws/errors.ts";
 import { createTableIfMissing } from "../aws/tables.ts";
 import type { AppPlan, PlannedFunction, ResourceRef } from "../plan.ts";
 import { privacyEnv, subjectKeysTableName } from "../privacy/env.ts";
@@ -241,7 +243,7 @@ async function waitActive(streamName: string): Promise<string> {
     const summary = await kinesisClient().send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
     const description = summary.StreamDescriptionSummary;
     if (description?.StreamStatus === "ACTIVE") return required(description.StreamARN, "stream arn");
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new Error(`stream ${streamName} did not become ACTIVE`);
 }
@@ -253,7 +255,7 @@ async function ignoreExists(create: () => Promise<unknown>, names: readonly stri
   try {
     await create();
   } catch (error) {
-    if (!(error instanceof Error && names.includes(error.name))) throw error;
+    if (!names.some((name) => isAwsError(error, name))) throw error;
   }
 }
 

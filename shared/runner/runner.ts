@@ -4,6 +4,7 @@
  */
 
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import { sdkFaultCounts } from "../aws/sdk-faults.ts";
 import { createTableIfMissing } from "../aws/tables.ts";
@@ -165,7 +166,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   };
   const steeringLoop = (async () => {
     while (steering) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
       if (!steering) break;
       await steer().catch((error: unknown) => console.error("canon: steering failed:", (error as Error).message));
     }
@@ -203,7 +204,7 @@ interface RunningWorker {
 /** Asks a worker to finish its batch and stop; terminates it after 10 s. */
 async function stopWorker(running: RunningWorker): Promise<void> {
   running.worker.postMessage("stop");
-  await Promise.race([running.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  await Promise.race([running.exited, sleep(10_000)]);
   await running.worker.terminate();
 }
 
