@@ -1,13 +1,13 @@
 /** `canon subject erase|show`: crypto-shred a subject's personal data; see its record (docs/privacy.md). */
 import { hostname, userInfo } from "node:os";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { app } from "../../functions/app.ts";
 import { dynamoClient } from "../../shared/aws/clients.ts";
 import { eraseSubject, keyCacheTtlFromEnv } from "../../shared/privacy/erase.ts";
 import { localEraseTargets } from "../../shared/privacy/erase-api.ts";
 import type { SubjectKeyItem } from "../../shared/privacy/keys.ts";
+import { parseCommandLine } from "./cli.ts";
 import { connect } from "./connect.ts";
 
 export const subjectUsage = `canon subject — the personal data of one subject (docs/privacy.md)
@@ -32,32 +32,23 @@ Options:
 
 Exit status: 0 done, 1 failed, 2 usage.`;
 
-const options = {
-  reason: { type: "string" },
-  by: { type: "string" },
-  "data-dir": { type: "string" },
-  json: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
+const subjectLine = {
+  name: "canon subject",
+  usage: subjectUsage,
+  options: {
+    reason: { type: "string" },
+    by: { type: "string" },
+    "data-dir": { type: "string" },
+    json: { type: "boolean", default: false },
+  },
+  actions: { erase: ["<subjectId>"], show: ["<subjectId>"] },
 } as const;
 
 export async function subjectCommand(args: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true }>>;
-  try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-  } catch (error) {
-    console.error(`canon subject: ${(error as Error).message}\n\n${subjectUsage}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(subjectUsage);
-    return 0;
-  }
-  const [action, subject, ...extra] = positionals;
-  if ((action !== "erase" && action !== "show") || subject === undefined || extra.length > 0) {
-    console.error(`canon subject: expected "erase <subjectId>" or "show <subjectId>"\n\n${subjectUsage}`);
-    return 2;
-  }
+  const line = parseCommandLine(subjectLine, args);
+  if (typeof line === "number") return line;
+  const { values, action } = line;
+  const subject = line.operands[0] as string;
   const { plan, resources } = await connect(resolve(values["data-dir"] ?? ".canon/data"));
   const keysTable = resources.subjectKeysTable as string;
   try {
