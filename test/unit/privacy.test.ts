@@ -15,6 +15,13 @@ import {
 } from "../../events/gen/canon/bank/accounts/v1/accounts_pb.ts";
 import { command } from "../../shared/domain/commands.ts";
 import { buildCommit, type Commit, parseCommit } from "../../shared/events/envelope.ts";
+import {
+  type AggregateFold,
+  aggregateProjection,
+  changesNothing,
+  evolveItem,
+} from "../../shared/handlers/projection.ts";
+import { erasureCommit } from "../../shared/privacy/erase.ts";
 import { openCommit, openEvent } from "../../shared/privacy/fields.ts";
 import { ensureMasterKeyFile, fileKeyWrapper } from "../../shared/privacy/key-wrapper.ts";
 import { type KeyItemStore, type SubjectKeyItem, subjectKeys } from "../../shared/privacy/keys.ts";
@@ -189,5 +196,45 @@ describe("a commit's personal data", () => {
     await expect(openEvent({ ...event, data: { ...event.data, owner: "Mallory" } }, () => keys)).rejects.toThrow(
       /owner is listed as sealed but holds no sealed value/,
     );
+  });
+});
+
+describe("a view's erase on SubjectErased", () => {
+  interface Owner {
+    readonly id: string;
+    readonly owner: string;
+    readonly version: number;
+  }
+  const definition = aggregateProjection<Owner>({
+    name: "test.owners",
+    events: ["AccountOpened"],
+    evolve: (_item, event) => ({ id: event.subject, owner: String(event.data.owner), version: 0 }),
+    erase: (item) => ({ ...item, owner: erasedText }),
+  });
+  const fold = definition.fold as AggregateFold<Owner>;
+  const erased = erasureCommit("core", "acc-1", "2026-01-01T00:00:00.000Z").events[0] as Commit["events"][number];
+  const item: Owner = { id: "acc-1", owner: "Ada Lovelace", version: 7 };
+
+  it("blanks the item keyed by the subject and keeps its version", () => {
+    expect(fold.handles(erased)).toBe(true);
+    expect(fold.key(erased)).toBe("acc-1");
+    expect(changesNothing(item, erased)).toBe(false);
+    expect(evolveItem(fold, "acc-1", item, erased)).toEqual({ id: "acc-1", owner: erasedText, version: 7 });
+  });
+
+  it("creates nothing for a subject it holds no item of, and leaves views without erase alone", () => {
+    expect(changesNothing(undefined, erased)).toBe(true);
+    const plain = aggregateProjection<Owner>({ name: "test.plain", evolve: (i) => i as Owner })
+      .fold as AggregateFold<Owner>;
+    expect(plain.handles(erased)).toBe(false);
+  });
+
+  it("is one commit of the subject's own history, the same bytes each time", () => {
+    const commit = erasureCommit("core", "acc-1", "2026-01-01T00:00:00.000Z");
+    expect(commit).toMatchObject({ aggregateType: "Subject", aggregateId: "acc-1", expectedVersion: 0 });
+    expect(commit.events.map((e) => [e.type, e.aggregateversion, e.data])).toEqual([
+      ["SubjectErased", 1, { subjectId: "acc-1", erasedAt: "2026-01-01T00:00:00.000Z" }],
+    ]);
+    expect(JSON.stringify(erasureCommit("core", "acc-1", "2026-01-01T00:00:00.000Z"))).toBe(JSON.stringify(commit));
   });
 });
