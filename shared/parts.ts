@@ -40,8 +40,8 @@ interface PartOptions {
 export interface AggregateView<Item extends VersionedItem, Event extends DomainEvent>
   extends Omit<ProjectionDefinition, "handler" | "events">,
     PartOptions {
-  /** The event types it folds: the subscription (a misspelled type is a type error). */
-  readonly events: readonly Event["type"][];
+  /** The event types it folds: the subscription (a misspelled type is a type error); "SubjectErased" with `erase`. */
+  readonly events: readonly (Event["type"] | "SubjectErased")[];
   /** The item an event folds into. @default the event's aggregate id (its subject) */
   itemKey?(event: ProjectedEvent<Event>): string;
   /** Folds one event into the item (`undefined`: none yet); the runtime sets `id` and `version`. */
@@ -120,16 +120,4 @@ export function partModule(
 ): string {
   if ("name" in part) return `${functionsDir}/${service}/${part.name}-${part.kind}.ts`;
   return `${functionsDir}/${service}/${part.kind}.ts`;
-}
-
-/** Tells a declared value's kind, for finding it among a module's exports. */
-export function partKindOf(value: unknown): "contract" | "decider" | "projection" | "reactor" | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  if (typeof v.proto === "object" && typeof v.commands === "object" && typeof v.events === "object") return "contract";
-  if ("initialState" in v && typeof v.decide === "function" && typeof v.evolve === "function") return "decider";
-  if (typeof v.name !== "string" || !Array.isArray(v.events)) return undefined;
-  if (typeof v.react === "function") return "reactor";
-  if (typeof v.evolve === "function" || typeof v.counters === "object") return "projection";
-  return undefined;
 }

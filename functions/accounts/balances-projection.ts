@@ -3,6 +3,7 @@
  */
 import { upcasters } from "../../events/upcasters.ts";
 import { projection } from "../../shared/parts.ts";
+import { erasedText } from "../../shared/privacy/sealed.ts";
 import { type AccountEvent, accountEventTypes, balanceDelta } from "./decider.ts";
 
 export interface BalanceItem {
@@ -28,8 +29,10 @@ export function evolveBalance(item: BalanceItem | undefined, event: AccountEvent
 
 export const balances = projection<BalanceItem, AccountEvent>({
   name: "balances",
-  events: accountEventTypes,
+  events: [...accountEventTypes, "SubjectErased"],
   key: "accountId",
   upcasters,
   evolve: (item, event) => evolveBalance(item, event, event.aggregateversion),
+  // The owner is the account holder's personal data: blanked when its subject is erased (docs/privacy.md).
+  erase: (item) => ({ ...item, owner: erasedText }),
 });

@@ -215,13 +215,15 @@ describe("an account owner's name", () => {
       already: false,
     });
 
-    // The live view that blanks on SubjectErased.
+    // The live views that blank on SubjectErased: this test's, and the bank's balances.
     expect(
       await waitFor(
         async () => ((await owner(`accounts/owners/${account}`)) === erasedText ? true : undefined),
         "owners erased",
       ),
     ).toBe(true);
+    const erasedBalance = async () => ((await owner(`accounts/balances/${account}`)) === erasedText ? true : undefined);
+    expect(await waitFor(erasedBalance, "the bank's balances view erased")).toBe(true);
 
     const sql = await canon(
       "archive",
@@ -236,7 +238,6 @@ describe("an account owner's name", () => {
     const rebuilt = await canon("projection", "rebuild", "accounts.balances");
     expect(rebuilt.code).toBe(0);
     expect(rebuilt.stderr).toContain("reads switched to");
-    const erasedBalance = async () => ((await owner(`accounts/balances/${account}`)) === erasedText ? true : undefined);
     expect(await waitFor(erasedBalance, "the rebuilt balance erased")).toBe(true);
 
     const verified = await canon("archive", "verify");
