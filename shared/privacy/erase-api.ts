@@ -6,7 +6,7 @@
  */
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import type { AppPlan } from "../plan.ts";
-import { type EraseTarget, eraseSubject, keyCacheTtlFromEnv } from "./erase.ts";
+import { type EraseTarget, eraseSubject, InvalidErasureError, keyCacheTtlFromEnv } from "./erase.ts";
 
 export const eraseRoute = "/admin/subjects/:subject/erase";
 
@@ -47,8 +47,7 @@ export async function answerErase(input: {
     });
     return { status: 200, body: { ...erasure } };
   } catch (error) {
-    if (error instanceof Error && /is not valid|must say who/.test(error.message))
-      return { status: 400, body: { error: error.message } };
+    if (error instanceof InvalidErasureError) return { status: 400, body: { error: error.message } };
     throw error;
   }
 }

@@ -48,12 +48,17 @@ export interface Erasure {
 
 const subjectPattern = /^[^\s]{1,200}$/;
 
+/** An erase request that cannot be carried out as asked (the caller's mistake, not the system's). */
+export class InvalidErasureError extends Error {
+  override name = "InvalidErasureError";
+}
+
 /** Deletes a subject's key, records who and when, and announces it on every bus. */
 export async function eraseSubject(request: EraseRequest): Promise<Erasure> {
   const { subject } = request;
   if (!subjectPattern.test(subject))
-    throw new Error(`subject id "${subject}" is not valid: 1 to 200 characters, no spaces`);
-  if (request.by.trim() === "") throw new Error("an erasure must say who asks for it");
+    throw new InvalidErasureError(`subject id "${subject}" is not valid: 1 to 200 characters, no spaces`);
+  if (request.by.trim() === "") throw new InvalidErasureError("an erasure must say who asks for it");
   const now = new Date().toISOString();
   const out = await dynamoClient().send(
     new UpdateCommand({

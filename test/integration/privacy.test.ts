@@ -251,6 +251,17 @@ describe("an account owner's name", () => {
     expect(again.stdout).toMatch(/already erased/);
   });
 
+  it("is not erased on a bad request, which is answered 400 with the reason", async () => {
+    const spaced = await system.post("/admin/subjects/has%20space/erase", {});
+    expect(spaced.status).toBe(400);
+    expect(await spaced.json()).toEqual({
+      error: 'subject id "has space" is not valid: 1 to 200 characters, no spaces',
+    });
+    const badBody = await system.post(`/admin/subjects/${account}/erase`, "{not json");
+    expect(badBody.status).toBe(400);
+    expect(await badBody.json()).toEqual({ error: "the body is not JSON" });
+  });
+
   it("of an erased subject is never stored again", async () => {
     const reopened = await system.command("accounts", "OpenAccount", { accountId: account, owner: name });
     expect(reopened.status).toBe("rejected"); // the account exists; its rejection carries the command, blanked
