@@ -121,15 +121,3 @@ export function partModule(
   if ("name" in part) return `${functionsDir}/${service}/${part.name}-${part.kind}.ts`;
   return `${functionsDir}/${service}/${part.kind}.ts`;
 }
-
-/** Tells a declared value's kind, for finding it among a module's exports. */
-export function partKindOf(value: unknown): "contract" | "decider" | "projection" | "reactor" | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const v = value as Record<string, unknown>;
-  if (typeof v.proto === "object" && typeof v.commands === "object" && typeof v.events === "object") return "contract";
-  if ("initialState" in v && typeof v.decide === "function" && typeof v.evolve === "function") return "decider";
-  if (typeof v.name !== "string" || !Array.isArray(v.events)) return undefined;
-  if (typeof v.react === "function") return "reactor";
-  if (typeof v.evolve === "function" || typeof v.counters === "object") return "projection";
-  return undefined;
-}

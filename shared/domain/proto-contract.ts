@@ -8,7 +8,7 @@
  *   aggregate names another (`versions`).
  *
  * The same derivation runs at the type level (`CommandsOf`, `EventsOf`) and at run time
- * (`aggregateContract`), so the decider's unions and what the API, the command handler and the
+ * (`contract`), so the decider's unions and what the API, the command handler and the
  * reactors check cannot disagree.
  */
 import type { DescMessage, DescService } from "@bufbuild/protobuf";
@@ -62,35 +62,31 @@ export type EventsOf<T> = EventOfSchema<Exclude<MessagesIn<ProtoOf<T>>, CommandS
 /** The field names every command of a module has: the candidates for its aggregate id. */
 export type CommonCommandField<Proto> = Exclude<keyof CommandsOf<Proto>, "type"> & string;
 
-/** What an aggregate's contract is read from. */
-export interface ContractSource {
+/** An aggregate's contract: what it is read from, and its commands, API routes and event schemas. */
+export interface Contract<Proto extends ProtoModule = ProtoModule> {
   /** The aggregate type its events carry (e.g. "Account"). */
   readonly type: string;
-  readonly proto: ProtoModule;
+  readonly proto: Proto;
   /** The field of every command that names its aggregate (its JSON name, e.g. `accountId`). */
   readonly id: string;
   /** The services whose rpcs the API routes; the others' commands come from reactors only. @default none */
   readonly api?: DescService | readonly DescService[];
   /** Event schema versions other than 1 (bump one, and add an upcaster, for a change old readers can't take). */
   readonly versions?: { readonly [type: string]: number | undefined };
-}
-
-/** An aggregate's contract: its commands (by type), the ones the API routes, its events' schemas. */
-export interface AggregateContract {
+  /** Its commands, by type. */
   readonly commands: CommandSpecs;
+  /** The commands the API routes (the rpcs of `api`). */
   readonly apiCommands: readonly string[];
+  /** Its events' schemas, by type. */
   readonly events: EventSchemas;
-}
-
-/** A service's contract, declared from its Protobuf module (typed by it). */
-export interface Contract<Proto extends ProtoModule = ProtoModule> extends ContractSource, AggregateContract {
-  readonly proto: Proto;
 }
 
 /**
  * Declares an aggregate's contract from its Protobuf module, in `functions/<service>/contract.ts`:
  * `contract(proto, { type: "Account", id: "accountId", api: proto.AccountsService })`. Its commands
- * and events are read from the module at once, so a schema the rules refuse fails at load.
+ * and events are read from the module at once, so a schema the rules refuse (an rpc not named
+ * after its message, a command without the id field, a version for a message that is not an
+ * event) fails at load, naming the schema.
  */
 export function contract<Proto extends ProtoModule>(
   proto: Proto,
@@ -101,56 +97,30 @@ export function contract<Proto extends ProtoModule>(
     readonly versions?: { readonly [T in EventsOf<Proto>["type"]]?: number };
   },
 ): Contract<Proto> {
-  const source: ContractSource = { ...options, proto };
-  return { ...source, ...aggregateContract(source), proto };
-}
-
-const derived = new WeakMap<ContractSource, AggregateContract>();
-
-/**
- * Reads an aggregate's contract from its Protobuf module, once per declaration. A schema the
- * rules refuse (an rpc not named after its message, a command without the id field, a version
- * for a message that is not an event) fails here, at load, naming the schema.
- */
-export function aggregateContract(source: ContractSource): AggregateContract {
-  const known = derived.get(source);
-  if (known !== undefined) return known;
-  const exported = Object.values(source.proto) as { kind?: unknown }[];
-  const services = exported.filter((value): value is DescService => value?.kind === "service");
-  const messages = exported.filter((value): value is DescMessage => value?.kind === "message");
+  const { type, id, api, versions = {} } = options;
+  const exported = Object.values(proto) as { kind?: unknown }[];
   const commands: CommandSpecs = {};
-  for (const service of services) {
-    for (const method of service.methods) {
-      const schema = method.input;
-      if (method.name !== schema.name) {
-        throw new Error(
-          `${service.typeName}.${method.name} takes ${schema.typeName}: name each rpc after its command message`,
-        );
+  for (const service of exported.filter((v): v is DescService => v?.kind === "service")) {
+    for (const { name, input } of service.methods) {
+      if (name !== input.name) throw new Error(`${service.typeName}.${name}: name the rpc after its message`);
+      if (!input.fields.some((f) => f.jsonName === id && f.fieldKind === "scalar")) {
+        throw new Error(`${input.typeName} has no field ${id}, the ${type} id`);
       }
-      const idField = schema.fields.find((f) => f.jsonName === source.id);
-      if (idField === undefined || idField.fieldKind !== "scalar") {
-        throw new Error(`${schema.typeName} has no field ${source.id}, the ${source.type} id every command carries`);
-      }
-      commands[schema.name] = command(schema, (fields) => String((fields as Record<string, unknown>)[source.id]));
+      commands[name] = command(input, (fields) => String((fields as Record<string, unknown>)[id]));
     }
   }
-  const commandTypes = new Set(Object.values(commands).map((spec) => spec.schema.typeName));
   const events: Record<string, { schema: DescMessage; version: number }> = {};
-  for (const schema of messages) {
-    if (commandTypes.has(schema.typeName)) continue;
-    events[schema.name] = { schema, version: source.versions?.[schema.name] ?? 1 };
-  }
-  for (const [type, version] of Object.entries(source.versions ?? {})) {
-    if (version === undefined) continue;
-    if (!Object.hasOwn(events, type)) throw new Error(`${source.type}: versions names ${type}, which is not an event`);
-    if (!Number.isInteger(version) || version < 1) {
-      throw new Error(`${source.type}: the version of ${type} must be a whole number from 1, not ${version}`);
+  for (const schema of exported.filter((v): v is DescMessage => v?.kind === "message")) {
+    if (commands[schema.name]?.schema !== schema) {
+      events[schema.name] = { schema, version: (versions as Record<string, number>)[schema.name] ?? 1 };
     }
   }
-  const api: readonly DescService[] =
-    source.api === undefined ? [] : Array.isArray(source.api) ? source.api : [source.api as DescService];
-  const apiCommands = api.flatMap((s) => s.methods.map((m) => m.name));
-  const contract = { commands, apiCommands, events };
-  derived.set(source, contract);
-  return contract;
+  for (const [event, version] of Object.entries(versions as Record<string, number>)) {
+    if (!events[event] || !(Number.isInteger(version) && version >= 1)) {
+      throw new Error(`${type}: versions.${event} must be an event's version (a whole number from 1)`);
+    }
+  }
+  const routed: readonly DescService[] = api === undefined ? [] : Array.isArray(api) ? api : [api as DescService];
+  const apiCommands = routed.flatMap((s) => s.methods.map((m) => m.name));
+  return { type, proto, id, ...(api !== undefined && { api }), versions, commands, apiCommands, events };
 }
