@@ -48,7 +48,7 @@ export interface PrivacyStackProps extends StackProps {
   readonly buses: readonly string[];
   /** @default RemovalPolicy.RETAIN: a deleted table or key would erase every subject at once */
   readonly removalPolicy?: RemovalPolicy;
-  /** The functions' key cache TTL, which the erase waits out. @default 60 s */
+  /** The functions' key cache TTL, which the erase waits out (under API Gateway's 30 s integration limit). @default 20 s */
   readonly keyCacheTtl?: Duration;
 }
 

@@ -16,7 +16,7 @@ Usage: canon subject erase <subjectId> [--reason <text>] [options]
        canon subject show <subjectId> [options]
 
 erase   Deletes the subject's data key and records the erasure (who, when, why); then, once
-        every function's key cache has let the key go (CANON_KEY_CACHE_TTL_MS, 60 s by
+        every function's key cache has let the key go (CANON_KEY_CACHE_TTL_MS, 20 s by
         default), puts a SubjectErased event on each bus the services write to, so views
         blank what they derived. From the deletion on, every reader — views, replays, warm-ups,
         rebuilds, SQL, the tail — reads the subject's personal fields as "[erased]". The

@@ -13,8 +13,11 @@ export const privacyEnv = {
   keyCacheTtlMs: "CANON_KEY_CACHE_TTL_MS",
 } as const;
 
-/** A function keeps a data key at most this long by default: an erasure reaches every reader within it. */
-export const defaultKeyCacheTtlMs = 60_000;
+/**
+ * A function keeps a data key at most this long by default: an erasure reaches every reader
+ * within it. The erase waits it out before it answers, inside API Gateway's 30 s limit.
+ */
+export const defaultKeyCacheTtlMs = 20_000;
 
 /** The subject keys table of an app. */
 export const subjectKeysTableName = (prefix: string): string => `${prefix}-subject-keys`;

@@ -73,7 +73,7 @@ export function dynamoKeyItems(table: string): KeyItemStore {
 export interface SubjectKeysOptions {
   readonly items: KeyItemStore;
   readonly wrapper: KeyWrapper;
-  /** How long a key read stays in memory. @default 60000 */
+  /** How long a key read stays in memory. @default 20000 */
   readonly ttlMs?: number;
   /** Subjects cached at most (the oldest go first). @default 10000 */
   readonly maxEntries?: number;

@@ -68,7 +68,7 @@ describe("the privacy stack", () => {
       "kinesis:PutRecord",
       "kinesis:PutRecords",
     ]);
-    expect(erase.env[privacyEnv.keyCacheTtlMs]).toBe("60000");
+    expect(erase.env[privacyEnv.keyCacheTtlMs]).toBe("20000");
   });
 
   it("grants sealing to command handlers, opening to projections, and nothing to the rest", () => {
