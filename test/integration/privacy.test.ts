@@ -4,7 +4,7 @@
  * the archive's objects and a dead-lettered message of a topic subscriber, all read back through
  * the SDK — readable in the views, SQL and the outcome's client while its key exists; after
  * `POST /admin/subjects/{id}/erase`, erased everywhere: the live view that blanks on SubjectErased,
- * SQL, and a blue/green rebuild from the archive; the archive still verifies.
+ * SQL, a warm-up and a blue/green rebuild from the archive; the archive still verifies.
  */
 import { gunzipSync } from "node:zlib";
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from "@aws-sdk/client-kinesis";
@@ -12,14 +12,16 @@ import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { upcasters } from "../../events/upcasters.ts";
 import { app as bankApp } from "../../functions/app.ts";
 import { queryArchive } from "../../shared/archive/sql.ts";
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../../shared/aws/clients.ts";
+import { warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
 import { privacyEnv } from "../../shared/privacy/env.ts";
 import { erasedText } from "../../shared/privacy/sealed.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
 import { runCanon } from "../support/cli.ts";
-import { removeDataDir, startSystem, type TestSystem, view, waitFor } from "../support/system.ts";
+import { removeDataDir, repoRoot, startSystem, type TestSystem, view, waitFor } from "../support/system.ts";
 
 const name = "Ada Lovelace-7f3c";
 const account = "pd-1";
@@ -40,6 +42,14 @@ const app: AppDefinition = {
               handler: "test/fixtures/owners-projection.ts",
               events: ["AccountOpened", "SubjectErased"],
               key: "accountId",
+            },
+            {
+              // The same view, added later: warmed up from the archive only after the erasure.
+              name: "owners-late",
+              handler: "test/fixtures/owners-projection.ts",
+              events: ["AccountOpened", "SubjectErased"],
+              key: "accountId",
+              warmUp: true,
             },
           ],
         },
@@ -224,6 +234,18 @@ describe("an account owner's name", () => {
     ).toBe(true);
     const erasedBalance = async () => ((await owner(`accounts/balances/${account}`)) === erasedText ? true : undefined);
     expect(await waitFor(erasedBalance, "the bank's balances view erased")).toBe(true);
+
+    // A warm-up after the erasure: the archive's sealed name reads as erased.
+    const warmed = await warmUpProjection({
+      app,
+      plan: system.plan,
+      resources: system.resources,
+      repoRoot,
+      upcasters,
+      projection: "accounts.owners-late",
+    });
+    expect(warmed.events).toBeGreaterThan(0);
+    expect(await owner(`accounts/owners-late/${account}`)).toBe(erasedText);
 
     const sql = await canon(
       "archive",
