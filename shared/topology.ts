@@ -156,3 +156,29 @@ export interface AppDefinition {
   /** Module of the archiver (bus stream → S3 archive) handler. @default the kit's (shared/handlers/archiver.ts) */
   readonly archiverHandler?: string;
 }
+
+/**
+ * The app as plain data (structured-cloneable, JSON-safe): what the plan is made from, without
+ * the declared parts' functions and Protobuf descriptors (contracts, deciders, folds, reactions),
+ * for a worker or a process that plans the app but runs none of its parts in place.
+ */
+export function topologyOf(app: AppDefinition): AppDefinition {
+  const projection = (p: ProjectionDefinition) => {
+    const { name, handler, events, key, queryable, warmUp, generations, mapping } = p;
+    // A counter view keeps its mark: its entry is built for counters.
+    const kind = "counters" in p ? { counters: {} } : {};
+    return JSON.parse(JSON.stringify({ name, handler, events, key, queryable, warmUp, generations, mapping, ...kind }));
+  };
+  const reactor = ({ name, handler, events, sendsTo, mapping }: ReactorDefinition) =>
+    JSON.parse(JSON.stringify({ name, handler, events, sendsTo, mapping }));
+  return {
+    ...app,
+    services: app.services.map(({ contract: _contract, aggregate, projections, reactors, ...service }) => ({
+      ...service,
+      // The plan reads only that the aggregate is declared (its entries are built from its modules).
+      ...(aggregate !== undefined && { aggregate: { declared: true } as unknown as AggregateDeclaration }),
+      projections: projections.map(projection),
+      reactors: reactors.map(reactor),
+    })),
+  };
+}
