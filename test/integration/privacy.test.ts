@@ -16,6 +16,7 @@ import { upcasters } from "../../events/upcasters.ts";
 import { app as bankApp } from "../../functions/app.ts";
 import { queryArchive } from "../../shared/archive/sql.ts";
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../../shared/aws/clients.ts";
+import { watchBuses } from "../../shared/console/bus-watch.ts";
 import { warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
 import { privacyEnv } from "../../shared/privacy/env.ts";
 import { erasedText } from "../../shared/privacy/sealed.ts";
@@ -140,6 +141,20 @@ async function archiveObjects(): Promise<string[]> {
 }
 
 const ownerQuery = `SELECT data FROM events WHERE type = 'AccountOpened' AND aggregate_id = '${account}'`;
+/** The console's tail of the core bus: what it shows of the account's AccountOpened. */
+async function tailedOwner(): Promise<unknown> {
+  const watch = watchBuses(new Map([["core", system.resources.streamNames.get("core") as string]]), { pollMs: 50 });
+  try {
+    const event = await waitFor(
+      async () => watch.recent().find((e) => e.type === "AccountOpened" && e.aggregateId === account),
+      "the tail's AccountOpened",
+    );
+    return event.data?.owner;
+  } finally {
+    await watch.stop();
+  }
+}
+
 const mentions = (texts: readonly string[], what: string) => texts.filter((t) => t.includes(what));
 const canon = (...args: string[]) => runCanon(system.dataDir, ...args);
 const owner = (path: string) => view<{ owner: string }>(system, path).then((item) => item?.owner);
@@ -158,6 +173,7 @@ describe("an account owner's name", () => {
     expect(
       await waitFor(async () => ((await owner(`accounts/owners/${account}`)) === name ? name : undefined), "owners"),
     ).toBe(name);
+    expect(await tailedOwner()).toBe(name); // the console's tail opens it too
   });
 
   it("is in no stream record, only sealed", async () => {
@@ -246,6 +262,7 @@ describe("an account owner's name", () => {
     });
     expect(warmed.events).toBeGreaterThan(0);
     expect(await owner(`accounts/owners-late/${account}`)).toBe(erasedText);
+    expect(await tailedOwner()).toBe(erasedText);
 
     const sql = await canon(
       "archive",
