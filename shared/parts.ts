@@ -14,6 +14,9 @@ import type { DomainEvent, ProjectedEvent, VersionedItem } from "./handlers/proj
 import type { CommandRequest } from "./handlers/reactor.ts";
 import type { ProjectionDefinition, ReactorDefinition } from "./topology.ts";
 
+/** The types a part's module needs, from one place. */
+export type { CommandRequest, DomainEvent, ProjectedEvent };
+
 /** A decider as a service declares it: its upcasters are applied to the events its state folds. */
 // biome-ignore lint/suspicious/noExplicitAny: any command, event and state type
 export interface DeciderPart<Command extends { type: string } = any, Event extends NewEvent = any, State = any>

@@ -160,8 +160,7 @@ export function scaffoldProjection(
  */
 import { upcasters } from "../../events/upcasters.ts";
 import { eventTypes } from "../../shared/domain/decider.ts";
-import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
-import { projection } from "../../shared/parts.ts";
+import { type ProjectedEvent, projection } from "../../shared/parts.ts";
 ${imports.join("\n")}
 
 /** The events the view folds. */
@@ -194,7 +193,7 @@ export const ${id} = projection<${Name}Item, ${Name}Event>({
   const test = `/** The \`${service.name}/${name}\` view's fold (scaffolded by \`canon add projection\`). */
 import { describe, expect, it } from "vitest";
 import { evolve${Name}, type ${Name}Event } from "../../${modulePath}";
-import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
+import type { ProjectedEvent } from "../../shared/parts.ts";
 
 /** An event as the runtime hands it to the fold (only the fields the fold reads). */
 const event = (type: ${Name}Event["type"], version: number, time: string) =>
@@ -246,9 +245,7 @@ export function scaffoldReactor(
  */
 import { upcasters } from "../../events/upcasters.ts";
 import { eventTypes } from "../../shared/domain/decider.ts";
-import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
-import type { CommandRequest } from "../../shared/handlers/reactor.ts";
-import { reactor } from "../../shared/parts.ts";
+import { type CommandRequest, type ProjectedEvent, reactor } from "../../shared/parts.ts";
 ${imports.join("\n")}
 
 /** The events it listens to. */
@@ -274,7 +271,7 @@ export const ${id} = reactor<${Name}Event>({
   const test = `/** The \`${service.name}.${name}\` reactor (scaffolded by \`canon add reactor\`). */
 import { describe, expect, it } from "vitest";
 import { react${Name}, type ${Name}Event } from "../../${modulePath}";
-import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
+import type { ProjectedEvent } from "../../shared/parts.ts";
 
 describe("the ${service.name}.${name} reactor", () => {
   it("asks for no command yet", () => {

@@ -6,8 +6,7 @@
  * before its consumer joins the bus (docs/add-a-projection.md).
  */
 import { upcasters } from "../../events/upcasters.ts";
-import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
-import { projection } from "../../shared/parts.ts";
+import { type ProjectedEvent, projection } from "../../shared/parts.ts";
 import { type MovementEvent, movementEventTypes } from "./decider.ts";
 
 export interface ActivityItem {

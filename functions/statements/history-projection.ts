@@ -7,8 +7,7 @@
  */
 
 import { upcasters } from "../../events/upcasters.ts";
-import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
-import { projection } from "../../shared/parts.ts";
+import { type ProjectedEvent, projection } from "../../shared/parts.ts";
 import { balanceDelta, type MovementEvent, movementEventTypes } from "../accounts/decider.ts";
 
 export interface StatementEntry {

@@ -7,9 +7,7 @@
 
 import { upcasters } from "../../events/upcasters.ts";
 import { type CommandRejectedOf, eventTypes } from "../../shared/domain/decider.ts";
-import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
-import type { CommandRequest } from "../../shared/handlers/reactor.ts";
-import { reactor } from "../../shared/parts.ts";
+import { type CommandRequest, type ProjectedEvent, reactor } from "../../shared/parts.ts";
 import type { AccountCommand, AccountEvent } from "../accounts/decider.ts";
 import type { TransferEvent } from "./decider.ts";
 
