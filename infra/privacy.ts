@@ -6,11 +6,12 @@
  * erasure records who. `protectPersonalData` grants each function what its role needs, by the
  * key's alias and the table's name (no CloudFormation export between stacks):
  *
- * - a command handler seals: kms:GenerateDataKey (a new subject) and kms:Decrypt (a known one),
+ * - the API (its JSON and rpc functions) seals commands, a command handler seals commits and
+ *   opens commands: kms:GenerateDataKey (a new subject) and kms:Decrypt (a known one),
  *   dynamodb:GetItem and PutItem on the keys table;
  * - projections (not a service's state projection, which keeps personal data sealed), reactors
  *   and replayers open: kms:Decrypt and dynamodb:GetItem;
- * - the relay, the archiver and the API never see plaintext and get nothing.
+ * - the relay and the archiver never see plaintext and get nothing.
  */
 import { Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
@@ -207,6 +208,7 @@ export class PrivacyStack extends Stack {
  */
 export function subjectKeyActions(role: string, functionId: string | undefined): readonly string[] {
   if (role === "command-handler") return ["dynamodb:GetItem", "dynamodb:PutItem"];
+  if (role === "api" && functionId !== eraseFunctionId) return ["dynamodb:GetItem", "dynamodb:PutItem"];
   if (role === "projection" && functionId?.endsWith("-state") !== true) return ["dynamodb:GetItem"];
   if (role === "reactor" || role === "replayer") return ["dynamodb:GetItem"];
   if (role === "api" && functionId === eraseFunctionId) return ["dynamodb:UpdateItem"];
@@ -218,7 +220,7 @@ const eraseFunctionId = "subject-erase";
 /** What each role of function may do with the subject keys: seal, open, or nothing. */
 function personalDataAccess(fn: CanonFunction): "seal" | "open" | undefined {
   const { role, id } = fn.planned;
-  if (role === "command-handler") return "seal";
+  if (role === "command-handler" || role === "api") return "seal";
   if (role === "projection") return id.endsWith("-state") ? undefined : "open";
   if (role === "reactor" || role === "replayer") return "open";
   return undefined;
@@ -280,9 +282,9 @@ export function addPrivacy(
     const busStack = stacks.buses.get(bus);
     if (busStack) privacy.addStackDependency(busStack, "reads the bus's SSM parameters");
   }
-  for (const service of stacks.services.values()) {
-    service.addStackDependency(privacy, "its functions seal and open personal data with the subject keys");
-    protectPersonalData(plan, service.functions.values(), privacy.keyCacheTtl);
+  for (const stack of [...stacks.services.values(), stacks.api]) {
+    stack.addStackDependency(privacy, "its functions seal and open personal data with the subject keys");
+    protectPersonalData(plan, stack.functions.values(), privacy.keyCacheTtl);
   }
   return privacy;
 }

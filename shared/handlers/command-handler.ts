@@ -23,10 +23,12 @@ import { type CommandMessage, commandMessageSchema } from "../domain/command-mes
 import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
 import { type Decider, isRejection } from "../domain/decider.ts";
 import { requireEnv } from "../env.ts";
+import { isCanonError } from "../errors.ts";
 import { maxClaimedBytes } from "../events/claim-check.ts";
 import { buildCommit, type Commit, type NewEvent } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
 import { envNames } from "../plan.ts";
+import { openCommandBody } from "../privacy/fields.ts";
 import { sealCommit } from "../privacy/seal.ts";
 import { readStates, type StateItem, stateKeys, statesFrom } from "./aggregate-state.ts";
 import { appendCommits } from "./commit-append.ts";
@@ -125,9 +127,13 @@ async function handleCommands<State>(
   const refused: Outcome[] = [];
   /** Message groups cut at a message that is not a command: it and what follows go back (to the DLQ in time). */
   const broken = new Map<string, SQSRecord>();
-  for (const record of records) {
+  // Fields the API sealed (personal data) are opened first: validated and decided on as sent.
+  const bodies = await Promise.all(records.map(openedBody));
+  for (const [index, record] of records.entries()) {
     if (broken.has(messageGroupOf(record))) continue;
-    const parsed = parseCommand(runtime.options, record);
+    const body = bodies[index];
+    const parsed: Parsed =
+      body === undefined ? { kind: "malformed" } : parseCommand(runtime.options, { ...record, body });
     if (parsed.kind === "malformed") {
       logger.error("malformed command message: no command id; leaving it to the dead-letter queue", {
         messageId: record.messageId,
@@ -163,6 +169,17 @@ async function handleCommands<State>(
     cuts.some((cut) => messageGroupOf(cut) === messageGroupOf(record) && records.indexOf(cut) <= index),
   );
   return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+}
+
+/** A command message's body with its sealed fields opened; undefined if one was altered (malformed). */
+async function openedBody(record: SQSRecord): Promise<string | undefined> {
+  try {
+    return await openCommandBody(record.body);
+  } catch (error) {
+    if (!isCanonError(error, "personal_data")) throw error;
+    logger.error("command message with an altered sealed field", { messageId: record.messageId, error });
+    return undefined;
+  }
 }
 
 /** How long a batch waits out failing calls before it hands its messages back to the queue. */

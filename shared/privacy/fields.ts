@@ -62,6 +62,35 @@ export async function openCommit(commit: Commit, keys: () => SubjectKeys = subje
   return { ...commit, events: await Promise.all(commit.events.map((event) => openEvent(event, keys))) };
 }
 
+/**
+ * A command message's body (JSON) with the fields the API sealed opened, and their list dropped:
+ * what the command handler validates and decides on. A body without sealed fields comes back as
+ * it is. Throws `PersonalDataError` on an altered value (the message is not a command then).
+ */
+export async function openCommandBody(body: string, keys: () => SubjectKeys = subjectKeysFromEnv): Promise<string> {
+  if (!body.includes('"personaldata"')) return body;
+  let message: Data;
+  try {
+    message = JSON.parse(body) as Data;
+  } catch {
+    return body; // not JSON: refused as malformed by the handler's own parsing
+  }
+  const sealed = message.personaldata;
+  const command = message.command as Data | undefined;
+  if (!Array.isArray(sealed) || typeof command !== "object" || command === null) return body;
+  const { personaldata: _listed, ...rest } = message;
+  const opened: Data = { ...command };
+  for (const field of sealed) {
+    const value = typeof field === "string" ? command[field] : undefined;
+    if (!isSealed(value))
+      throw new PersonalDataError(`command message: ${String(field)} is listed as sealed but holds no sealed value`);
+    const header = sealedHeader(value);
+    const key = await keys().forOpening(header.subject, header.keyId);
+    opened[field as string] = key === "erased" ? erasedValue(header.kind) : openValue(value, key);
+  }
+  return JSON.stringify({ ...rest, command: opened });
+}
+
 /** A reader without the subject keys configured has nothing cached to forget. */
 function forgetIfLoaded(keys: () => SubjectKeys, subject: string): void {
   try {

@@ -1,12 +1,12 @@
 /**
- * The port that makes and unwraps data keys: KMS on AWS (GenerateDataKey, Decrypt), a master
- * key file in the embedded local cloud. Both bind a wrapped key to its subject (KMS's
- * encryption context; the local cipher's additional data), so a wrapped key copied onto another
- * subject's item does not unwrap.
+ * The port that makes and unwraps data keys: KMS on AWS (GenerateDataKey, Decrypt:
+ * kms-key-wrapper.ts), a master key file in the embedded local cloud (here). Both bind a wrapped
+ * key to its subject (KMS's encryption context; the local cipher's additional data), so a wrapped
+ * key copied onto another subject's item does not unwrap. This module is the local one: a Lambda
+ * bundle never carries it (keys.ts loads it only where a master key file is configured).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { PersonalDataError } from "./sealed.ts";
 
@@ -61,39 +61,4 @@ export function ensureMasterKeyFile(path: string): string {
     writeFileSync(path, randomBytes(32), { mode: 0o600, flag: "wx" });
   }
   return path;
-}
-
-/**
- * On AWS: KMS. The client is loaded on first use, from the runtime's SDK (bundles leave
- * `@aws-sdk/*` to the runtime), so a function that never meets personal data never loads it.
- */
-export function kmsKeyWrapper(keyId: string): KeyWrapper {
-  type Kms = typeof import("@aws-sdk/client-kms");
-  let loaded: { sdk: Kms; client: import("@aws-sdk/client-kms").KMSClient } | undefined;
-  const kms = () => {
-    if (loaded === undefined) {
-      const sdk = createRequire(import.meta.url)("@aws-sdk/client-kms") as Kms;
-      loaded = { sdk, client: new sdk.KMSClient({ maxAttempts: 5 }) };
-    }
-    return loaded;
-  };
-  return {
-    async generate(subject) {
-      const { sdk, client } = kms();
-      const out = await client.send(
-        new sdk.GenerateDataKeyCommand({ KeyId: keyId, KeySpec: "AES_256", EncryptionContext: { subject } }),
-      );
-      if (out.Plaintext === undefined || out.CiphertextBlob === undefined)
-        throw new PersonalDataError("KMS GenerateDataKey returned no key");
-      return { plaintext: out.Plaintext, wrapped: out.CiphertextBlob };
-    },
-    async unwrap(subject, wrapped) {
-      const { sdk, client } = kms();
-      const out = await client.send(
-        new sdk.DecryptCommand({ KeyId: keyId, CiphertextBlob: wrapped, EncryptionContext: { subject } }),
-      );
-      if (out.Plaintext === undefined) throw new PersonalDataError("KMS Decrypt returned no key");
-      return out.Plaintext;
-    },
-  };
 }

@@ -6,11 +6,13 @@
  * reaches every reader within it (docs/privacy.md).
  */
 import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { dynamoClient } from "../aws/clients.ts";
 import { isConditionalCheckFailed } from "../aws/errors.ts";
 import { defaultKeyCacheTtlMs, privacyEnv } from "./env.ts";
-import { fileKeyWrapper, type KeyWrapper, kmsKeyWrapper } from "./key-wrapper.ts";
+import type { KeyWrapper } from "./key-wrapper.ts";
+import { kmsKeyWrapper } from "./kms-key-wrapper.ts";
 import { PersonalDataError } from "./sealed.ts";
 
 /** A subject's key item, as stored. */
@@ -153,6 +155,15 @@ async function createKey(options: SubjectKeysOptions, subject: string): Promise<
   return { keyId: stored.keyId, key: await options.wrapper.unwrap(subject, Buffer.from(stored.wrappedKey, "base64")) };
 }
 
+/**
+ * The local cloud's wrapper (a master key file), loaded only where one is configured: on AWS the
+ * functions use KMS, and their bundles never carry the local one (esbuild does not follow this load).
+ */
+function localKeyWrapper(file: string): KeyWrapper {
+  const local = createRequire(import.meta.url)("./key-wrapper.ts") as typeof import("./key-wrapper.ts");
+  return local.fileKeyWrapper(file);
+}
+
 let fromEnv: { key: string; keys: SubjectKeys } | undefined;
 
 /** The subject keys this function's environment names (one cache per process). */
@@ -167,7 +178,7 @@ export function subjectKeysFromEnv(): SubjectKeys {
     );
   const key = `${table}|${kms ?? ""}|${file ?? ""}|${ttl}`;
   if (fromEnv?.key !== key) {
-    const wrapper = kms ? kmsKeyWrapper(kms) : fileKeyWrapper(file as string);
+    const wrapper = kms ? kmsKeyWrapper(kms) : localKeyWrapper(file as string);
     fromEnv = {
       key,
       keys: subjectKeys({

@@ -1,9 +1,9 @@
 /**
- * The write side of personal data: the command handler seals the marked fields of the commits it
- * builds, by its contracts' marks (marks.ts), before anything is recorded or appended; readers
- * open them with fields.ts.
+ * The write side of personal data: the API seals the marked fields of the commands it queues, and
+ * the command handler those of the commits it builds, by the contracts' marks (marks.ts), before
+ * anything is recorded, queued or appended; readers open them with fields.ts.
  */
-import type { CommandSpecs } from "../domain/commands.ts";
+import type { CommandSpec, CommandSpecs } from "../domain/commands.ts";
 import type { Commit, EventEnvelope } from "../events/envelope.ts";
 import { type EventSchemas, InvalidEventError } from "../events/schemas.ts";
 import { type SubjectKeys, subjectKeysFromEnv } from "./keys.ts";
@@ -30,6 +30,36 @@ function marksOf(contracts: SealingContracts, event: EventEnvelope): { at: strin
   return { at: "", fields: entry === undefined ? [] : personalFieldsOf(entry.schema) };
 }
 
+/** Seals the marked fields of one object (an event's data, a command); undefined if none is due. */
+async function sealFields(
+  container: Data | undefined,
+  fields: readonly PersonalField[],
+  what: string,
+  keys: () => SubjectKeys,
+): Promise<{ readonly data: Data; readonly sealed: readonly string[] } | undefined> {
+  const due = fields.filter((f) => typeof container?.[f.field] === "string" && container[f.field] !== "");
+  if (container === undefined || due.length === 0) return undefined;
+  const data: Data = { ...container };
+  const sealed: string[] = [];
+  for (const mark of due) {
+    const subject = container[mark.subjectField];
+    if (typeof subject !== "string" || subject === "")
+      throw new InvalidEventError(`${what}: ${mark.field} is personal data of ${mark.subjectField}, which is empty`);
+    const key = await keys().forSealing(subject);
+    if (key === "erased") {
+      data[mark.field] = erasedValue(mark.kind);
+      continue;
+    }
+    data[mark.field] = sealValue(
+      { kind: mark.kind, subject, keyId: key.keyId },
+      key.key,
+      container[mark.field] as string,
+    );
+    sealed.push(mark.field);
+  }
+  return { data, sealed };
+}
+
 /**
  * Seals the marked fields of a commit's events with their subjects' keys (made on first use).
  * A subject already erased gets the erased marker, never a new key. Unmarked commits come back
@@ -46,33 +76,29 @@ export async function sealCommit(
       if (event.personaldata !== undefined) return event; // sealed already
       const { at, fields } = marksOf(contracts, event);
       const container = (at === "" ? event.data : event.data[at]) as Data | undefined;
-      const due = fields.filter((f) => typeof container?.[f.field] === "string" && container[f.field] !== "");
-      if (container === undefined || due.length === 0) return event;
+      const done = await sealFields(container, fields, event.type, keys);
+      if (done === undefined) return event;
       changed = true;
-      const sealedData: Data = { ...container };
-      const sealed: string[] = [];
-      for (const mark of due) {
-        const subject = container[mark.subjectField];
-        if (typeof subject !== "string" || subject === "")
-          throw new InvalidEventError(
-            `${event.type}: ${mark.field} is personal data of ${mark.subjectField}, which is empty`,
-          );
-        const key = await keys().forSealing(subject);
-        const path = at === "" ? mark.field : `${at}.${mark.field}`;
-        if (key === "erased") {
-          sealedData[mark.field] = erasedValue(mark.kind);
-          continue;
-        }
-        sealedData[mark.field] = sealValue(
-          { kind: mark.kind, subject, keyId: key.keyId },
-          key.key,
-          container[mark.field] as string,
-        );
-        sealed.push(path);
-      }
-      const data = at === "" ? sealedData : { ...event.data, [at]: sealedData };
+      const data = at === "" ? done.data : { ...event.data, [at]: done.data };
+      const sealed = done.sealed.map((field) => (at === "" ? field : `${at}.${field}`));
       return { ...event, data, ...(sealed.length === 0 ? {} : { personaldata: sealed }) };
     }),
   );
   return changed ? { ...commit, events } : commit;
+}
+
+/**
+ * Seals a command's marked fields before it goes on its service's command queue (the API), so the
+ * queue and its dead-letter queue hold no plaintext; `personaldata` names the sealed fields, and
+ * the command handler opens them first (fields.ts, `openCommandBody`).
+ */
+export async function sealCommand<Command extends { readonly type: string }>(
+  spec: CommandSpec | undefined,
+  command: Command,
+  keys: () => SubjectKeys = subjectKeysFromEnv,
+): Promise<{ readonly command: Command; readonly personaldata?: readonly string[] }> {
+  const done =
+    spec === undefined ? undefined : await sealFields(command, personalFieldsOf(spec.schema), command.type, keys);
+  if (done === undefined) return { command };
+  return { command: done.data as Command, ...(done.sealed.length === 0 ? {} : { personaldata: done.sealed }) };
 }

@@ -1,8 +1,8 @@
 /**
  * Personal data on AWS (infra/privacy.ts): the subject keys' KMS key (rotation on) and table
  * (PITR, encrypted, retained), the erase route behind IAM, and each function's grants — a command
- * handler may make and unwrap data keys, a projection only unwrap, a state projection, the relay
- * and the API nothing — with every law and cdk-nag holding.
+ * handler and the API may make and unwrap data keys, a projection only unwrap, a state projection
+ * and the relay nothing — with every law and cdk-nag holding.
  */
 import type { Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
@@ -71,7 +71,7 @@ describe("the privacy stack", () => {
     expect(erase.env[privacyEnv.keyCacheTtlMs]).toBe("20000");
   });
 
-  it("grants sealing to command handlers, opening to projections, and nothing to the rest", () => {
+  it("grants sealing to the API and command handlers, opening to projections, and nothing to the rest", () => {
     const accounts = stacks.services.get("accounts") as Stack;
     const handler = functionOf(accounts, "accounts-command-handler");
     expect(handler.env[privacyEnv.kmsKeyId]).toBe(subjectKeysAlias(plan.prefix));
@@ -102,6 +102,15 @@ describe("the privacy stack", () => {
     expect(state.env[privacyEnv.keysTable]).toBeUndefined();
     expect(subjectKeyStatements(state)).toEqual([]);
     expect(keyGrants(state)).toEqual([]);
+    for (const api of ["api", "api-rpc"]) {
+      const fn = functionOf(stacks.api, api);
+      expect(keyGrants(fn)).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]); // seals commands
+      expect(
+        subjectKeyStatements(fn)
+          .flatMap((s) => [s.Action].flat())
+          .sort(),
+      ).toEqual(["dynamodb:GetItem", "dynamodb:PutItem"]);
+    }
     const relay = functionOf(stacks.buses.get("core") as Stack, "core-relay");
     expect(relay.env[privacyEnv.keysTable]).toBeUndefined();
   });

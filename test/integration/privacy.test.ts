@@ -1,8 +1,8 @@
 /**
  * Personal data over the wire (issue 18), on the embedded local cloud: an account's owner name
- * is sealed before it leaves the command handler — absent in plaintext from the stream's records,
- * the archive's objects and a dead-lettered message of a topic subscriber, all read back through
- * the SDK — readable in the views, SQL and the outcome's client while its key exists; after
+ * is sealed by the API on the command queue and by the command handler in its commit — absent in
+ * plaintext from a queued command, the stream's records, the archive's objects and a
+ * dead-lettered message of a topic subscriber, all read back through the SDK — readable in the views, SQL and the outcome's client while its key exists; after
  * `POST /admin/subjects/{id}/erase`, erased everywhere: the live view that blanks on SubjectErased,
  * SQL, a warm-up and a blue/green rebuild from the archive; the archive still verifies.
  */
@@ -10,14 +10,22 @@ import { gunzipSync } from "node:zlib";
 import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from "@aws-sdk/client-kinesis";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { SubscribeCommand } from "@aws-sdk/client-sns";
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { upcasters } from "../../events/upcasters.ts";
 import { app as bankApp } from "../../functions/app.ts";
+import { submitCommand } from "../../shared/api/intake.ts";
 import { queryArchive } from "../../shared/archive/sql.ts";
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../../shared/aws/clients.ts";
 import { watchBuses } from "../../shared/console/bus-watch.ts";
+import { contractsOf } from "../../shared/domain/commands.ts";
 import { warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
+import { envNames } from "../../shared/plan.ts";
 import { privacyEnv } from "../../shared/privacy/env.ts";
 import { erasedText } from "../../shared/privacy/sealed.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
@@ -215,6 +223,59 @@ describe("an account owner's name", () => {
     }, "the AccountOpened dead-lettered");
     expect(mentions(dead, `"subject":"${account}"`).length).toBeGreaterThan(0);
     expect(mentions(dead, name)).toEqual([]);
+  });
+
+  it("is sealed on the command queue by the API, and opened by the command handler", async () => {
+    // The API's intake, its queue pointed at a queue of the test's: what goes on a command queue.
+    const spyQueue = await sqsClient().send(
+      new CreateQueueCommand({ QueueName: "pd-commands-spy.fifo", Attributes: { FifoQueue: "true" } }),
+    );
+    const queueEnv = envNames.commandQueueUrl("accounts");
+    const real = process.env[queueEnv];
+    process.env[queueEnv] = spyQueue.QueueUrl;
+    let answer: Awaited<ReturnType<typeof submitCommand>>;
+    try {
+      answer = await submitCommand(
+        { app, contracts: contractsOf(app) },
+        "accounts",
+        "OpenAccount",
+        {
+          accountId: "pd-2",
+          owner: name,
+        },
+        undefined,
+      );
+    } finally {
+      process.env[queueEnv] = real;
+    }
+    expect(answer.status).toBe(202);
+    const queued = await waitFor(async () => {
+      const got = await sqsClient().send(
+        new ReceiveMessageCommand({ QueueUrl: spyQueue.QueueUrl, WaitTimeSeconds: 1 }),
+      );
+      return got.Messages?.[0]?.Body;
+    }, "the queued command");
+    expect(queued).not.toContain(name);
+    expect(JSON.parse(queued)).toMatchObject({
+      personaldata: ["owner"],
+      command: { type: "OpenAccount", accountId: "pd-2" },
+    });
+
+    // The very message, on the accounts command queue: its handler opens it and decides as sent.
+    await sqsClient().send(
+      new SendMessageCommand({
+        QueueUrl: real,
+        MessageBody: queued,
+        MessageGroupId: "pd-2",
+        MessageDeduplicationId: JSON.parse(queued).commandId,
+      }),
+    );
+    expect(
+      await waitFor(
+        async () => ((await owner("accounts/balances/pd-2")) === name ? name : undefined),
+        "pd-2's balance",
+      ),
+    ).toBe(name);
   });
 
   it("is opened for SQL over the archive while its key exists", async () => {
