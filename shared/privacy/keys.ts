@@ -84,8 +84,10 @@ export interface SubjectKeysOptions {
 }
 
 interface Cached {
-  /** Undefined: the subject is erased (or has no key to open with). */
+  /** Undefined: the subject is erased, or has no key yet. */
   readonly live: LiveKey | undefined;
+  /** Erased: never given a new key. */
+  readonly erased: boolean;
   readonly expiresAt: number;
 }
 
@@ -96,10 +98,10 @@ export function subjectKeys(options: SubjectKeysOptions): SubjectKeys {
   const cache = new Map<string, Cached>();
   const loading = new Map<string, Promise<LiveKey | undefined>>();
 
-  const remember = (subject: string, live: LiveKey | undefined) => {
+  const remember = (subject: string, live: LiveKey | undefined, erased: boolean) => {
     cache.delete(subject);
     if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
-    cache.set(subject, { live, expiresAt: now() + ttlMs });
+    cache.set(subject, { live, erased, expiresAt: now() + ttlMs });
     return live;
   };
   const unwrap = async (item: SubjectKeyItem): Promise<LiveKey | undefined> =>
@@ -109,22 +111,21 @@ export function subjectKeys(options: SubjectKeysOptions): SubjectKeys {
   /** The subject's key as stored (undefined: erased or never made), read once for concurrent callers. */
   const load = (subject: string, create: boolean): Promise<LiveKey | undefined> => {
     const hit = cache.get(subject);
-    if (hit !== undefined && hit.expiresAt > now() && (hit.live !== undefined || !create || erased.has(subject)))
+    if (hit !== undefined && hit.expiresAt > now() && (hit.live !== undefined || !create || hit.erased))
       return Promise.resolve(hit.live);
     const slot = `${create}|${subject}`;
     const inFlight = loading.get(slot);
     if (inFlight !== undefined) return inFlight;
     const read = (async () => {
       const item = await options.items.read(subject);
-      if (item?.erasedAt !== undefined) erased.add(subject);
-      if (item !== undefined || !create) return remember(subject, await unwrap(item ?? { id: subject }));
-      return remember(subject, await createKey(options, subject));
+      const erased = item?.erasedAt !== undefined;
+      if (item !== undefined || !create) return remember(subject, await unwrap(item ?? { id: subject }), erased);
+      const made = await createKey(options, subject);
+      return remember(subject, made, made === undefined); // undefined: erased while it was made
     })().finally(() => loading.delete(slot));
     loading.set(slot, read);
     return read;
   };
-  /** Subjects seen erased: never given a new key. */
-  const erased = new Set<string>();
   return {
     async forSealing(subject) {
       return (await load(subject, true)) ?? "erased";
