@@ -12,6 +12,9 @@ import { type KinesisLambda, runKinesisSource } from "./kinesis-source.ts";
 import type { WorkerSource } from "./runner.ts";
 import { runSqsSource, type SqsLambda } from "./sqs-source.ts";
 
+/** Names a module (URL) whose `timed(handler)` wraps every local function's handler. */
+export const handlerWrapperEnv = "CANON_HANDLER_WRAPPER";
+
 interface WorkerInput {
   readonly functionName: string;
   readonly handlerPath: string;
@@ -29,8 +32,14 @@ parentPort?.on("message", (message) => {
 });
 
 // Like a Lambda init: the module, or the part's entry built from it, once.
-const handler = await loadHandler(input.repoRoot ?? "/", { handler: input.handlerPath, entry: input.entry });
-if (typeof handler !== "function") throw new Error(`${input.handlerPath}: its handler is not a function`);
+const loaded = await loadHandler(input.repoRoot ?? "/", { handler: input.handlerPath, entry: input.entry });
+if (typeof loaded !== "function") throw new Error(`${input.handlerPath}: its handler is not a function`);
+// Local instrumentation (the bench times every invocation): a module whose `timed` wraps the handler.
+const wrapper = process.env[handlerWrapperEnv];
+const handler: unknown =
+  wrapper === undefined || wrapper === ""
+    ? loaded
+    : ((await import(wrapper)) as { timed(handler: unknown): unknown }).timed(loaded);
 parentPort?.postMessage("ready");
 
 const source = input.source;
