@@ -3,7 +3,8 @@
  * `openCommit`) before user code sees it (the command handler seals them: seal.ts). A sealed
  * event lists its sealed fields in the `personaldata` extension (paths in its data: `owner`, or
  * `payload.owner` for a CommandRejected's command), so a reader opens exactly those and nothing
- * that merely looks sealed. It needs no contract, so consumers carry no Protobuf runtime.
+ * that merely looks sealed. The command handler opens what the API sealed in a command the same
+ * way (`openCommandBody`). It needs no contract, so consumers carry no Protobuf runtime.
  */
 import type { Commit, EventEnvelope } from "../events/envelope.ts";
 import { type SubjectKeys, subjectKeysFromEnv } from "./keys.ts";
@@ -38,9 +39,7 @@ export async function openEvent(
       throw new PersonalDataError(`event ${event.id}: ${path} is listed as sealed but holds no sealed value`);
     let opened: string;
     try {
-      const header = sealedHeader(value);
-      const key = await keys().forOpening(header.subject, header.keyId);
-      opened = key === "erased" ? erasedValue(header.kind) : openValue(value, key);
+      opened = await openSealed(value, keys);
     } catch (error) {
       if (error instanceof PersonalDataError) error.message = `event ${event.id}, ${path}: ${error.message}`;
       throw error;
@@ -84,11 +83,16 @@ export async function openCommandBody(body: string, keys: () => SubjectKeys = su
     const value = typeof field === "string" ? command[field] : undefined;
     if (!isSealed(value))
       throw new PersonalDataError(`command message: ${String(field)} is listed as sealed but holds no sealed value`);
-    const header = sealedHeader(value);
-    const key = await keys().forOpening(header.subject, header.keyId);
-    opened[field as string] = key === "erased" ? erasedValue(header.kind) : openValue(value, key);
+    opened[field as string] = await openSealed(value, keys);
   }
   return JSON.stringify({ ...rest, command: opened });
+}
+
+/** One sealed value's plaintext, or its kind's erased marker once the key that sealed it is gone. */
+async function openSealed(value: string, keys: () => SubjectKeys): Promise<string> {
+  const header = sealedHeader(value);
+  const key = await keys().forOpening(header.subject, header.keyId);
+  return key === "erased" ? erasedValue(header.kind) : openValue(value, key);
 }
 
 /** A reader without the subject keys configured has nothing cached to forget. */
