@@ -22,10 +22,10 @@ import {
   evolveItem,
 } from "../../shared/handlers/projection.ts";
 import { erasureCommit } from "../../shared/privacy/erase.ts";
-import { openCommit, openEvent } from "../../shared/privacy/fields.ts";
+import { openCommandBody, openCommit, openEvent } from "../../shared/privacy/fields.ts";
 import { ensureMasterKeyFile, fileKeyWrapper } from "../../shared/privacy/key-wrapper.ts";
 import { type KeyItemStore, type SubjectKeyItem, subjectKeys } from "../../shared/privacy/keys.ts";
-import { sealCommit } from "../../shared/privacy/seal.ts";
+import { sealCommand, sealCommit } from "../../shared/privacy/seal.ts";
 import { erasedText, openValue, PersonalDataError, sealedHeader, sealValue } from "../../shared/privacy/sealed.ts";
 
 const key = randomBytes(32);
@@ -236,5 +236,32 @@ describe("a view's erase on SubjectErased", () => {
       ["SubjectErased", 1, { subjectId: "acc-1", erasedAt: "2026-01-01T00:00:00.000Z" }],
     ]);
     expect(JSON.stringify(erasureCommit("core", "acc-1", "2026-01-01T00:00:00.000Z"))).toBe(JSON.stringify(commit));
+  });
+});
+
+describe("a queued command's personal data", () => {
+  const spec = contracts.commands.OpenAccount;
+  const message = (command: Record<string, unknown>) =>
+    JSON.stringify({ commandId: "c-1", service: "accounts", aggregateId: "acc-1", command });
+
+  it("is sealed by the API and opened by the command handler as sent", async () => {
+    const keys = subjectKeys({ items: memoryItems(), wrapper: wrapper() });
+    const command = { type: "OpenAccount", accountId: "acc-1", owner: "Ada Lovelace" };
+    const sealed = await sealCommand(spec, command, () => keys);
+    expect(sealed.personaldata).toEqual(["owner"]);
+    const body = JSON.stringify({ ...JSON.parse(message(command)), ...sealed });
+    expect(body).not.toContain("Ada");
+    expect(JSON.parse(await openCommandBody(body, () => keys))).toEqual(JSON.parse(message(command)));
+  });
+
+  it("is refused when altered, and a body with nothing sealed passes as it is", async () => {
+    const keys = subjectKeys({ items: memoryItems(), wrapper: wrapper() });
+    const plain = message({ type: "Deposit", accountId: "acc-1", amountCents: 5 });
+    expect(await openCommandBody(plain, () => keys)).toBe(plain);
+    const altered = JSON.stringify({
+      ...JSON.parse(message({ type: "OpenAccount", owner: "Mallory" })),
+      personaldata: ["owner"],
+    });
+    await expect(openCommandBody(altered, () => keys)).rejects.toThrow(PersonalDataError);
   });
 });
