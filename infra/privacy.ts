@@ -13,7 +13,7 @@
  *   and replayers open: kms:Decrypt and dynamodb:GetItem;
  * - the relay and the archiver never see plaintext and get nothing.
  */
-import { Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import * as apigw from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
@@ -197,9 +197,21 @@ export class PrivacyStack extends Stack {
         ),
       },
     });
+    new CfnOutput(this, "AdminApiUrl", {
+      value: api.apiEndpoint,
+      description: "POST /admin/subjects/{subject}/erase here, signed with SigV4 (execute-api)",
+    });
+    new ssm.StringParameter(this, "AdminApiUrlParameter", {
+      parameterName: adminApiUrlParameter(plan.prefix),
+      stringValue: api.apiEndpoint,
+      description: "The erase route's base URL (IAM-authorised)",
+    });
     return api;
   }
 }
+
+/** The SSM parameter naming the admin API's base URL (an operator's tools find the erase route by it). */
+export const adminApiUrlParameter = (prefix: string): string => `/canon/${prefix}/privacy/admin-url`;
 
 /**
  * The actions on the subject keys table a function of this role may take (infra/laws.ts holds

@@ -62,6 +62,7 @@ describe("the privacy stack", () => {
       RouteKey: "POST /admin/subjects/{subject}/erase",
       AuthorizationType: "AWS_IAM",
     });
+    template.hasResourceProperties("AWS::SSM::Parameter", { Name: `/canon/${plan.prefix}/privacy/admin-url` });
     const erase = functionOf(privacy, "subject-erase");
     expect(actionsOf(erase.statements, /^(dynamodb|kinesis|kms):/)).toEqual([
       "dynamodb:UpdateItem",
