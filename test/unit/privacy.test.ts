@@ -7,12 +7,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import {
   AccountOpenedSchema,
   FundsDepositedSchema,
   OpenAccountSchema,
 } from "../../events/gen/canon/bank/accounts/v1/accounts_pb.ts";
+import { EventEnvelopeSchema } from "../../events/gen/canon/envelope/v1/envelope_pb.ts";
 import { command } from "../../shared/domain/commands.ts";
 import { buildCommit, type Commit, parseCommit } from "../../shared/events/envelope.ts";
 import {
@@ -158,6 +160,8 @@ describe("a commit's personal data", () => {
     expect(bytes).not.toContain("Ada");
     expect(sealed.events[0]?.personaldata).toEqual(["owner"]);
     expect(sealed.events[1]).toEqual(opened().events[1]); // unmarked: untouched
+    // Another language's Protobuf JSON parser reads it too (envelope.proto lists personaldata).
+    expect(fromJson(EventEnvelopeSchema, sealed.events[0] as unknown as JsonValue).personaldata).toEqual(["owner"]);
     const read = await openCommit(parseCommit(bytes), () => keys); // survives the envelope check
     expect(read.events[0]?.data).toEqual({ accountId: "acc-1", owner: "Ada Lovelace" });
     expect(read.events[0]?.personaldata).toBeUndefined();
