@@ -6,7 +6,8 @@
  * 2. decide each aggregate's commands in order against its state, evolving it as they go
  *    (group commit): each decided commit after the first names the one before it, so
  *    arbitration refuses it if that one lost (a pipelined commit, see arbitrate.ts);
- * 3. record them as pending outcomes, append every commit in one PutRecords, and wait once
+ * 3. seal their personal data (shared/privacy: marked fields, each with its subject's key),
+ *    record them as pending outcomes, append every commit in one PutRecords, and wait once
  *    for the whole batch until the service's own projection shows each commit won or lost
  *    (read-your-writes, commit-wait.ts);
  * 4. settle the outcomes; commands whose commit lost go to the next round against fresh state.
