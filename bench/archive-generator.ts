@@ -10,8 +10,8 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { accountContract } from "../functions/accounts/contract.ts";
 import type { AccountEvent } from "../functions/accounts/decider.ts";
-import { accountEventSchemas } from "../functions/accounts/events.ts";
 import { type ArchivedRecord, manifestKey, objectKey, type ShardManifest } from "../shared/archive/layout.ts";
 import { s3Client } from "../shared/aws/clients.ts";
 import { buildCommit, type Commit } from "../shared/events/envelope.ts";
@@ -19,7 +19,7 @@ import { buildCommit, type Commit } from "../shared/events/envelope.ts";
 const gzipAsync = promisify(gzip);
 
 const schemaVersions: Readonly<Record<string, number>> = Object.fromEntries(
-  Object.entries(accountEventSchemas).map(([type, { version }]) => [type, version]),
+  Object.entries(accountContract.events).map(([type, { version }]) => [type, version]),
 );
 
 export interface GeneratedArchive {

@@ -15,8 +15,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
+import { contractsOf } from "../shared/domain/commands.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { freePort } from "../shared/local-cloud/ports.ts";
 import { seededRandom } from "../shared/runner/faults.ts";
@@ -164,7 +164,7 @@ export async function runCrashSoak(options: CrashSoakOptions): Promise<CrashSoak
     child = undefined;
 
     // Once more on the same data, in process, for the oracle's reads.
-    system = await startDev({ app, contracts, repoRoot, dataDir, port });
+    system = await startDev({ app, contracts: contractsOf(app), repoRoot, dataDir, port });
     log(`crash soak: ${ops} ops through ${crashes} crashes; checking`);
     // Every command seen accepted is still accepted (asked again with its key: the same command).
     for (const c of accepted) {

@@ -8,6 +8,7 @@
  * (a gap would show fewer, a double apply more).
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { upcasters } from "../events/upcasters.ts";
 import { app } from "../functions/app.ts";
 import { archivePassed } from "../shared/archive/watermark.ts";
@@ -70,10 +71,10 @@ export async function measureHandoverAtScale(
       const key = `${run}-${c}-${i}`;
       const id = await postCommand(system.url, "/commands/accounts/Deposit", { accountId, amountCents }, key);
       deposits.push({ id, accountId, amountCents, at: Date.now() });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
   });
-  await new Promise((resolve) => setTimeout(resolve, 2_000)); // traffic is flowing before the warm-up
+  await sleep(2_000); // traffic is flowing before the warm-up
   options.log(`bench:   warming ${projection} up under live traffic …`);
   const replayStart = Date.now();
   let lastLine = 0;
@@ -92,7 +93,7 @@ export async function measureHandoverAtScale(
     },
   });
   const replayEnd = Date.now();
-  await new Promise((resolve) => setTimeout(resolve, 3_000)); // and after it, the consumer attached
+  await sleep(3_000); // and after it, the consumer attached
   stop = true;
   await Promise.all(clients);
 
@@ -102,12 +103,12 @@ export async function measureHandoverAtScale(
       const outcome = (await (await fetch(`${system.url}/commands/${deposit.id}`)).json()) as { status: string };
       if (outcome.status === "accepted") break;
       if (outcome.status !== "pending") throw new Error(`bench: deposit ${deposit.id} was ${outcome.status}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   }
   const moment = new Date();
   for (let i = 0; i < 600 && !(await archivePassed({ bucket, bus: "core", streamName, moment })).passed; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   const want = new Map<string, { deposits: number; withdrawals: number; movedCents: number }>();
   for (const [id, account] of archive.expected) want.set(id, account);
@@ -120,7 +121,7 @@ export async function measureHandoverAtScale(
   let mismatches = Number.POSITIVE_INFINITY;
   for (let attempt = 0; attempt < 60 && mismatches > 0; attempt++) {
     mismatches = compare(await scanItems(table), want);
-    if (mismatches > 0) await new Promise((resolve) => setTimeout(resolve, 500));
+    if (mismatches > 0) await sleep(500);
   }
   return {
     archivedEvents: archive.events,

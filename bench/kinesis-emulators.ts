@@ -20,6 +20,7 @@ import { createRequire } from "node:module";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import {
   CreateStreamCommand,
@@ -31,6 +32,7 @@ import {
   PutRecordsCommand,
 } from "@aws-sdk/client-kinesis";
 import { kinesisClient } from "../shared/aws/clients.ts";
+import { isAwsError } from "../shared/aws/errors.ts";
 import { freePort } from "../shared/local-cloud/ports.ts";
 
 const require = createRequire(import.meta.url);
@@ -119,7 +121,7 @@ async function serves(port: number): Promise<boolean> {
     await kinesisClient().send(new ListShardsCommand({ StreamName: "none-such" }));
     return true;
   } catch (error) {
-    return (error as Error).name === "ResourceNotFoundException";
+    return isAwsError(error, "ResourceNotFoundException");
   }
 }
 
@@ -130,8 +132,6 @@ function killHard(child: ChildProcess): Promise<void> {
     child.kill("SIGKILL");
   });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -12,11 +12,13 @@
  * serves; the latency ends at the first poll that sees the view at or past the command's version.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { setTimeout as wait } from "node:timers/promises";
 import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
 import { seededRandom } from "../shared/runner/faults.ts";
 import type { BenchAws } from "./aws.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/** Waits `ms`, or not at all when the moment has passed already (a negative delay warns). */
+const sleep = (ms: number) => wait(Math.max(0, ms));
 
 export type CommandStatus = "pending" | "accepted" | "rejected" | "conflicted" | "failed";
 

@@ -4,6 +4,7 @@
  * bundles are bench/bundles.ts.
  * Each returns numbers; bench/run.ts pairs them into figures with their limits.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { DeleteTableCommand } from "@aws-sdk/client-dynamodb";
 import {
   CreateStreamCommand,
@@ -232,7 +233,7 @@ export async function measureRawHops(
     for (let i = 0; i < 300; i++) {
       const d = await aws.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
       if (d.StreamDescriptionSummary?.StreamStatus === "ACTIVE") break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     log(`bench:   Kinesis PutRecord on ${streamName} (${shards} shards) …`);
     const putRecord = await throughput(seconds, lanes, async () => {

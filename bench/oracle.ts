@@ -4,6 +4,7 @@
  * archive, the archive verified, and the injected poison (and nothing else) dead-lettered or
  * parked with a reason. Returns the problems found; none means the oracle holds.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { upcasters } from "../events/upcasters.ts";
 import { type BalanceItem, evolveBalance } from "../functions/accounts/balances-projection.ts";
@@ -116,7 +117,7 @@ async function viewsEqualFolds(input: OracleInput, events: readonly EventEnvelop
     if (problems.length === 0 || Date.now() > deadline) {
       return { problems, balances, transfers, views: expected.balances.size + expected.transfers.size };
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
 }
 
@@ -129,7 +130,7 @@ async function dailyTotals(input: OracleInput, events: readonly EventEnvelope[],
   for (;;) {
     const problems = await compareDailyTotals(input, events);
     if (problems.length === 0 || Date.now() > deadline) return problems;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
 }
 
@@ -193,7 +194,7 @@ async function poisonAccounted(
   const deadline = Date.now() + timeoutMs;
   let report = await deadLetterReport(endpoints);
   while ([...poison].some((group) => !report.parked.some((p) => p.group === group)) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     report = await deadLetterReport(endpoints);
   }
   for (const park of report.parked) {
@@ -216,7 +217,7 @@ async function poisonAccounted(
   const dead = (await Promise.all([...failureUrls].map(drain))).flat();
   const arrived = () => new Set(dead.map((body) => String(body.sequenceNumber)));
   while (input.poisonSequenceNumbers.some((s) => !arrived().has(s)) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     dead.push(...(await Promise.all([...failureUrls].map(drain))).flat());
   }
   const seen = new Set<string>();

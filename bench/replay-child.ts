@@ -13,10 +13,13 @@ const options = JSON.parse(process.argv[2] ?? "{}") as ChildReplay;
 process.env[envNames.table] = options.table;
 process.env.POWERTOOLS_LOG_LEVEL ??= "ERROR";
 const { accountEventTypes } = await import("../functions/accounts/decider.ts");
-const { handler } =
+const { projectionLambda } = await import("../shared/entries/projection.ts");
+const handler = projectionLambda(
+  "accounts",
   options.projection === "daily-totals"
-    ? await import("../functions/accounts/daily-totals-projection.ts")
-    : await import("../functions/accounts/balances-projection.ts");
+    ? (await import("../functions/accounts/daily-totals-projection.ts")).dailyTotals
+    : (await import("../functions/accounts/balances-projection.ts")).balances,
+);
 const result = await replayIntoProjection({
   bucket: options.bucket,
   bus: options.bus,

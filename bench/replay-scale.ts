@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { destroyClients, dynamoClient, s3Client } from "../shared/aws/clients.ts";
@@ -156,7 +157,7 @@ async function firstCheckpoint(table: string, child: ChildProcess): Promise<numb
     if (child.exitCode !== null) throw new Error("the replay finished before its first checkpoint: nothing to resume");
     const item = await dynamoClient().send(new GetCommand({ TableName: table, Key: { id: "replay#checkpoint" } }));
     if (item.Item !== undefined) return (JSON.parse(String(item.Item.checkpoint)) as { events: number }).events;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
 }
 

@@ -26,11 +26,12 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
 import { archivePassed } from "../shared/archive/watermark.ts";
 import { type CallCounts, countCallsEnv } from "../shared/aws/call-counter.ts";
+import { contractsOf } from "../shared/domain/commands.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { envNames, planApp } from "../shared/plan.ts";
 import { type BenchAws, benchAws } from "./aws.ts";
@@ -244,8 +245,6 @@ function readOptions(argv: readonly string[]): Options {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Snapshot of every thread's call counts, by function (`main` is the API and this process). */
 function readCounts(folder: string): Map<string, Record<string, number>> {
   const byWho = new Map<string, Record<string, number>>();
@@ -417,7 +416,7 @@ async function main(): Promise<void> {
     try {
       log("bench: starting the local system (handlers timed through a shadow root, bench/lambda-time.ts) …");
       const shadow = writeShadowRoot(repoRoot, plan, dataDir);
-      system = await startDev({ app, contracts, repoRoot: shadow, dataDir, port: 0 });
+      system = await startDev({ app, contracts: contractsOf(app), repoRoot: shadow, dataDir, port: 0 });
       aws = benchAws();
       tracker = new Tracker(
         aws,

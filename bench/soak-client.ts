@@ -1,4 +1,5 @@
 /** The soaks' client: commands with retries under one Idempotency-Key, outcomes and views by polling. */
+import { setTimeout as sleep } from "node:timers/promises";
 import { archivePassed } from "../shared/archive/watermark.ts";
 import type { DevSystem } from "../shared/local-cloud/dev.ts";
 
@@ -60,8 +61,6 @@ export class Client {
     throw new Error(`gave up on ${what}${last ? `: ${String(last)}` : ""}`);
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `probe` holds; rejects after `timeoutMs`. */
 export async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -16,10 +16,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { PutRecordCommand } from "@aws-sdk/client-kinesis";
-import { contracts } from "../functions/api/contracts.ts";
 import { app } from "../functions/app.ts";
+import { contractsOf } from "../shared/domain/commands.ts";
 import { buildCommit } from "../shared/events/envelope.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { seededRandom } from "../shared/runner/faults.ts";
@@ -60,8 +61,6 @@ let injectingClient: ReturnType<typeof benchAws>["kinesis"] | undefined;
 const injecting = () => (injectingClient ??= benchAws().kinesis);
 const openingCents = 10_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Runs one soak; never throws for an oracle failure (see `ok` and `problems`). */
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -78,7 +77,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let system: DevSystem | undefined;
   let keep = false;
   try {
-    system = await startDev({ app, contracts, repoRoot, dataDir, port: 0 });
+    system = await startDev({ app, contracts: contractsOf(app), repoRoot, dataDir, port: 0 });
     const result = await soak(system, options, schedule.events, dataDir, log);
     keep = !result.ok && process.env.CANON_SOAK_KEEP_DATA === "1";
     return result;

@@ -14,6 +14,7 @@
  * - shown: the first poll of the balances view at or past the command's version (the Tracker).
  */
 
+import { setTimeout as wait } from "node:timers/promises";
 import { SubscribeCommand, UnsubscribeCommand } from "@aws-sdk/client-sns";
 import {
   CreateQueueCommand,
@@ -29,7 +30,8 @@ import type { AppDefinition } from "../shared/topology.ts";
 import type { BenchAws } from "./aws.ts";
 import { batchGetById, type CommandRecord, latencyOf, type Tracker } from "./load.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/** Waits `ms`, or not at all when the moment has passed already (a negative delay warns). */
+const sleep = (ms: number) => wait(Math.max(0, ms));
 
 /** How the bench tells that a subscriber applied an event, from its table. */
 export type ProbeKind =

@@ -11,9 +11,10 @@ import { fileURLToPath } from "node:url";
  *   canon tail        follow the events on the buses, live
  *   canon console     the operator console over the app deployed to AWS
  *   canon bench       run the benchmarks
- *   canon add         scaffold a projection
+ *   canon add         scaffold a service, a command, a projection or a reactor
+ *   canon subject     erase a subject's personal data (crypto-shredding)
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine, refuse } from "./commands/cli.ts";
 import { untilSignal } from "./commands/until-signal.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -31,7 +32,8 @@ Commands:
   tail       Follow the events on the buses, live, filtered by type, aggregate or service
   console    The operator console over the app deployed to AWS (--aws)
   bench      Run the benchmarks
-  add        Scaffold a projection: its module, a test and its declaration
+  add        Scaffold a service, command, projection or reactor: its files, a test, its declaration
+  subject    Erase a subject's personal data everywhere at once; show its record
 
 Options:
   -h, --help Show help (also: canon <command> --help)
@@ -83,46 +85,38 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./commands/bench.ts")).benchCommand(rest, repoRoot);
     case "add":
       return (await import("./commands/add.ts")).addCommand(rest, repoRoot);
+    case "subject":
+      return (await import("./commands/subject.ts")).subjectCommand(rest);
     default:
-      console.error(`canon: unknown command "${command}"\n\n${usage}`);
-      return 2;
+      return refuse({ name: "canon", usage }, `unknown command "${command}"`);
   }
 }
 
-const devOptions = {
-  port: { type: "string" },
-  "grpc-port": { type: "string" },
-  host: { type: "string" },
-  "data-dir": { type: "string" },
-  external: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
+const devLine = {
+  name: "canon dev",
+  usage: devUsage,
+  options: {
+    port: { type: "string" },
+    "grpc-port": { type: "string" },
+    host: { type: "string" },
+    "data-dir": { type: "string" },
+    external: { type: "boolean", default: false },
+  },
 } as const;
 
 async function dev(args: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof devOptions; strict: true }>>;
-  try {
-    parsed = parseArgs({ args, options: devOptions, strict: true });
-  } catch (error) {
-    console.error(`canon dev: ${(error as Error).message}\n\n${devUsage}`);
-    return 2;
-  }
-  const values = parsed.values;
-  if (values.help) {
-    console.log(devUsage);
-    return 0;
-  }
+  const line = parseCommandLine(devLine, args);
+  if (typeof line === "number") return line;
+  const { values } = line;
   const port = Number(values.port ?? process.env.CANON_PORT ?? 4000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(
-      `canon dev: --port must be an integer from 0 to 65535, not "${values.port ?? process.env.CANON_PORT}"`,
-    );
-    return 2;
+    const given = values.port ?? process.env.CANON_PORT;
+    return refuse(devLine, `--port must be an integer from 0 to 65535, not "${given}"`, { usage: false });
   }
   const grpcRaw = values["grpc-port"] ?? process.env.CANON_GRPC_PORT;
   const grpcPort = grpcRaw === undefined ? undefined : Number(grpcRaw);
   if (grpcPort !== undefined && !(Number.isInteger(grpcPort) && grpcPort >= 0 && grpcPort <= 65535)) {
-    console.error(`canon dev: --grpc-port must be an integer from 0 to 65535, not "${grpcRaw}"`);
-    return 2;
+    return refuse(devLine, `--grpc-port must be an integer from 0 to 65535, not "${grpcRaw}"`, { usage: false });
   }
   const { startDev } = await import("../shared/local-cloud/dev.ts");
   const { app } = await import("../functions/app.ts");
@@ -187,42 +181,30 @@ Options:
 Exit status: 0 on success (list: whatever is listed), 1 if a redrive did not clear or a move
 was refused, 2 on usage errors.`;
 
-const dlqOptions = {
-  "data-dir": { type: "string" },
-  json: { type: "boolean", default: false },
-  skip: { type: "string" },
-  timeout: { type: "string" },
-  max: { type: "string" },
-  help: { type: "boolean", short: "h", default: false },
+const dlqLine = {
+  name: "canon dlq",
+  usage: dlqUsage,
+  options: {
+    "data-dir": { type: "string" },
+    json: { type: "boolean", default: false },
+    skip: { type: "string" },
+    timeout: { type: "string" },
+    max: { type: "string" },
+  },
+  actions: { list: [], redrive: ["<service.projection>", "<aggregate>"], move: ["<queue>"] },
 } as const;
 
 async function dlq(args: string[]): Promise<number> {
-  let parsed: ReturnType<
-    typeof parseArgs<{ args: string[]; options: typeof dlqOptions; strict: true; allowPositionals: true }>
-  >;
-  try {
-    parsed = parseArgs({ args, options: dlqOptions, strict: true, allowPositionals: true });
-  } catch (error) {
-    console.error(`canon dlq: ${(error as Error).message}\n\n${dlqUsage}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(dlqUsage);
-    return 0;
-  }
-  const [action, ...operands] = positionals;
+  const line = parseCommandLine(dlqLine, args);
+  if (typeof line === "number") return line;
+  const { values, action, operands } = line;
   const timeoutSeconds = Number(values.timeout ?? 30);
   const max = Number(values.max ?? 1000);
-  const valid =
-    (action === "list" && operands.length === 0) ||
-    (action === "redrive" && operands.length === 2 && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) ||
-    (action === "move" && operands.length === 1 && Number.isInteger(max) && max > 0);
-  if (!valid) {
-    console.error(
-      `canon dlq: expected "list", "redrive <service.projection> <aggregate>" or "move <queue>"\n\n${dlqUsage}`,
-    );
-    return 2;
+  if (action === "redrive" && !(Number.isFinite(timeoutSeconds) && timeoutSeconds > 0)) {
+    return refuse(dlqLine, `--timeout takes a positive number of seconds, not "${values.timeout}"`);
+  }
+  if (action === "move" && !(Number.isInteger(max) && max > 0)) {
+    return refuse(dlqLine, `--max takes a positive whole number of messages, not "${values.max}"`);
   }
   const { readEndpoints } = await import("../shared/runner/endpoints.ts");
   const { deadLetterReport, redrive, useEndpoints } = await import("../shared/runner/dead-letters.ts");
@@ -262,14 +244,14 @@ async function dlq(args: string[]): Promise<number> {
 
   if (action === "move") {
     const { moveDeadLetters } = await import("../shared/runner/move-dead-letters.ts");
-    const { RedriveRefusedError } = await import("../shared/runner/dead-letters.ts");
+    const { isCanonError } = await import("../shared/errors.ts");
     try {
       const moved = await moveDeadLetters(endpoints, operands[0] as string, { max });
       if (values.json) console.log(JSON.stringify(moved));
       else console.log(`canon dlq: ${moved.queue}: ${moved.moved} message(s) sent back, ${moved.left} left`);
       return 0;
     } catch (error) {
-      if (!(error instanceof RedriveRefusedError)) throw error;
+      if (!isCanonError(error, "redrive_refused")) throw error;
       console.error(`canon dlq: ${error.message}`);
       return 1;
     }

@@ -3,7 +3,11 @@ import { accountsService } from "./accounts/service.ts";
 import { statementsService } from "./statements/service.ts";
 import { transfersService } from "./transfers/service.ts";
 
-/** The example bank: every bus and service, declared once for CDK and the local cloud. */
+/**
+ * The example bank: every bus and service, declared once for CDK and the local cloud. The API
+ * (with its Connect and gRPC-Web routes), the buses' relays and archivers and each service's
+ * functions are built by the kit from these declarations.
+ */
 export const app: AppDefinition = {
   prefix: "canon",
   buses: [
@@ -11,8 +15,5 @@ export const app: AppDefinition = {
     { name: "analytics", shards: 1, retentionHours: 24 },
   ],
   services: [accountsService, transfersService, statementsService],
-  apiHandler: "functions/api/handler.ts",
-  rpcHandler: "functions/api/rpc-handler.ts",
-  relayHandler: "functions/bus/relay.ts",
-  archiverHandler: "functions/bus/archiver.ts",
+  rpc: true,
 };

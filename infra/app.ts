@@ -16,7 +16,11 @@ import { app as definition } from "../functions/app.ts";
 import { planApp } from "../shared/plan.ts";
 import { apiAuthFromContext } from "./api-stack.ts";
 import { addCanonStacks, stacksPropsFromContext } from "./canon-app.ts";
+import { addPrivacy } from "./privacy.ts";
 
 const app = new App();
-addCanonStacks(app, planApp(definition), { ...stacksPropsFromContext(app), apiAuth: apiAuthFromContext(app) });
+const plan = planApp(definition);
+const stacks = addCanonStacks(app, plan, { ...stacksPropsFromContext(app), apiAuth: apiAuthFromContext(app) });
+// Personal data: the subject keys' KMS key and table, the erase route, and each function's grants.
+addPrivacy(app, plan, stacks);
 app.synth();

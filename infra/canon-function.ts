@@ -9,7 +9,7 @@
  * stack) and reads through it, with the same batching, retries, record age and failure queue.
  */
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Annotations, Duration, RemovalPolicy, Stack, Tags, Validations } from "aws-cdk-lib";
@@ -28,6 +28,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { bundleEntry } from "../shared/entries/source.ts";
 import type { Owner, PlannedFunction, ResourceRef } from "../shared/plan.ts";
 import { deployedNodeOptions, esmRequireBanner, externalModules, mainFields, nodeTarget } from "./bundling.ts";
 import { nagResource } from "./nag.ts";
@@ -87,7 +88,8 @@ export class CanonFunction extends Construct {
     this.logGroup.grantWrite(this.role);
 
     this.function = new nodejs.NodejsFunction(this, "Function", {
-      entry: join(repoRoot, planned.handler),
+      // A declared part's entry is generated: its module and the kit's builder for its kind.
+      entry: bundleEntry(requirePartModule(planned), repoRoot),
       handler: planned.handlerExport ?? "handler",
       projectRoot: repoRoot,
       depsLockFilePath: join(repoRoot, "package-lock.json"),
@@ -310,12 +312,23 @@ export function addOwnedFunctions(
 }
 
 /**
+ * A declared part's module must be where its service's folder says (shared/parts.ts, partModule):
+ * refused at synth, naming the file, rather than by esbuild's unresolved import.
+ */
+function requirePartModule(planned: PlannedFunction): PlannedFunction {
+  if (planned.entry === undefined || existsSync(join(repoRoot, planned.handler))) return planned;
+  const { kind, service, name } = planned.entry;
+  const part = name === undefined ? `the ${service} aggregate` : `${service}.${name}`;
+  throw new Error(`${planned.id}: ${part} (${kind}) is declared in ${planned.handler}, which does not exist`);
+}
+
+/**
  * A handler export other than `handler` (a replayer's `replay`) is easy to forget, and Lambda
  * would only say so when first invoked: warn at synth when the module's text shows no such export.
  */
 function warnIfNotExported(scope: Construct, planned: PlannedFunction): void {
   const name = planned.handlerExport;
-  if (name === undefined || name === "handler") return;
+  if (name === undefined || name === "handler" || planned.entry !== undefined) return;
   const text = readFileSync(join(repoRoot, planned.handler), "utf8");
   const exported = new RegExp(
     `export\\s+(?:async\\s+)?(?:const|let|var|function)\\s+${name}\\b|export\\s*\\{[^}]*\\b${name}\\b[^}]*\\}`,

@@ -14,8 +14,10 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import type { IConstruct } from "constructs";
 import { type AppPlan, envNames, ids, type Owner, type PlannedFunction } from "../shared/plan.ts";
+import { subjectKeysTableName } from "../shared/privacy/env.ts";
 import { actionMatches, actionsOn, type Grant, resolveTarget, roleGrants, stackOwner, type Target } from "./grants.ts";
 import { functionRoles, isFunctionRole, ownerTag, parseOwnerTag, sameOwner, tagKeys } from "./names.ts";
+import { subjectKeyActions } from "./privacy.ts";
 
 /** Each law as it is named in a violation. */
 export const laws = {
@@ -125,7 +127,7 @@ export class CanonLaws implements IAspect {
     const who = `${tags[tagKeys.function] ?? fn.node.path} (${role} of ${ownerTag(owner)})`;
     for (const grant of grants) {
       for (const target of grant.targets) {
-        violations.push(...this.checkGrant({ who, role, owner, planned }, grant, target));
+        violations.push(...this.checkGrant({ who, role, owner, planned, id: tags[tagKeys.function] }, grant, target));
       }
     }
     return [...new Set(violations)];
@@ -181,6 +183,11 @@ export class CanonLaws implements IAspect {
 
   /** Whether the function may take these actions on another node's table, queue or bucket. */
   private mayTouch(fn: Caller, target: Target, actions: readonly string[]): boolean {
+    // The app's subject keys (infra/privacy.ts): each role only what sealing or opening takes.
+    if (target.kind === "table" && !target.wildcard && target.name === subjectKeysTableName(this.plan.prefix)) {
+      const mayDo = subjectKeyActions(fn.role, fn.planned?.id ?? fn.id);
+      return actions.every((a) => mayDo.some((m) => m.toLowerCase() === a.toLowerCase()));
+    }
     if (target.kind === "any" || target.wildcard || target.owner === undefined) return false;
     if (sameOwner(target.owner, fn.owner)) return true;
     // A bus's archive is the bus's log, like its stream: any node may read it (a replay, a claim
@@ -230,6 +237,8 @@ export class CanonLaws implements IAspect {
 
 interface Caller {
   readonly who: string;
+  /** Its `canon:function` tag. */
+  readonly id?: string | undefined;
   readonly role: string;
   readonly owner: Owner;
   readonly planned: PlannedFunction | undefined;

@@ -7,13 +7,18 @@
 
 /** Every code a Canon error carries, one per error class. */
 export type CanonErrorCode =
+  | "append_refused"
   | "aws_target"
   | "claim_check"
   | "console_request"
   | "console_unreachable"
+  | "incomplete"
   | "invalid_event"
   | "malformed_message"
+  | "not_running"
+  | "personal_data"
   | "projection_op"
+  | "redrive_refused"
   | "replay_state_missing"
   | "shape"
   | "unsupported_rule";

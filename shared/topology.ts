@@ -4,6 +4,7 @@
  * types through `planApp` (shared/plan.ts), so local and cloud cannot drift.
  */
 import type { CommandSpecs } from "./domain/commands.ts";
+import type { AggregateDeclaration } from "./parts.ts";
 
 /** A bus: one Kinesis stream (the hot log), one SNS FIFO topic, one S3 archive. */
 export interface BusDefinition {
@@ -58,8 +59,12 @@ export interface QueueMappingOptions {
 export interface ProjectionDefinition {
   /** Unique within the service; the view is `/views/{service}/{name}/{key}`. */
   readonly name: string;
-  /** Module (path from the repo root) whose `handler` export is the Lambda handler. */
-  readonly handler: string;
+  /**
+   * Module (path from the repo root) whose `handler` export is the Lambda handler. @default none:
+   * the projection is a declared part (shared/parts.ts), found in its service's folder, and the
+   * framework builds its entry
+   */
+  readonly handler?: string;
   /** Event types the projection subscribes to (the SNS filter policy). */
   readonly events: readonly string[];
   /** Attribute of the table item that the view is keyed on. */
@@ -69,7 +74,7 @@ export interface ProjectionDefinition {
   /**
    * Added to a running system (laws H, I): its queue is subscribed at once (and buffers), but its
    * consumer is attached only after a replay from the archive has passed the subscription point.
-   * Its module must then also export `replay` (see shared/archive/replay.ts). @default false
+   * A `handler` module must then also export `replay` (see shared/archive/replay.ts); a declared part gets it. @default false
    */
   readonly warmUp?: boolean;
   /**
@@ -86,7 +91,8 @@ export interface ProjectionDefinition {
 /** A reactor (process manager): consumes events from a queue and may issue commands. */
 export interface ReactorDefinition {
   readonly name: string;
-  readonly handler: string;
+  /** As a projection's `handler`. @default none: a declared part (shared/parts.ts) */
+  readonly handler?: string;
   readonly events: readonly string[];
   /** Services whose command queues this reactor may send to. */
   readonly sendsTo: readonly string[];
@@ -100,6 +106,12 @@ export interface ReactorDefinition {
 export interface ServiceDefinition {
   readonly name: string;
   readonly bus: string;
+  /**
+   * The aggregate, declared as a value (shared/parts.ts): the framework builds the command
+   * handler's and the state projection's entries from it. `service()` (shared/service.ts) fills
+   * the fields below from it. @default none: the fields below name the modules
+   */
+  readonly aggregate?: AggregateDeclaration;
   /** The aggregate type its command handler decides for (e.g. "Account"). */
   readonly aggregateType?: string;
   /** Module whose `handler` export takes the service's commands (SQS FIFO). */
@@ -126,16 +138,47 @@ export interface AppDefinition {
   readonly prefix: string;
   readonly buses: readonly BusDefinition[];
   readonly services: readonly ServiceDefinition[];
-  /** Module exporting the Hono app's Lambda handler. */
-  readonly apiHandler: string;
+  /**
+   * Module exporting the Hono app's Lambda handler. @default the entry the framework builds from
+   * the services' declarations (shared/entries/api.ts)
+   */
+  readonly apiHandler?: string;
   /**
    * Module exporting the Lambda handler of the API's Connect and gRPC-Web routes
    * (`POST /{package.Service}/{Method}`, shared/api/rpc-app.ts), a function of its own so the
-   * JSON API does not carry connect-es. @default none: those routes are not deployed
+   * JSON API does not carry connect-es. @default the built entry (shared/entries/rpc.ts) if `rpc`
    */
   readonly rpcHandler?: string;
-  /** Module of the relay (bus stream → bus topic) handler. */
-  readonly relayHandler: string;
-  /** Module of the archiver (bus stream → S3 archive) handler. */
-  readonly archiverHandler: string;
+  /** Deploy the Connect and gRPC-Web routes (as the built entry, unless `rpcHandler`). @default false */
+  readonly rpc?: boolean;
+  /** Module of the relay (bus stream → bus topic) handler. @default the kit's (shared/handlers/relay.ts) */
+  readonly relayHandler?: string;
+  /** Module of the archiver (bus stream → S3 archive) handler. @default the kit's (shared/handlers/archiver.ts) */
+  readonly archiverHandler?: string;
+}
+
+/**
+ * The app as plain data (structured-cloneable, JSON-safe): what the plan is made from, without
+ * the declared parts' functions and Protobuf descriptors (contracts, deciders, folds, reactions),
+ * for a worker or a process that plans the app but runs none of its parts in place.
+ */
+export function topologyOf(app: AppDefinition): AppDefinition {
+  const projection = (p: ProjectionDefinition) => {
+    const { name, handler, events, key, queryable, warmUp, generations, mapping } = p;
+    // A counter view keeps its mark: its entry is built for counters.
+    const kind = "counters" in p ? { counters: {} } : {};
+    return JSON.parse(JSON.stringify({ name, handler, events, key, queryable, warmUp, generations, mapping, ...kind }));
+  };
+  const reactor = ({ name, handler, events, sendsTo, mapping }: ReactorDefinition) =>
+    JSON.parse(JSON.stringify({ name, handler, events, sendsTo, mapping }));
+  return {
+    ...app,
+    services: app.services.map(({ contract: _contract, aggregate, projections, reactors, ...service }) => ({
+      ...service,
+      // The plan reads only that the aggregate is declared (its entries are built from its modules).
+      ...(aggregate !== undefined && { aggregate: { declared: true } as unknown as AggregateDeclaration }),
+      projections: projections.map(projection),
+      reactors: reactors.map(reactor),
+    })),
+  };
 }

@@ -1,9 +1,9 @@
 /** `canon archive verify|sql`: prove the archive complete; query it with SQL. */
 
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { queryArchive } from "../../shared/archive/sql.ts";
 import { verifyArchive } from "../../shared/archive/verify.ts";
+import { parseCommandLine, refuse } from "./cli.ts";
 import { connect } from "./connect.ts";
 
 export const archiveUsage = `canon archive — the permanent log in S3
@@ -29,38 +29,26 @@ Options:
 
 Exit status: 0 verified / query answered, 1 verify found a problem or the query failed, 2 usage.`;
 
-const options = {
-  bus: { type: "string" },
-  "data-dir": { type: "string" },
-  json: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
+const archive = {
+  name: "canon archive",
+  usage: archiveUsage,
+  options: {
+    bus: { type: "string" },
+    "data-dir": { type: "string" },
+    json: { type: "boolean", default: false },
+  },
+  actions: { verify: [], sql: ["<query>"] },
 } as const;
 
 export async function archiveCommand(args: string[]): Promise<number> {
-  let parsed: ReturnType<
-    typeof parseArgs<{ args: string[]; options: typeof options; strict: true; allowPositionals: true }>
-  >;
-  try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-  } catch (error) {
-    console.error(`canon archive: ${(error as Error).message}\n\n${archiveUsage}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(archiveUsage);
-    return 0;
-  }
-  const [action, ...operands] = positionals;
-  if (!((action === "verify" && operands.length === 0) || (action === "sql" && operands.length === 1))) {
-    console.error(`canon archive: expected "verify" or "sql <query>"\n\n${archiveUsage}`);
-    return 2;
-  }
+  const line = parseCommandLine(archive, args);
+  if (typeof line === "number") return line;
+  const { values, action, operands } = line;
   const { plan, resources } = await connect(resolve(values["data-dir"] ?? ".canon/data"));
   const buses = plan.streams.map((s) => s.bus).filter((bus) => values.bus === undefined || bus === values.bus);
   if (buses.length === 0) {
-    console.error(`canon archive: unknown bus "${values.bus}"; buses: ${plan.streams.map((s) => s.bus).join(", ")}`);
-    return 2;
+    const known = plan.streams.map((s) => s.bus).join(", ");
+    return refuse(archive, `unknown bus "${values.bus}"; buses: ${known}`, { usage: false });
   }
   const bucket = (bus: string) => resources.archiveBuckets.get(bus) as string;
 

@@ -5,6 +5,12 @@
  * the reason rather than as warnings later.
  */
 import type { AwsConsoleSource } from "../../shared/console/aws-source.ts";
+import { isCanonError } from "../../shared/errors.ts";
+
+/** Whether `error` is an `AwsTargetError` (by its code), with its exit status. */
+export function isAwsTargetError(error: unknown): error is AwsTargetError {
+  return isCanonError(error, "aws_target");
+}
 
 /** Why the deployed app cannot be read, and the exit status that says so (2 usage, 1 the account). */
 export class AwsTargetError extends Error {

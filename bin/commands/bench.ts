@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
+import { parseCommandLine, refuse } from "./cli.ts";
 
 export const benchUsage = `canon bench — run the benchmarks
 
@@ -17,24 +18,20 @@ Options:
 Exit status: the benchmarks' own (0 when they pass); 2 when the project has no \`bench\` script
 in package.json (or on usage errors).`;
 
+const benchLine = { name: "canon bench", usage: benchUsage, options: {} } as const;
+
 export async function benchCommand(args: string[], repoRoot: string): Promise<number> {
+  // Its own arguments come before `--` (only --help); the benchmarks' after it.
   const separator = args.indexOf("--");
   const own = separator < 0 ? args : args.slice(0, separator);
   const passed = separator < 0 ? [] : args.slice(separator + 1);
-  if (own.includes("-h") || own.includes("--help")) {
-    console.log(benchUsage);
-    return 0;
-  }
-  if (own.length > 0) {
-    console.error(
-      `canon bench: unexpected "${own.join(" ")}" (arguments for the benchmarks go after --)\n\n${benchUsage}`,
-    );
-    return 2;
-  }
+  const line = parseCommandLine(benchLine, own);
+  if (typeof line === "number") return line;
   const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts?: Record<string, string> };
   if (pkg.scripts?.bench === undefined) {
-    console.error('canon bench: this project has no benchmarks yet (package.json has no "bench" script)');
-    return 2;
+    return refuse(benchLine, 'this project has no benchmarks yet (package.json has no "bench" script)', {
+      usage: false,
+    });
   }
   const npm = process.platform === "win32" ? "npm.cmd" : "npm";
   // npm and the benchmarks run on this Node (the project's Node 24), not whatever is first on PATH.

@@ -5,6 +5,7 @@
 import { app } from "../../functions/app.ts";
 import { type ProvisionedResources, provision } from "../../shared/local-cloud/provision.ts";
 import { type AppPlan, planApp } from "../../shared/plan.ts";
+import { masterKeyFileIn, privacyEnv } from "../../shared/privacy/env.ts";
 import { useEndpoints } from "../../shared/runner/dead-letters.ts";
 import { readEndpoints } from "../../shared/runner/endpoints.ts";
 
@@ -14,7 +15,12 @@ export interface Connection {
 }
 
 export async function connect(dataDir: string): Promise<Connection> {
-  useEndpoints(readEndpoints(dataDir));
+  const endpoints = readEndpoints(dataDir);
+  useEndpoints(endpoints);
   const plan = planApp(app);
-  return { plan, resources: await provision(plan) };
+  const resources = await provision(plan);
+  // Readers of the archive (sql, warm-up, rebuild) open personal data with the subject keys.
+  process.env[privacyEnv.keysTable] ??= resources.subjectKeysTable;
+  if (endpoints.embedded) process.env[privacyEnv.masterKeyFile] ??= masterKeyFileIn(dataDir);
+  return { plan, resources };
 }

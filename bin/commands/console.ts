@@ -1,7 +1,7 @@
 /** `canon console --aws`: the operator console over a deployed app, on this machine. */
 
-import { parseArgs } from "node:util";
-import { AwsTargetError, awsRegion, openAwsSource } from "./aws-target.ts";
+import { awsRegion, isAwsTargetError, openAwsSource } from "./aws-target.ts";
+import { parseCommandLine, refuse } from "./cli.ts";
 import { untilSignal } from "./until-signal.ts";
 
 export const consoleUsage = `canon console — the operator console for the app deployed to AWS
@@ -27,37 +27,28 @@ Options:
 Exit status: 0 on Ctrl-C; 1 the account could not be read (no credentials, no region, access
 denied, nothing deployed); 2 usage.`;
 
-const options = {
-  aws: { type: "boolean", default: false },
-  region: { type: "string" },
-  port: { type: "string" },
-  host: { type: "string" },
-  help: { type: "boolean", short: "h", default: false },
+const consoleLine = {
+  name: "canon console",
+  usage: consoleUsage,
+  options: {
+    aws: { type: "boolean", default: false },
+    region: { type: "string" },
+    port: { type: "string" },
+    host: { type: "string" },
+  },
 } as const;
 
 export async function consoleCommand(args: string[], repoRoot: string): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; strict: true }>>;
-  try {
-    parsed = parseArgs({ args, options, strict: true });
-  } catch (error) {
-    console.error(`canon console: ${(error as Error).message}\n\n${consoleUsage}`);
-    return 2;
-  }
-  const { values } = parsed;
-  if (values.help) {
-    console.log(consoleUsage);
-    return 0;
-  }
+  const line = parseCommandLine(consoleLine, args);
+  if (typeof line === "number") return line;
+  const { values } = line;
   if (!values.aws) {
-    console.error(
-      "canon console: say --aws to read the deployed app (the local console is served by `canon dev` at /)",
-    );
-    return 2;
+    const reason = "say --aws to read the deployed app (the local console is served by `canon dev` at /)";
+    return refuse(consoleLine, reason, { usage: false });
   }
   const port = Number(values.port ?? 4100);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`canon console: --port must be an integer from 0 to 65535, not "${values.port}"`);
-    return 2;
+    return refuse(consoleLine, `--port must be an integer from 0 to 65535, not "${values.port}"`, { usage: false });
   }
   let opened: Awaited<ReturnType<typeof openAwsSource>>;
   let region: string;
@@ -67,7 +58,7 @@ export async function consoleCommand(args: string[], repoRoot: string): Promise<
       onMissing: (missing) => console.warn(`canon console: not deployed (yet): ${missing.join(", ")}`),
     });
   } catch (error) {
-    if (!(error instanceof AwsTargetError)) throw error;
+    if (!isAwsTargetError(error)) throw error;
     console.error(`canon console: ${error.message}`);
     return error.exitCode;
   }

@@ -1,11 +1,11 @@
 /** `canon projection warm-up|rebuild`: grow a projection from the archive; rebuild one blue/green. */
 
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { upcasters } from "../../events/upcasters.ts";
 import { app } from "../../functions/app.ts";
 import { isCanonError } from "../../shared/errors.ts";
 import { rebuildProjection, warmUpProjection } from "../../shared/local-cloud/projection-ops.ts";
+import { parseCommandLine, refuse } from "./cli.ts";
 import { connect } from "./connect.ts";
 import { progressReporter } from "./progress.ts";
 
@@ -33,11 +33,15 @@ Options:
 
 Exit status: 0 done, 1 failed, 2 usage (unknown projection, wrong state).`;
 
-const options = {
-  "data-dir": { type: "string" },
-  "max-writes-per-second": { type: "string" },
-  json: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
+const projectionLine = {
+  name: "canon projection",
+  usage: projectionUsage,
+  options: {
+    "data-dir": { type: "string" },
+    "max-writes-per-second": { type: "string" },
+    json: { type: "boolean", default: false },
+  },
+  actions: { "warm-up": ["<service.projection>"], rebuild: ["<service.projection>"] },
 } as const;
 
 /** `--max-writes-per-second`: a positive number, or absent (no limit); anything else is the operator's mistake. */
@@ -49,32 +53,12 @@ export function parseWriteLimit(raw: string | undefined): number | undefined | E
 }
 
 export async function projectionCommand(args: string[], repoRoot: string): Promise<number> {
-  let parsed: ReturnType<
-    typeof parseArgs<{ args: string[]; options: typeof options; strict: true; allowPositionals: true }>
-  >;
-  try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-  } catch (error) {
-    console.error(`canon projection: ${(error as Error).message}\n\n${projectionUsage}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(projectionUsage);
-    return 0;
-  }
-  const [action, projection, ...extra] = positionals;
-  if (!(action === "warm-up" || action === "rebuild") || projection === undefined || extra.length > 0) {
-    console.error(
-      `canon projection: expected "warm-up <service.projection>" or "rebuild <service.projection>"\n\n${projectionUsage}`,
-    );
-    return 2;
-  }
+  const line = parseCommandLine(projectionLine, args);
+  if (typeof line === "number") return line;
+  const { values, action } = line;
+  const projection = line.operands[0] as string;
   const maxWritesPerSecond = parseWriteLimit(values["max-writes-per-second"]);
-  if (maxWritesPerSecond instanceof Error) {
-    console.error(`canon projection: ${maxWritesPerSecond.message}\n\n${projectionUsage}`);
-    return 2;
-  }
+  if (maxWritesPerSecond instanceof Error) return refuse(projectionLine, maxWritesPerSecond.message);
   const { plan, resources } = await connect(resolve(values["data-dir"] ?? ".canon/data"));
   const progress = progressReporter(`${action} ${projection}`);
   const run = action === "warm-up" ? warmUpProjection : rebuildProjection;

@@ -1,11 +1,11 @@
 /** `canon status`: buses, archive, projections and dead letters of a running system at a glance. */
 
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
-import { ConsoleUnreachableError, consoleGet, consoleUrl } from "../../shared/console/client.ts";
+import { consoleGet, consoleUrl } from "../../shared/console/client.ts";
 import type { Overview, ReaderLag } from "../../shared/console/source.ts";
-import { NotRunningError } from "../../shared/runner/endpoints.ts";
-import { AwsTargetError, awsRegion, openAwsSource } from "./aws-target.ts";
+import { isCanonError } from "../../shared/errors.ts";
+import { awsRegion, isAwsTargetError, openAwsSource } from "./aws-target.ts";
+import { parseCommandLine, refuse } from "./cli.ts";
 
 export const statusUsage = `canon status — a running system at a glance
 
@@ -32,31 +32,24 @@ Exit status: 0 all is well; 3 something needs attention (a parked aggregate or a
 dead-letter queue; see \`canon dlq list\`); 1 no running system could be reached (with --aws: the
 account could not be read); 2 usage.`;
 
-const options = {
-  "data-dir": { type: "string" },
-  url: { type: "string" },
-  aws: { type: "boolean", default: false },
-  region: { type: "string" },
-  json: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
+const statusLine = {
+  name: "canon status",
+  usage: statusUsage,
+  options: {
+    "data-dir": { type: "string" },
+    url: { type: "string" },
+    aws: { type: "boolean", default: false },
+    region: { type: "string" },
+    json: { type: "boolean", default: false },
+  },
 } as const;
 
 export async function statusCommand(args: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; strict: true }>>;
-  try {
-    parsed = parseArgs({ args, options, strict: true });
-  } catch (error) {
-    console.error(`canon status: ${(error as Error).message}\n\n${statusUsage}`);
-    return 2;
-  }
-  const { values } = parsed;
-  if (values.help) {
-    console.log(statusUsage);
-    return 0;
-  }
+  const line = parseCommandLine(statusLine, args);
+  if (typeof line === "number") return line;
+  const { values } = line;
   if (values.aws && values.url !== undefined) {
-    console.error("canon status: --aws and --url each name what to read: give one");
-    return 2;
+    return refuse(statusLine, "--aws and --url each name what to read: give one", { usage: false });
   }
   let overview: Overview;
   let target: { url?: string; startedAt?: string };
@@ -71,11 +64,11 @@ export async function statusCommand(args: string[]): Promise<number> {
       overview = await consoleGet<Overview>(local.url, "overview");
     }
   } catch (error) {
-    if (error instanceof NotRunningError || error instanceof ConsoleUnreachableError) {
+    if (isCanonError(error, "not_running") || isCanonError(error, "console_unreachable")) {
       console.error(`canon status: ${error.message}`);
       return 1;
     }
-    if (error instanceof AwsTargetError) {
+    if (isAwsTargetError(error)) {
       console.error(`canon status: ${error.message}`);
       return error.exitCode;
     }

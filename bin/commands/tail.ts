@@ -1,10 +1,10 @@
 /** `canon tail`: the events on the buses of a running system, live, filtered. */
 
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
-import { ConsoleUnreachableError, consoleUrl, followTail } from "../../shared/console/client.ts";
+import { consoleUrl, followTail } from "../../shared/console/client.ts";
 import type { TailEvent, TailFilter } from "../../shared/console/source.ts";
-import { NotRunningError } from "../../shared/runner/endpoints.ts";
+import { isCanonError } from "../../shared/errors.ts";
+import { parseCommandLine, refuse } from "./cli.ts";
 
 export const tailUsage = `canon tail — follow the events on the buses, live
 
@@ -31,17 +31,20 @@ Options:
 Exit status: 0 stopped (Ctrl-C, or --count reached); 1 no running system, or it went away;
 2 usage.`;
 
-const options = {
-  type: { type: "string", multiple: true },
-  aggregate: { type: "string" },
-  service: { type: "string" },
-  bus: { type: "string" },
-  last: { type: "string" },
-  count: { type: "string" },
-  json: { type: "boolean", default: false },
-  "data-dir": { type: "string" },
-  url: { type: "string" },
-  help: { type: "boolean", short: "h", default: false },
+const tailLine = {
+  name: "canon tail",
+  usage: tailUsage,
+  options: {
+    type: { type: "string", multiple: true },
+    aggregate: { type: "string" },
+    service: { type: "string" },
+    bus: { type: "string" },
+    last: { type: "string" },
+    count: { type: "string" },
+    json: { type: "boolean", default: false },
+    "data-dir": { type: "string" },
+    url: { type: "string" },
+  },
 } as const;
 
 function count(value: string | undefined, name: string): number | undefined {
@@ -52,20 +55,16 @@ function count(value: string | undefined, name: string): number | undefined {
 }
 
 export async function tailCommand(args: string[]): Promise<number> {
-  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; strict: true }>>["values"];
+  const line = parseCommandLine(tailLine, args);
+  if (typeof line === "number") return line;
+  const { values } = line;
   let last: number;
   let limit: number | undefined;
   try {
-    values = parseArgs({ args, options, strict: true }).values;
     last = count(values.last, "last") ?? 0;
     limit = count(values.count, "count");
   } catch (error) {
-    console.error(`canon tail: ${(error as Error).message}\n\n${tailUsage}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(tailUsage);
-    return 0;
+    return refuse(tailLine, (error as Error).message);
   }
   const types = (values.type ?? [])
     .flatMap((t) => t.split(","))
@@ -96,7 +95,7 @@ export async function tailCommand(args: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    if (error instanceof NotRunningError || error instanceof ConsoleUnreachableError) {
+    if (isCanonError(error, "not_running") || isCanonError(error, "console_unreachable")) {
       console.error(`canon tail: ${error.message}`);
       return 1;
     }

@@ -1,13 +1,12 @@
 /**
- * Lambda entry: the `accounts/activity` view, one item per account — how its money moved:
+ * The `accounts/activity` view, one item per account — how its money moved:
  * `{ accountId, deposits, withdrawals, transfersIn, transfersOut, refunds, movedCents,
  * lastMovementAt, version }`. The walkthrough's projection "added later": it is declared with
  * `warmUp: true`, so it grows from the archive (`canon projection warm-up accounts.activity`)
  * before its consumer joins the bus (docs/add-a-projection.md).
  */
 import { upcasters } from "../../events/upcasters.ts";
-import { aggregateProjection, type ProjectedEvent, projectionHandler } from "../../shared/handlers/projection.ts";
-import { replayerFor } from "../../shared/handlers/replayer.ts";
+import { type ProjectedEvent, projection } from "../../shared/parts.ts";
 import { type MovementEvent, movementEventTypes } from "./decider.ts";
 
 export interface ActivityItem {
@@ -59,14 +58,12 @@ export function evolveActivity(item: ActivityItem | undefined, event: ProjectedE
   };
 }
 
-export const handler = projectionHandler(
-  aggregateProjection<ActivityItem, MovementEvent>({
-    name: "accounts.activity",
-    events: movementEventTypes,
-    upcasters,
-    evolve: evolveActivity,
-  }),
-);
-
-/** The warm-up job on AWS (a Step Functions loop of chunks): the same handler, fed from the archive. */
-export const replay = replayerFor(handler, { upcasters });
+export const activity = projection<ActivityItem, MovementEvent>({
+  name: "activity",
+  events: movementEventTypes,
+  key: "accountId",
+  // Added "later": grown from the archive before it joins (docs/add-a-projection.md).
+  warmUp: true,
+  upcasters,
+  evolve: evolveActivity,
+});

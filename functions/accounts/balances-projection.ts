@@ -1,11 +1,9 @@
 /**
- * Lambda entry: the `accounts/balances` view, one item per account:
- * `{ accountId, owner, balanceCents, version }`.
+ * The `accounts/balances` view, one item per account: `{ accountId, owner, balanceCents, version }`.
  */
-
 import { upcasters } from "../../events/upcasters.ts";
-import { aggregateProjection, projectionHandler } from "../../shared/handlers/projection.ts";
-import { replayerFor } from "../../shared/handlers/replayer.ts";
+import { projection } from "../../shared/parts.ts";
+import { erasedText } from "../../shared/privacy/sealed.ts";
 import { type AccountEvent, accountEventTypes, balanceDelta } from "./decider.ts";
 
 export interface BalanceItem {
@@ -29,14 +27,12 @@ export function evolveBalance(item: BalanceItem | undefined, event: AccountEvent
   return { ...base, balanceCents: base.balanceCents + balanceDelta(event), version };
 }
 
-export const handler = projectionHandler(
-  aggregateProjection<BalanceItem, AccountEvent>({
-    name: "accounts.balances",
-    events: accountEventTypes,
-    upcasters,
-    evolve: (item, event) => evolveBalance(item, event, event.aggregateversion),
-  }),
-);
-
-/** A next generation's warm-up job on AWS (`generations: { serving, next }`): the same handler, fed from the archive. */
-export const replay = replayerFor(handler, { upcasters });
+export const balances = projection<BalanceItem, AccountEvent>({
+  name: "balances",
+  events: [...accountEventTypes, "SubjectErased"],
+  key: "accountId",
+  upcasters,
+  evolve: (item, event) => evolveBalance(item, event, event.aggregateversion),
+  // The owner is the account holder's personal data: blanked when its subject is erased (docs/privacy.md).
+  erase: (item) => ({ ...item, owner: erasedText }),
+});

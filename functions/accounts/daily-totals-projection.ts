@@ -1,5 +1,5 @@
 /**
- * Lambda entry: the `accounts/daily-totals` view, one item per UTC day of the bank's cash in and
+ * The `accounts/daily-totals` view, one item per UTC day of the bank's cash in and
  * out: `{ date, depositsCents, withdrawalsCents, events }` (transfers move money inside the bank
  * and are not counted). Fed by every account, so it is a counter projection: exact under
  * duplicates and replays because each day remembers the event ids it counted (see
@@ -8,9 +8,8 @@
 import { upcasters } from "../../events/upcasters.ts";
 import { eventTypes, isEventOf } from "../../shared/domain/decider.ts";
 import type { EventEnvelope } from "../../shared/events/envelope.ts";
-import { type CounterProjection, counterProjection } from "../../shared/handlers/counters.ts";
-import { projectionHandler } from "../../shared/handlers/projection.ts";
-import type { AccountEvent } from "./events.ts";
+import { counters } from "../../shared/parts.ts";
+import type { AccountEvent } from "./decider.ts";
 
 export interface DailyTotalsItem {
   readonly date: string;
@@ -23,13 +22,13 @@ export interface DailyTotalsItem {
 type CashEvent = Extract<AccountEvent, { type: "FundsDeposited" | "FundsWithdrawn" }>;
 export const dailyTotalsEventTypes = eventTypes<CashEvent>({ FundsDeposited: true, FundsWithdrawn: true });
 
-/** The view's definition; `shardBytes` is open for tests of the shard roll-over. */
-export function dailyTotals(options: Pick<CounterProjection, "shardBytes"> = {}): CounterProjection {
-  return {
-    name: "accounts.daily-totals",
-    events: dailyTotalsEventTypes,
-    upcasters,
-    ...options,
+/** Totals per UTC day, fed by every account: exact under duplicates (a counter view). */
+export const dailyTotals = counters({
+  name: "daily-totals",
+  events: dailyTotalsEventTypes,
+  key: "date",
+  upcasters,
+  counters: {
     key: (event: EventEnvelope) => (event.time.length >= 10 ? event.time.slice(0, 10) : undefined),
     initial: (date: string) => ({ date, depositsCents: 0, withdrawalsCents: 0 }),
     add(event: EventEnvelope): Record<string, number> {
@@ -37,7 +36,5 @@ export function dailyTotals(options: Pick<CounterProjection, "shardBytes"> = {})
       const amount = event.data.amountCents;
       return event.type === "FundsDeposited" ? { depositsCents: amount } : { withdrawalsCents: amount };
     },
-  };
-}
-
-export const handler = projectionHandler(counterProjection(dailyTotals()));
+  },
+});

@@ -1,16 +1,20 @@
 /**
  * The Account aggregate: open it, deposit into it, withdraw from it (never below zero), and
- * the legs of a transfer: debit the source, credit the target, refund the source.
+ * the legs of a transfer: debit the source, credit the target, refund the source. Its commands
+ * and events are the messages of events/proto/canon/bank/accounts/v1/accounts.proto.
  * Pure functions only; the framework brings state, time and the bus.
  */
-import type { CommandOf } from "../../shared/domain/commands.ts";
-import type { Decider, Decision } from "../../shared/domain/decider.ts";
+import { upcasters } from "../../events/upcasters.ts";
+import type { Decision } from "../../shared/domain/decider.ts";
 import { eventTypes, reject } from "../../shared/domain/decider.ts";
-import type { accountCommands } from "./commands.ts";
-import type { AccountEvent } from "./events.ts";
+import type { CommandsOf, EventsOf } from "../../shared/domain/proto-contract.ts";
+import type { DeciderPart } from "../../shared/parts.ts";
+import type { accountContract } from "./contract.ts";
 
-export type { AccountEvent } from "./events.ts";
-export type AccountCommand = CommandOf<typeof accountCommands>;
+/** The commands: the input of every rpc in accounts.proto. */
+export type AccountCommand = CommandsOf<typeof accountContract>;
+/** The events: every other message of accounts.proto. */
+export type AccountEvent = EventsOf<typeof accountContract>;
 type Command<T extends AccountCommand["type"]> = Extract<AccountCommand, { type: T }>;
 type Event<T extends AccountEvent["type"]> = Extract<AccountEvent, { type: T }>;
 
@@ -126,8 +130,9 @@ function evolve(state: AccountState, event: AccountEvent): AccountState {
   return { ...state, balanceCents: state.balanceCents + balanceDelta(event) };
 }
 
-export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState> = {
+export const accountDecider: DeciderPart<AccountCommand, AccountEvent, AccountState> = {
   initialState: { status: "none" },
   decide,
   evolve,
+  upcasters,
 };

@@ -1,5 +1,5 @@
 /**
- * Lambda entry: the `statements/history` view, one item per account, listing its accepted
+ * The `statements/history` view, one item per account, listing its accepted
  * money movements with the balance after each:
  * `{ accountId, entries: [{ eventId, type, amountCents, balanceAfterCents, at }], version }`.
  * `amountCents` is signed (credits positive, debits negative), so the entries sum to the balance.
@@ -7,7 +7,7 @@
  */
 
 import { upcasters } from "../../events/upcasters.ts";
-import { aggregateProjection, type ProjectedEvent, projectionHandler } from "../../shared/handlers/projection.ts";
+import { type ProjectedEvent, projection } from "../../shared/parts.ts";
 import { balanceDelta, type MovementEvent, movementEventTypes } from "../accounts/decider.ts";
 
 export interface StatementEntry {
@@ -47,11 +47,11 @@ export function evolveStatement(item: StatementItem | undefined, event: Projecte
   };
 }
 
-export const handler = projectionHandler(
-  aggregateProjection<StatementItem, MovementEvent>({
-    name: "statements.history",
-    events: movementEventTypes,
-    upcasters,
-    evolve: evolveStatement,
-  }),
-);
+export const history = projection<StatementItem, MovementEvent>({
+  name: "history",
+  // The money-moving account events a statement lists.
+  events: movementEventTypes,
+  key: "accountId",
+  upcasters,
+  evolve: evolveStatement,
+});

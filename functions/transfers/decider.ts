@@ -3,14 +3,17 @@
  * REQUESTED → DEBITED → COMPLETED, or FAILED (debit refused, or credit refused and refunded).
  * The saga (saga-reactor.ts) drives it; steps that arrive twice or late change nothing.
  */
-import type { CommandOf } from "../../shared/domain/commands.ts";
-import type { Decider, Decision } from "../../shared/domain/decider.ts";
+import { upcasters } from "../../events/upcasters.ts";
+import type { Decision } from "../../shared/domain/decider.ts";
 import { eventTypes, reject } from "../../shared/domain/decider.ts";
-import type { transferCommands } from "./commands.ts";
-import type { TransferEvent } from "./events.ts";
+import type { CommandsOf, EventsOf } from "../../shared/domain/proto-contract.ts";
+import type { DeciderPart } from "../../shared/parts.ts";
+import type { transferContract } from "./contract.ts";
 
-export type { TransferEvent } from "./events.ts";
-export type TransferCommand = CommandOf<typeof transferCommands>;
+/** The commands: the input of every rpc in transfers.proto. */
+export type TransferCommand = CommandsOf<typeof transferContract>;
+/** The events: every other message of transfers.proto. */
+export type TransferEvent = EventsOf<typeof transferContract>;
 
 export type TransferStatus = "REQUESTED" | "DEBITED" | "COMPLETED" | "FAILED";
 
@@ -73,8 +76,9 @@ function evolve(state: TransferState, event: TransferEvent): TransferState {
   }
 }
 
-export const transferDecider: Decider<TransferCommand, TransferEvent, TransferState> = {
+export const transferDecider: DeciderPart<TransferCommand, TransferEvent, TransferState> = {
   initialState: { status: "NONE" },
   decide,
   evolve,
+  upcasters,
 };

@@ -1,20 +1,17 @@
 /**
- * Lambda entry: the transfer saga (a reactor, law E). It listens to the transfer and account
+ * The transfer saga (a reactor, law E). It listens to the transfer and account
  * events and sends the next step: debit the source → credit the target → complete; a refused
  * debit fails the transfer; a refused credit refunds the source, then fails it. Pure `react`;
  * the runtime derives each command's id from the event that caused it.
  */
 
 import { upcasters } from "../../events/upcasters.ts";
-import { contractsOf } from "../../shared/domain/commands.ts";
-import type { CommandRejectedOf } from "../../shared/domain/decider.ts";
-import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
-import { type CommandRequest, reactorHandler } from "../../shared/handlers/reactor.ts";
+import { type CommandRejectedOf, eventTypes } from "../../shared/domain/decider.ts";
+import { type CommandRequest, type ProjectedEvent, reactor } from "../../shared/parts.ts";
 import type { AccountCommand, AccountEvent } from "../accounts/decider.ts";
-import { app } from "../app.ts";
 import type { TransferEvent } from "./decider.ts";
 
-/** What the saga listens to (its subscription in service.ts is checked against it). */
+/** What the saga listens to (its subscription is checked against it). */
 export type SagaEvent =
   | Extract<TransferEvent, { type: "TransferRequested" }>
   | Extract<AccountEvent, { type: "FundsDebitedForTransfer" | "FundsCreditedForTransfer" | "FundsRefundedForTransfer" }>
@@ -82,8 +79,17 @@ function reactToRejection({ data }: CommandRejectedOf<AccountCommand>): CommandR
   }
 }
 
-// The runtime hands `react` only the events the saga subscribes to, upcast, their data checked
-// against its schema when it was appended, so it reads them as `SagaEvent`.
-export const handler = reactorHandler({ name: "transfers.saga", react: reactToTransferEvent }, contractsOf(app), {
+/** The saga: the runtime derives each command's id from the event that caused it. */
+export const saga = reactor<SagaEvent>({
+  name: "saga",
+  events: eventTypes<SagaEvent>({
+    TransferRequested: true,
+    FundsDebitedForTransfer: true,
+    FundsCreditedForTransfer: true,
+    FundsRefundedForTransfer: true,
+    CommandRejected: true,
+  }),
+  sendsTo: ["accounts", "transfers"],
   upcasters,
+  react: reactToTransferEvent,
 });

@@ -1,10 +1,9 @@
 /**
- * Lambda entry: the `transfers/transfers` view, one item per transfer:
+ * The `transfers/transfers` view, one item per transfer:
  * `{ transferId, status, fromAccountId, toAccountId, amountCents, reason?, version }`.
  */
-
 import { upcasters } from "../../events/upcasters.ts";
-import { aggregateProjection, projectionHandler } from "../../shared/handlers/projection.ts";
+import { projection } from "../../shared/parts.ts";
 import { type TransferEvent, type TransferStatus, transferEventTypes } from "./decider.ts";
 
 export interface TransferItem {
@@ -42,11 +41,10 @@ export function evolveTransfer(item: TransferItem | undefined, event: TransferEv
   }
 }
 
-export const handler = projectionHandler(
-  aggregateProjection<TransferItem, TransferEvent>({
-    name: "transfers.transfers",
-    events: transferEventTypes,
-    upcasters,
-    evolve: (item, event) => evolveTransfer(item, event, event.aggregateversion),
-  }),
-);
+export const transfers = projection<TransferItem, TransferEvent>({
+  name: "transfers",
+  events: transferEventTypes,
+  key: "transferId",
+  upcasters,
+  evolve: (item, event) => evolveTransfer(item, event, event.aggregateversion),
+});

@@ -1,6 +1,6 @@
 /**
  * The HTTP API: the client's one entry point. The same Hono app runs behind API Gateway
- * (functions/api/handler.ts) and locally (shared/local-cloud/dev.ts).
+ * (shared/entries/api.ts) and locally (shared/local-cloud/dev.ts).
  *
  *   POST /commands/{service}/{command}   → 202 { commandId }   (Idempotency-Key optional)
  *   GET  /commands/{commandId}           → the command's outcome

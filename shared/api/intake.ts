@@ -17,6 +17,7 @@ import { requireEnv } from "../env.ts";
 import type { Outcome } from "../handlers/outcomes.ts";
 import { publicOutcome } from "../handlers/outcomes.ts";
 import { envNames } from "../plan.ts";
+import { sealCommand } from "../privacy/seal.ts";
 import type { AppDefinition } from "../topology.ts";
 
 export interface ApiOptions {
@@ -94,12 +95,15 @@ export async function submitCommand(
     correlationId: commandId,
     causationId: commandId,
   };
+  // Personal data sealed before the command is queued (docs/privacy.md): the queue and its
+  // dead-letter queue hold no plaintext; the handler opens it.
+  const sealed = await sealCommand(contract[commandName], message.command);
   // Sent again on a repeated key: FIFO deduplication and the handler's outcome table absorb it,
   // and it heals a first attempt whose send failed.
   await sqsClient().send(
     new SendMessageCommand({
       QueueUrl: requireEnv(envNames.commandQueueUrl(serviceName)),
-      MessageBody: JSON.stringify(message),
+      MessageBody: JSON.stringify({ ...message, ...sealed }),
       MessageGroupId: stored.aggregateId,
       MessageDeduplicationId: commandId,
     }),

@@ -1,6 +1,6 @@
 /**
  * The API's Connect and gRPC-Web routes as one fetch handler: `POST /{package}.{Service}/{Method}`
- * (shared/api/rpc.ts). Deployed as a function of its own (functions/api/rpc-handler.ts, the
+ * (shared/api/rpc.ts). Deployed as a function of its own (shared/entries/rpc.ts, the
  * HTTP API's `POST /{service}/{method}` route), so the JSON API's function does not carry
  * connect-es, nor this one the JSON API's router; locally, dev.ts mounts it beside the JSON
  * API on the same port.

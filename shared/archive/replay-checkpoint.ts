@@ -14,8 +14,10 @@
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { unprocessedRetry } from "../aws/batch.ts";
 import { dynamoClient } from "../aws/clients.ts";
 import type { AggregateHead } from "../events/arbitrate.ts";
+import { IncompleteError, retry } from "../retry.ts";
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -136,11 +138,14 @@ type WriteRequest = NonNullable<NonNullable<BatchWriteCommand["input"]["RequestI
 async function batchWrite(table: string, requests: readonly WriteRequest[]): Promise<void> {
   for (let i = 0; i < requests.length; i += 25) {
     let pending: WriteRequest[] = requests.slice(i, i + 25);
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const result = await dynamoClient().send(new BatchWriteCommand({ RequestItems: { [table]: pending } }));
-      pending = result.UnprocessedItems?.[table] ?? [];
-      if (pending.length > 0 && attempt >= 8) throw new Error(`replay scratch: ${pending.length} writes unprocessed`);
-      if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-    }
+    // Waits from 0–200 ms, doubling: the scratch writes come in bursts as large as a checkpoint.
+    await retry(
+      async () => {
+        const result = await dynamoClient().send(new BatchWriteCommand({ RequestItems: { [table]: pending } }));
+        pending = result.UnprocessedItems?.[table] ?? [];
+        if (pending.length > 0) throw new IncompleteError(`replay scratch: ${pending.length} writes unprocessed`);
+      },
+      { ...unprocessedRetry, baseMs: 200 },
+    );
   }
 }

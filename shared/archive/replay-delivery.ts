@@ -5,7 +5,11 @@
  */
 import type { SQSEvent, SQSHandler, SQSRecord } from "aws-lambda";
 import type { EventEnvelope } from "../events/envelope.ts";
+import { IncompleteError, isIncomplete, type RetryPolicy, retry } from "../retry.ts";
 import { localContext } from "../runner/lambda-context.ts";
+
+/** Deliveries of a batch before a replay fails loudly (waits from 0–400 ms, doubling), as a queue would redeliver. */
+const deliveryRetry: RetryPolicy = { attempts: 5, baseMs: 400, retryable: isIncomplete };
 
 /** Calls the handler until every event of the batch is applied (bounded retries, then fail loudly). */
 export async function deliver(
@@ -13,7 +17,8 @@ export async function deliver(
   batch: readonly EventEnvelope[],
 ): Promise<void> {
   let pending = batch;
-  for (let attempt = 1; pending.length > 0; attempt++) {
+  if (pending.length === 0) return;
+  await retry(async (attempt) => {
     const event: SQSEvent = { Records: pending.map((e) => toRecord(e, attempt)) };
     let failed: Set<string>;
     try {
@@ -23,13 +28,11 @@ export async function deliver(
       failed = new Set(pending.map((e) => e.id));
     }
     pending = pending.filter((e) => failed.has(e.id));
-    if (pending.length > 0 && attempt >= 5) {
-      throw new Error(
-        `replay into ${options.name}: ${pending.length} events still failing after ${attempt} attempts (first: ${pending[0]?.id})`,
-      );
-    }
-    if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
-  }
+    if (pending.length === 0) return;
+    throw new IncompleteError(
+      `replay into ${options.name}: ${pending.length} events still failing after ${attempt} attempts (first: ${pending[0]?.id})`,
+    );
+  }, deliveryRetry);
 }
 
 /** An event as its queue would deliver it: an SQS record of a FIFO queue, grouped by aggregate. */

@@ -23,6 +23,7 @@
 import { type AggregateHead, arbiter, reachesReaders } from "../events/arbitrate.ts";
 import type { EventEnvelope } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
+import { needsOpening, openEvent } from "../privacy/fields.ts";
 import type { ProjectionHandler } from "../handlers/projection.ts";
 import type { ArchivedRecord } from "./layout.ts";
 import { compareSequence } from "./layout.ts";
@@ -105,6 +106,7 @@ export async function runReplay(options: ReplayEngineOptions): Promise<ReplayRun
   const wanted = new Set(options.eventTypes);
   const projectionUpcasters = options.handler.definition.upcasters ?? [];
   const readUpcasters = options.upcasters ?? [];
+  const opens = options.handler.definition.personalData !== "sealed";
   const heads = new Map(options.from?.heads ?? []);
   const run = arbiter(heads);
   const positions = new Map(Object.entries(options.from?.positions ?? {}));
@@ -184,8 +186,11 @@ export async function runReplay(options: ReplayEngineOptions): Promise<ReplayRun
         last = record.sequenceNumber;
         const commit = record.commit;
         if (commit === undefined || !reachesReaders(run.judge(commit))) continue;
-        for (const event of commit.events) {
-          if (wanted.has(event.type)) accepted.push(upcast(upcast(event, readUpcasters), projectionUpcasters));
+        for (const read of commit.events) {
+          if (!wanted.has(read.type)) continue;
+          // Personal data opened as the live runtime opens it (a state projection keeps it sealed).
+          const event = opens && needsOpening(read) ? await openEvent(read) : read;
+          accepted.push(upcast(upcast(event, readUpcasters), projectionUpcasters));
         }
       }
       await sink.apply(accepted);

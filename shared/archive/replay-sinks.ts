@@ -18,6 +18,7 @@ import type { EventEnvelope } from "../events/envelope.ts";
 import { parkHeadKey } from "../handlers/parking.ts";
 import {
   type AggregateFold,
+  changesNothing,
   evolveItem,
   type ProjectionHandler,
   readItems,
@@ -176,7 +177,7 @@ export function foldSink(options: {
         // Last used last: move it to the end of the cache's order.
         cache.delete(key);
         cache.set(key, entry);
-        if (event.aggregateversion <= (entry.item?.version ?? 0)) continue; // applied already
+        if (changesNothing(entry.item, event)) continue; // applied already
         let next: VersionedItem;
         let added: readonly Record<string, unknown>[];
         try {

@@ -10,6 +10,7 @@ import type { SQSHandler } from "aws-lambda";
 import { arbiter, reachesReaders } from "../events/arbitrate.ts";
 import type { EventEnvelope } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
+import { needsOpening, openEvent } from "../privacy/fields.ts";
 import type { ProjectionHandler } from "../handlers/projection.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { readArchivedRecords } from "./reader.ts";
@@ -116,7 +117,7 @@ export async function replayIntoProjection(options: ReplayOptions): Promise<Repl
 
 /**
  * The accepted events of a bus's archive that a projection subscribes to, in stream order, all
- * in memory: for tests and the bench's oracle, not for replays.
+ * in memory, personal data opened as readers see it: for tests and the bench's oracle, not for replays.
  */
 export async function acceptedEventsFromArchive(
   bucket: string,
@@ -130,7 +131,8 @@ export async function acceptedEventsFromArchive(
   for await (const record of readArchivedRecords(bucket, bus)) {
     const commit = record.commit;
     if (commit === undefined || !reachesReaders(run.judge(commit))) continue;
-    for (const event of commit.events) if (wanted.has(event.type)) events.push(upcast(event, upcasters));
+    for (const event of commit.events)
+      if (wanted.has(event.type)) events.push(upcast(needsOpening(event) ? await openEvent(event) : event, upcasters));
   }
   return events;
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { arbiter, reachesReaders } from "../events/arbitrate.ts";
 import { readArchivedRecords } from "./reader.ts";
+import { openCommit } from "../privacy/fields.ts";
 
 /** The `events` table's columns and DuckDB types. */
 export const eventColumns = {
@@ -52,7 +53,8 @@ export async function queryArchive(
         const commit = record.commit;
         if (commit === undefined) continue;
         const accepted = reachesReaders(run.judge(commit));
-        for (const event of commit.events) {
+        // Queried as readers see them: personal data opened, or the erased marker.
+        for (const event of (await openCommit(commit)).events) {
           lines.push(
             JSON.stringify({
               bus,

@@ -3,16 +3,17 @@
  * BatchWriteItem), with what DynamoDB leaves unprocessed retried after a backoff with jitter.
  * Every hop that reads or writes several items goes through these, never one call an item.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { BatchGetCommand, BatchWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { IncompleteError, isIncomplete, type RetryPolicy, retry } from "../retry.ts";
 import { dynamoClient } from "./clients.ts";
 
 type Item = Record<string, unknown>;
 
-/** Retries of unprocessed keys or items before giving up (backoff 25 ms doubling, with jitter). */
-const maxRounds = 8;
-
-const backoff = (round: number) => sleep(Math.round(25 * 2 ** round * (0.5 + Math.random())));
+/**
+ * Calls for what DynamoDB leaves unprocessed before giving up (waits from 0–100 ms, doubling).
+ * Only the unprocessed rest is retried here: a failed call is the SDK's to retry, and passes through.
+ */
+export const unprocessedRetry: RetryPolicy = { attempts: 8, baseMs: 100, retryable: isIncomplete };
 
 /** Reads the items with these keys (missing ones are simply absent); strongly consistent by default. */
 export async function batchGetItems(
@@ -46,19 +47,17 @@ export async function batchGetFromTables(
   };
   await Promise.all(
     chunks.map(async (chunk) => {
-      let pending: Record<string, { Keys: Item[]; ConsistentRead: boolean }> | undefined = request(chunk);
-      for (let round = 0; pending !== undefined && Object.keys(pending).length > 0; round++) {
-        if (round === maxRounds) {
-          const left = Object.values(pending).reduce((n, r) => n + r.Keys.length, 0);
-          throw new Error(`BatchGetItem left ${left} keys unprocessed in ${Object.keys(pending).join(", ")}`);
-        }
-        if (round > 0) await backoff(round);
+      let pending: Record<string, { Keys: Item[]; ConsistentRead: boolean }> = request(chunk);
+      await retry(async () => {
         const result = await dynamoClient().send(new BatchGetCommand({ RequestItems: pending }));
         for (const [table, items] of Object.entries(result.Responses ?? {})) {
           found.get(table)?.push(...(items as Item[]));
         }
-        pending = result.UnprocessedKeys as typeof pending;
-      }
+        pending = (result.UnprocessedKeys ?? {}) as typeof pending;
+        if (Object.keys(pending).length === 0) return;
+        const left = Object.values(pending).reduce((n, r) => n + r.Keys.length, 0);
+        throw new IncompleteError(`BatchGetItem left ${left} keys unprocessed in ${Object.keys(pending).join(", ")}`);
+      }, unprocessedRetry);
     }),
   );
   return found;
@@ -70,13 +69,13 @@ export async function batchPutItems(table: string, items: readonly Item[]): Prom
   for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
   await Promise.all(
     chunks.map(async (chunk) => {
-      let pending: { PutRequest: { Item: Item } }[] | undefined = chunk.map((item) => ({ PutRequest: { Item: item } }));
-      for (let round = 0; pending !== undefined && pending.length > 0; round++) {
-        if (round === maxRounds) throw new Error(`BatchWriteItem left ${pending.length} items unprocessed in ${table}`);
-        if (round > 0) await backoff(round);
+      let pending = chunk.map((item) => ({ PutRequest: { Item: item } }));
+      await retry(async () => {
         const result = await dynamoClient().send(new BatchWriteCommand({ RequestItems: { [table]: pending } }));
-        pending = result.UnprocessedItems?.[table] as typeof pending;
-      }
+        pending = (result.UnprocessedItems?.[table] ?? []) as typeof pending;
+        if (pending.length > 0)
+          throw new IncompleteError(`BatchWriteItem left ${pending.length} items unprocessed in ${table}`);
+      }, unprocessedRetry);
     }),
   );
 }

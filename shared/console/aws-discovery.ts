@@ -12,6 +12,7 @@ import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
 import { GetParameterCommand } from "@aws-sdk/client-ssm";
 import { sfnClient, sqsClient, ssmClient, taggingClient } from "../aws/clients.ts";
 import { busParameters, tagKeys, warmUpName } from "../aws/deployed-names.ts";
+import { isAwsError } from "../aws/errors.ts";
 import type { ProvisionedResources } from "../local-cloud/provision.ts";
 import type { AppPlan } from "../plan.ts";
 
@@ -36,14 +37,15 @@ export interface DeployedApp {
 
 /** An error that means "not there", as opposed to "not allowed" or "unreachable". */
 function isNotFound(error: unknown): boolean {
-  const name = error instanceof Error ? error.name : "";
-  return (
-    name === "QueueDoesNotExist" ||
-    name === "AWS.SimpleQueueService.NonExistentQueue" ||
-    name === "ParameterNotFound" ||
-    name === "ResourceNotFoundException"
-  );
+  return notFoundNames.some((name) => isAwsError(error, name));
 }
+
+const notFoundNames = [
+  "QueueDoesNotExist",
+  "AWS.SimpleQueueService.NonExistentQueue",
+  "ParameterNotFound",
+  "ResourceNotFoundException",
+];
 
 async function orMissing<T>(what: string, missing: string[], read: () => Promise<T>): Promise<T | undefined> {
   try {

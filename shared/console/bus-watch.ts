@@ -7,13 +7,16 @@
  * `startAt`: on AWS a stream holds a day or more, and the console wants the last minutes);
  * parent shards are read to their end before their children, as every reader of a bus must.
  */
+import { setTimeout as wait } from "node:timers/promises";
 import { GetRecordsCommand, GetShardIteratorCommand, type Shard } from "@aws-sdk/client-kinesis";
 import { compareSequence } from "../archive/layout.ts";
 import { kinesisClient } from "../aws/clients.ts";
 import { isAwsError } from "../aws/errors.ts";
 import { listShards } from "../aws/shards.ts";
+import { isCanonError } from "../errors.ts";
 import { type AggregateHead, aggregateKey, arbiter } from "../events/arbitrate.ts";
 import { type Commit, readCommit } from "../events/envelope.ts";
+import { openCommit } from "../privacy/fields.ts";
 import type { ReaderLag, TailEvent, TailVerdict } from "./source.ts";
 
 /** Records remembered per shard to measure lag (older ones are counted, not kept). */
@@ -72,18 +75,9 @@ export function watchBuses(
   const pollMs = options.pollMs ?? 500;
   const startAt = options.startAt;
   let stopping = false;
-  // Every pending sleep, so that stopping wakes them all at once.
-  const sleepers = new Set<() => void>();
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      sleepers.add(wake);
-    });
+  // Stopping wakes every pending sleep at once (a sleep ends quietly, stopped or not).
+  const stopped = new AbortController();
+  const sleep = (ms: number) => wait(ms, undefined, { signal: stopped.signal }).catch(() => {});
   const buses = new Map<string, BusState>(
     [...streams].map(([bus, stream]) => [bus, { bus, stream, shards: new Map(), heads: new Map() }]),
   );
@@ -231,12 +225,9 @@ export function watchBuses(
     },
     async stop() {
       stopping = true;
-      for (const wake of [...sleepers]) wake();
+      stopped.abort();
       listeners.clear();
-      await Promise.race([
-        Promise.all([loop, ...readers.values()]),
-        new Promise((resolve) => setTimeout(resolve, 3_000)),
-      ]);
+      await Promise.race([Promise.all([loop, ...readers.values()]), wait(3_000)]);
     },
   };
 }
@@ -352,7 +343,7 @@ async function toTailEvents(
   const base = { bus: state.bus, shardId, sequenceNumber, arrivedAt: arrivedAt.toISOString() };
   let commit: Commit;
   try {
-    commit = await readCommit(data ?? new Uint8Array());
+    commit = await openForTail(await readCommit(data ?? new Uint8Array()));
   } catch (error) {
     return [
       {
@@ -404,4 +395,14 @@ async function toTailEvents(
       ...(truncated ? { truncated } : {}),
     };
   });
+}
+
+/** The tail shows personal data opened where it can read the subject keys, and sealed where it cannot. */
+async function openForTail(commit: Commit): Promise<Commit> {
+  try {
+    return await openCommit(commit);
+  } catch (error) {
+    if (isCanonError(error, "personal_data")) return commit;
+    throw error;
+  }
 }

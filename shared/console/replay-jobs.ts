@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import type { AppDefinition } from "../topology.ts";
+import { type AppDefinition, topologyOf } from "../topology.ts";
 import type { ReplayWorkerInput, ReplayWorkerMessage } from "./replay-worker.ts";
 import type { ReplayAction, ReplayJob } from "./source.ts";
 
@@ -26,11 +26,12 @@ export interface ReplayJobs {
 type MutableJob = { -readonly [K in keyof ReplayJob]: ReplayJob[K] } & { messages: string[] };
 
 /**
- * The app as a worker can receive it (structured clone): without the services' command
- * contracts, whose Protobuf descriptors hold functions, and which a replay does not use.
+ * The app as a worker can receive it (structured clone): its topology, without the declared
+ * parts' functions and Protobuf descriptors, which a replay does not use (it loads its
+ * projection's handler from the plan).
  */
 function cloneable(app: AppDefinition): AppDefinition {
-  return { ...app, services: app.services.map(({ contract: _contract, ...service }) => service) };
+  return topologyOf(app);
 }
 
 /** Starts and tracks console-started warm-ups and rebuilds of one app. */

@@ -8,7 +8,7 @@ import { extname, join, normalize, sep } from "node:path";
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import { ConsoleRequestError, type ConsoleSource, matchesFilter, type TailEvent, type TailFilter } from "./source.ts";
+import { type ConsoleSource, isConsoleRequestError, matchesFilter, type TailEvent, type TailFilter } from "./source.ts";
 
 export interface ConsoleRoutesOptions {
   /** The data layer, started on first use. */
@@ -56,7 +56,7 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   const app = new Hono();
 
   const onError = (error: Error, c: Context) => {
-    if (error instanceof ConsoleRequestError) return c.json({ error: error.message }, error.status);
+    if (isConsoleRequestError(error)) return c.json({ error: error.message }, error.status);
     console.error("canon console:", error);
     return c.json({ error: error.message }, 500);
   };

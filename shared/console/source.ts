@@ -6,6 +6,7 @@
  * archive (docs/console.md maps each field).
  */
 import type { ReplayProgress } from "../archive/replay.ts";
+import { isCanonError } from "../errors.ts";
 import type { DeadLetterReport, RedriveOutcome } from "../runner/dead-letters.ts";
 import type { MoveOutcome } from "../runner/move-dead-letters.ts";
 
@@ -267,6 +268,11 @@ export function matchesFilter(event: TailEvent, filter: TailFilter): boolean {
     } else if (event.aggregateId !== wanted && group !== wanted) return false;
   }
   return true;
+}
+
+/** Whether `error` is a `ConsoleRequestError` (by its code), with its HTTP status. */
+export function isConsoleRequestError(error: unknown): error is ConsoleRequestError {
+  return isCanonError(error, "console_request");
 }
 
 /** Thrown for a console request that cannot be done (unknown projection, wrong state). */

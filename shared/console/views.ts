@@ -5,8 +5,9 @@
  * that a replay names a declared projection.
  */
 import type { ShardManifest } from "../archive/layout.ts";
+import { isCanonError } from "../errors.ts";
 import { ids, type PlannedFunction, plannedProjectionNames } from "../plan.ts";
-import { type RedriveOutcome, RedriveRefusedError, redrive } from "../runner/dead-letters.ts";
+import { type RedriveOutcome, redrive } from "../runner/dead-letters.ts";
 import type { LocalEndpoints } from "../runner/endpoints.ts";
 import { type MoveOutcome, moveDeadLetters } from "../runner/move-dead-letters.ts";
 import type { AppDefinition } from "../topology.ts";
@@ -100,7 +101,7 @@ export async function redriveForConsole(
   try {
     return await redrive(endpoints, projection, aggregate, options);
   } catch (error) {
-    if (error instanceof RedriveRefusedError) {
+    if (isCanonError(error, "redrive_refused")) {
       throw new ConsoleRequestError(error.message, 409);
     }
     throw error;
@@ -130,7 +131,7 @@ export async function moveForConsole(endpoints: LocalEndpoints, queueId: string)
   try {
     return await moveDeadLetters(endpoints, queueId);
   } catch (error) {
-    if (error instanceof RedriveRefusedError) {
+    if (isCanonError(error, "redrive_refused")) {
       throw new ConsoleRequestError(error.message, 409);
     }
     throw error;

@@ -38,6 +38,8 @@ export interface EventEnvelope {
   schemaversion: number;
   /** Set when the event was too large to publish: `data` is empty, the whole event is in S3. */
   claimcheck?: ClaimCheck | undefined;
+  /** The paths in `data` of fields sealed as personal data (shared/privacy/fields.ts); readers open them. */
+  personaldata?: string[] | undefined;
 }
 
 /** One stream record: the events one command produced for one aggregate, or its rejection. */
@@ -81,6 +83,7 @@ const eventKeys = /* @__PURE__ */ new Set([
   "correlationid",
   "schemaversion",
   "claimcheck",
+  "personaldata",
 ]);
 
 /** Checks a parsed event envelope; throws `ShapeError`. Unknown keys are dropped. */
@@ -102,6 +105,12 @@ export function checkEnvelope(value: unknown): EventEnvelope {
   text(value, "correlationid", 1, idMax);
   integer(value, "schemaversion", 1);
   if (value.claimcheck !== undefined) within(["claimcheck"], () => checkClaimCheck(value.claimcheck));
+  const sealed = value.personaldata;
+  if (
+    sealed !== undefined &&
+    !(Array.isArray(sealed) && sealed.length <= 100 && sealed.every((p) => typeof p === "string" && p.length > 0))
+  )
+    throw new ShapeError(["personaldata"], "expected up to 100 field paths");
   return onlyKeys(value, eventKeys);
 }
 

@@ -105,6 +105,8 @@ export function stateProjectionHandler<State>(
     }),
     facts: (event) => [{ id: commitMarkerKey(event.commitid), version: event.aggregateversion } satisfies CommitMarker],
   });
-  // Parked only where the plan says so (CANON_PARK_AFTER_RECEIVES), as before.
-  return projectionHandler({ ...projection, parkAfterReceives: undefined });
+  // Parked only where the plan says so (CANON_PARK_AFTER_RECEIVES), as before. Personal data stays
+  // sealed in decision state: the state table never holds it in plaintext, so an erasure needs
+  // nothing of it (docs/privacy.md).
+  return projectionHandler({ ...projection, parkAfterReceives: undefined, personalData: "sealed" });
 }

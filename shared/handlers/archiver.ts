@@ -7,7 +7,6 @@
  */
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { KinesisStreamHandler, KinesisStreamRecord } from "aws-lambda";
 import {
@@ -25,9 +24,10 @@ import { listShards } from "../aws/shards.ts";
 import { requireEnv } from "../env.ts";
 import { isCanonError } from "../errors.ts";
 import { readCommit } from "../events/envelope.ts";
+import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 
-const logger = new Logger({ serviceName: "canon-archiver" });
+const logger = /* @__PURE__ */ functionLogger("archiver");
 const gzipAsync = promisify(gzip);
 const knownShards = new Set<string>();
 

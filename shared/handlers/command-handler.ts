@@ -6,7 +6,8 @@
  * 2. decide each aggregate's commands in order against its state, evolving it as they go
  *    (group commit): each decided commit after the first names the one before it, so
  *    arbitration refuses it if that one lost (a pipelined commit, see arbitrate.ts);
- * 3. record them as pending outcomes, append every commit in one PutRecords, and wait once
+ * 3. seal their personal data (shared/privacy: marked fields, each with its subject's key),
+ *    record them as pending outcomes, append every commit in one PutRecords, and wait once
  *    for the whole batch until the arbiter's heads (or, when they cannot tell, the service's own
  *    projection) show each commit won or lost (commit-wait.ts);
  * 4. settle the outcomes; commands whose commit lost go to the next round against fresh state.
@@ -26,10 +27,13 @@ import { type CommandMessage, commandMessageSchema } from "../domain/command-mes
 import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
 import { type Decider, isRejection } from "../domain/decider.ts";
 import { optionalEnv, requireEnv } from "../env.ts";
+import { isCanonError } from "../errors.ts";
 import { maxClaimedBytes } from "../events/claim-check.ts";
 import { buildCommit, type Commit, type NewEvent } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
 import { envNames } from "../plan.ts";
+import { openCommandBody } from "../privacy/fields.ts";
+import { sealCommit } from "../privacy/seal.ts";
 import { readStates, type StateItem, stateKey, stateKeys, statesFrom } from "./aggregate-state.ts";
 import { appendCommits } from "./commit-append.ts";
 import { awaitCommits, type CommitChain } from "./commit-wait.ts";
@@ -134,9 +138,13 @@ async function handleCommands<State>(
   const refused: Outcome[] = [];
   /** Message groups cut at a message that is not a command: it and what follows go back (to the DLQ in time). */
   const broken = new Map<string, SQSRecord>();
-  for (const record of records) {
+  // Fields the API sealed (personal data) are opened first: validated and decided on as sent.
+  const bodies = await Promise.all(records.map(openedBody));
+  for (const [index, record] of records.entries()) {
     if (broken.has(messageGroupOf(record))) continue;
-    const parsed = parseCommand(runtime.options, record);
+    const body = bodies[index];
+    const parsed: Parsed =
+      body === undefined ? { kind: "malformed" } : parseCommand(runtime.options, { ...record, body });
     if (parsed.kind === "malformed") {
       logger.error("malformed command message: no command id; leaving it to the dead-letter queue", {
         messageId: record.messageId,
@@ -172,6 +180,17 @@ async function handleCommands<State>(
     cuts.some((cut) => messageGroupOf(cut) === messageGroupOf(record) && records.indexOf(cut) <= index),
   );
   return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+}
+
+/** A command message's body with its sealed fields opened; undefined if one was altered (malformed). */
+async function openedBody(record: SQSRecord): Promise<string | undefined> {
+  try {
+    return await openCommandBody(record.body);
+  } catch (error) {
+    if (!isCanonError(error, "personal_data")) throw error;
+    logger.error("command message with an altered sealed field", { messageId: record.messageId, error });
+    return undefined;
+  }
 }
 
 /** How long a batch waits out failing calls before it hands its messages back to the queue. */
@@ -304,7 +323,9 @@ async function runRound<State>(
         runtime.decider.initialState,
       ),
     );
-  const plans = groups.map((group) => planGroup(runtime, group, states.get(group.aggregateId)));
+  const plans = await Promise.all(
+    groups.map((group) => sealPlan(runtime, planGroup(runtime, group, states.get(group.aggregateId)))),
+  );
   const fresh = plans.flatMap((p) => p.chain.filter((c) => !c.resumed));
   // Pending first: a crash after the append resumes the very same commit instead of deciding again.
   if (fresh.length > 0) {
@@ -396,6 +417,25 @@ function rememberDecided<State>(
   } else if (last?.after !== undefined) {
     decided.remember(plan.group.aggregateId, last.after);
   }
+}
+
+/**
+ * Seals the personal data of a round's new commits (shared/privacy) before anything is recorded
+ * or appended: the pending outcome holds the sealed commit, so a resumed command re-sends the
+ * very bytes it first sent, and no plaintext leaves the handler.
+ */
+async function sealPlan<State>(runtime: Runtime<State>, plan: Plan<State>): Promise<Plan<State>> {
+  const contracts = { events: runtime.options.events, commands: runtime.options.contract };
+  const seal = (commit: Commit) => sealCommit(commit, contracts);
+  const chain = await Promise.all(
+    plan.chain.map(async (c) => (c.resumed ? c : { ...c, commit: await seal(c.commit) })),
+  );
+  const finals = await Promise.all(
+    plan.finals.map(async (f) =>
+      f.rejection === undefined || f.work.pending !== undefined ? f : { ...f, rejection: await seal(f.rejection) },
+    ),
+  );
+  return { group: plan.group, chain, finals };
 }
 
 /** Decides a group's commands in order against its state, as far as they can go this round. */

@@ -5,11 +5,12 @@
  * and so is every later entry of the same aggregate, so each aggregate's commits land on the
  * stream in the order they were decided (a pipelined commit right after its predecessor).
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { PutRecordsCommand, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
 import { kinesisClient } from "../aws/clients.ts";
+import { isCanonError } from "../errors.ts";
 import { checkIn, commitClaimKey, maxInlineCommitBytes } from "../events/claim-check.ts";
 import { type Commit, commitClaimRecord } from "../events/envelope.ts";
+import { type RetryPolicy, retry } from "../retry.ts";
 
 export interface AppendTarget {
   readonly streamName: string;
@@ -19,12 +20,20 @@ export interface AppendTarget {
 
 const maxRecordsPerCall = 500;
 const maxBytesPerCall = 5 * 1024 * 1024;
-/** Calls before refused entries make the append fail (the command is then retried as a whole). */
-const maxCalls = 8;
+/**
+ * Calls before refused entries make the append fail (the command is then retried as a whole),
+ * waiting from 0–100 ms, doubling. A failed call is the SDK's to retry, and passes through.
+ */
+const refusedRetry: RetryPolicy = {
+  attempts: 8,
+  baseMs: 100,
+  retryable: (error) => isCanonError(error, "append_refused"),
+};
 
 /** Thrown when Kinesis keeps refusing entries: nothing is lost, the commands are retried. */
 export class AppendRefusedError extends Error {
   override name = "AppendRefusedError";
+  readonly code = "append_refused" as const;
 }
 
 /** Appends one commit (see `appendCommits`). */
@@ -36,8 +45,7 @@ export async function appendCommit(target: AppendTarget, commit: Commit): Promis
 export async function appendCommits(target: AppendTarget, commits: readonly Commit[]): Promise<void> {
   if (commits.length === 0) return;
   let pending: PutRecordsRequestEntry[] = await Promise.all(commits.map((commit) => recordOf(target, commit)));
-  for (let call = 1; pending.length > 0; call++) {
-    if (call > 1) await sleep(Math.round(50 * 2 ** (call - 2) * (0.5 + Math.random())));
+  await retry(async () => {
     const again: PutRecordsRequestEntry[] = [];
     for (const chunk of chunks(pending)) {
       const result = await kinesisClient().send(
@@ -51,11 +59,11 @@ export async function appendCommits(target: AppendTarget, commits: readonly Comm
         if (refused.has(key)) again.push(entry);
       });
     }
-    if (again.length > 0 && call === maxCalls) {
-      throw new AppendRefusedError(`Kinesis refused ${again.length} records ${maxCalls} times in a row`);
-    }
     pending = again;
-  }
+    if (again.length > 0) {
+      throw new AppendRefusedError(`Kinesis refused ${again.length} records ${refusedRetry.attempts} times in a row`);
+    }
+  }, refusedRetry);
 }
 
 async function recordOf(target: AppendTarget, commit: Commit): Promise<PutRecordsRequestEntry> {

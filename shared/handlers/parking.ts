@@ -23,6 +23,7 @@
 import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { dynamoClient } from "../aws/clients.ts";
 import { isConditionalCheckFailed } from "../aws/errors.ts";
+import { retry } from "../retry.ts";
 
 export const parkKeyPrefix = "parked#";
 
@@ -311,18 +312,14 @@ async function updateHead(
   }
 }
 
+/** Runs `run` up to `tries` times (waits from 0–200 ms, doubling); undefined once it succeeds, else why it failed last. */
 async function attempt(run: () => Promise<void>, tries: number): Promise<string | undefined> {
-  let reason = "";
-  for (let i = 0; i < tries; i++) {
-    try {
-      await run();
-      return undefined;
-    } catch (error) {
-      reason = describeError(error);
-      if (i + 1 < tries) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** i));
-    }
+  try {
+    await retry(run, { attempts: tries, baseMs: 200 });
+    return undefined;
+  } catch (error) {
+    return describeError(error);
   }
-  return reason;
 }
 
 /** A one-line reason for an error: its name and message. */

@@ -19,8 +19,6 @@
  * - Law F: a projection's definition is an `apply` over its own table, handed only the table's
  *   name; nothing in its type can publish or send.
  */
-import { setTimeout as sleep } from "node:timers/promises";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { batchGetItems, batchPutItems } from "../aws/batch.ts";
@@ -30,7 +28,10 @@ import { optionalEnv, requireEnv } from "../env.ts";
 import { isCanonError } from "../errors.ts";
 import { type EventEnvelope, MalformedMessageError, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
+import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
+import { openEvent, subjectErasedType } from "../privacy/fields.ts";
+import { type RetryPolicy, retry } from "../retry.ts";
 import {
   appendToPark,
   describeError,
@@ -45,7 +46,7 @@ import {
   startPark,
 } from "./parking.ts";
 
-const logger = new Logger({ serviceName: "canon-projection" });
+const logger = /* @__PURE__ */ functionLogger("projection");
 
 /** Environment variable with the receive count at which a failing event is parked. */
 export const parkAfterReceivesEnv = envNames.parkAfterReceives;
@@ -90,6 +91,12 @@ export interface ProjectionDefinition {
   readonly parkAfterReceives?: number;
   /** Bring older event versions up to date before `apply` sees them (events/upcasters.ts). @default none */
   readonly upcasters?: readonly Upcaster[];
+  /**
+   * Whether events reach it with their personal data opened (plaintext, or the erased marker),
+   * or still sealed (a service's state projection: decision state never holds personal data in
+   * plaintext, so it needs no erasing). @default "open"
+   */
+  readonly personalData?: "open" | "sealed";
   /** Applies one event (a redrive, or what a batch left). Must be idempotent: the runtime delivers at least once. */
   apply(event: EventEnvelope, target: ProjectionTarget): Promise<void>;
   /**
@@ -153,7 +160,7 @@ type Item =
 async function handleBatch(runtime: Runtime, records: readonly SQSRecord[]): Promise<SQSBatchResponse> {
   const groups = new Map<string, Item[]>();
   for (const { group, item } of await Promise.all(
-    records.map((r) => classify(r, runtime.definition.upcasters ?? [])),
+    records.map((r) => classify(r, runtime.definition.upcasters ?? [], runtime.definition.personalData)),
   )) {
     groups.set(group, [...(groups.get(group) ?? []), item]);
   }
@@ -247,7 +254,11 @@ function prefetchOf(definition: ProjectionDefinition, event: EventEnvelope, targ
 }
 
 /** Sorts a record into its group: an event (claim check resolved, upcast), a redrive request, or malformed. */
-async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Promise<{ group: string; item: Item }> {
+async function classify(
+  record: SQSRecord,
+  upcasters: readonly Upcaster[],
+  personalData: ProjectionDefinition["personalData"],
+): Promise<{ group: string; item: Item }> {
   const messageGroup = record.attributes.MessageGroupId;
   const request = parseRedriveRequest(record.body);
   if (request !== undefined) {
@@ -265,7 +276,7 @@ async function classify(record: SQSRecord, upcasters: readonly Upcaster[]): Prom
     };
   }
   try {
-    const event = upcast(await readEvent(record.body), upcasters);
+    const event = upcast(await readOpened(record.body, personalData), upcasters);
     return { group: messageGroup ?? `${event.aggregatetype}#${event.subject}`, item: { kind: "event", record, event } };
   } catch (error) {
     return {
@@ -394,24 +405,29 @@ async function redrive(
     return undefined;
   }
   const result = await redrivePark(target.table, request, async (entry: ParkedEvent) =>
-    definition.apply(await parseParked(entry, definition.upcasters ?? []), target),
+    definition.apply(await parseParked(entry, definition.upcasters ?? [], definition.personalData), target),
   );
   logger.warn("redrive", { projection: definition.name, group: request.group, requestId: request.requestId, result });
   return result.outcome === "cleared" ? undefined : await readPark(target.table, request.group);
 }
 
-async function parseParked(entry: ParkedEvent, upcasters: readonly Upcaster[]): Promise<EventEnvelope> {
+async function parseParked(
+  entry: ParkedEvent,
+  upcasters: readonly Upcaster[],
+  personalData: ProjectionDefinition["personalData"],
+): Promise<EventEnvelope> {
   if (parseRedriveRequest(entry.body) !== undefined)
     throw new MalformedMessageError("a redrive request is not an event");
-  return upcast(await readEvent(entry.body), upcasters);
+  return upcast(await readOpened(entry.body, personalData), upcasters);
+}
+
+/** An event off the queue, its claim check resolved and (unless kept sealed) its personal data opened. */
+async function readOpened(body: string, personalData: ProjectionDefinition["personalData"]): Promise<EventEnvelope> {
+  const event = await readEvent(body);
+  return personalData === "sealed" ? event : openEvent(event);
 }
 
 // --- Items: batch reads and writes of a projection's table (every Canon table is keyed by `id`).
-
-/** Waits before retry `attempt` (from 1): 25 ms doubling, with jitter. */
-function backoff(attempt: number): Promise<void> {
-  return sleep(Math.round(25 * 2 ** attempt * (0.5 + Math.random())));
-}
 
 /**
  * Reads items by key at once (BatchGetItem, strongly consistent, 100 keys a call; see
@@ -475,12 +491,21 @@ export interface AggregateProjection<Item extends VersionedItem, Event extends D
   evolve(item: Item | undefined, event: ProjectedEvent<Event>): Item;
   /** Items an event adds on its own (e.g. statement lines), each with a deterministic `id`. */
   facts?(event: ProjectedEvent<Event>): readonly Record<string, unknown>[];
+  /**
+   * Blanks what an item derived from a subject's personal data, on the subject's SubjectErased
+   * (docs/privacy.md): the item keyed by the erased subject, which keeps its version. Declare
+   * "SubjectErased" among the projection's subscribed events. @default none: erasures pass it by
+   */
+  erase?(item: Item, subject: string): Item;
   /** @default defaultParkAfterReceives */
   readonly parkAfterReceives?: number;
 }
 
-/** Conditional writes of one item retried (re-read, re-folded) before its events are left to `apply`. */
-const foldAttempts = 5;
+/**
+ * Conditional writes of one item retried (re-read, re-folded) before its events are left to
+ * `apply`, waiting from 0–100 ms, doubling; any other failure is not retried here.
+ */
+const foldRetry: RetryPolicy = { attempts: 5, baseMs: 100, retryable: isConditionalCheckFailed };
 
 /**
  * Builds the definition of an aggregate-keyed projection. A batch costs one read of every item
@@ -495,9 +520,13 @@ export function aggregateProjection<Item extends VersionedItem, Event extends Do
 ): ProjectionDefinition {
   const types = view.events === undefined ? undefined : new Set<string>(view.events);
   const fold: AggregateFold<Item> = {
-    handles: (event) => types === undefined || types.has(event.type),
-    key: (event) => view.key?.(event as unknown as ProjectedEvent<Event>) ?? event.subject,
-    evolve: (item, event) => view.evolve(item, event as unknown as ProjectedEvent<Event>),
+    handles: (event) => (isErasure(event) ? view.erase !== undefined : types === undefined || types.has(event.type)),
+    key: (event) =>
+      isErasure(event) ? event.subject : (view.key?.(event as unknown as ProjectedEvent<Event>) ?? event.subject),
+    evolve: (item, event) =>
+      isErasure(event) && item !== undefined && view.erase !== undefined
+        ? view.erase(item, event.subject)
+        : view.evolve(item, event as unknown as ProjectedEvent<Event>),
     facts: (event) => view.facts?.(event as unknown as ProjectedEvent<Event>) ?? [],
   };
   return {
@@ -535,8 +564,20 @@ export function evolveItem<Item extends VersionedItem>(
   item: Item | undefined,
   event: EventEnvelope,
 ): Item {
-  return { ...fold.evolve(item, event), id: key, version: event.aggregateversion };
+  // An erasure comes from the subject's history, not the item's: the item keeps its version.
+  return {
+    ...fold.evolve(item, event),
+    id: key,
+    version: isErasure(event) ? (item?.version ?? 0) : event.aggregateversion,
+  };
 }
+
+/** Whether an event changes nothing in an item: a duplicate, or an erasure with nothing to blank. */
+export function changesNothing(item: VersionedItem | undefined, event: EventEnvelope): boolean {
+  return isErasure(event) ? item === undefined : event.aggregateversion <= (item?.version ?? 0);
+}
+
+const isErasure = (event: EventEnvelope) => event.type === subjectErasedType;
 
 /** An event of a run, where it stands in its run. */
 interface Entry {
@@ -617,7 +658,7 @@ async function applyAggregateRuns<Item extends VersionedItem>(
     for (const entry of entries.get(key) ?? []) {
       if (!cuts.live(entry)) continue;
       const { event } = entry;
-      if (event.aggregateversion <= (current?.version ?? 0)) continue; // a duplicate: changes nothing
+      if (changesNothing(current, event)) continue; // a duplicate: changes nothing
       try {
         const next = evolveItem(fold, key, current, event);
         facts.push(...fold.facts(event));
@@ -646,7 +687,14 @@ async function applyAggregateRuns<Item extends VersionedItem>(
     [...folds].map(async ([key, first]) => {
       let folded = first;
       const factsWritten = new Set(first.fresh);
-      for (let attempt = 1; ; attempt++) {
+      /** Why the write of this item gave up (its events are then left to `apply`). */
+      let stopped: { reason: unknown } | undefined;
+      const write = async (attempt: number) => {
+        if (attempt > 1) {
+          // Someone applied a newer version meanwhile: read again and fold again.
+          for (const entry of folded.fresh) factsWritten.add(entry);
+          folded = foldItem(key, await readItem<Item>(target.table, key));
+        }
         if (folded.item === undefined || folded.fresh.length === 0) return;
         try {
           const unwritten = folded.fresh.filter((entry) => !factsWritten.has(entry));
@@ -656,22 +704,19 @@ async function applyAggregateRuns<Item extends VersionedItem>(
               unwritten.flatMap((entry) => fold.facts(entry.event)),
             );
           await putIfVersion(target.table, folded.item, folded.read?.version);
-          return;
         } catch (error) {
-          const done = !isConditionalCheckFailed(error) || attempt === foldAttempts;
-          if (done) {
-            const reason = isConditionalCheckFailed(error)
-              ? new Error(`could not apply events to ${key}: the item kept changing`)
-              : error;
-            for (const entry of folded.fresh) cuts.stop(entry, reason);
-            return;
-          }
+          if (isConditionalCheckFailed(error)) throw error;
+          stopped = { reason: error };
         }
-        // Someone applied a newer version meanwhile: read again and fold again.
-        await backoff(attempt);
-        for (const entry of folded.fresh) factsWritten.add(entry);
-        folded = foldItem(key, await readItem<Item>(target.table, key));
+      };
+      try {
+        await retry(write, foldRetry);
+      } catch (error) {
+        // A failed read passes through as before; a write that kept losing its race gives up.
+        if (!isConditionalCheckFailed(error)) throw error;
+        stopped = { reason: new Error(`could not apply events to ${key}: the item kept changing`) };
       }
+      if (stopped !== undefined) for (const entry of folded.fresh) cuts.stop(entry, stopped.reason);
     }),
   );
   return cuts.outcomes();

@@ -14,6 +14,7 @@ import { deterministicId } from "../domain/ids.ts";
 import { requireEnv } from "../env.ts";
 import { type EventEnvelope, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
+import { openEvent } from "../privacy/fields.ts";
 import { envNames } from "../plan.ts";
 
 /** A command a reactor asks for: which service, and the command with its `type`. */
@@ -40,7 +41,7 @@ export function reactorHandler(
   options: { readonly upcasters?: readonly Upcaster[] } = {},
 ): SQSHandler {
   const recordHandler = async (record: SQSRecord) => {
-    const event = upcast(await readEvent(record.body), options.upcasters ?? []);
+    const event = upcast(await openEvent(await readEvent(record.body)), options.upcasters ?? []);
     const messages = commandsFor(definition, contracts, event);
     for (const message of messages) {
       await sqsClient().send(

@@ -8,7 +8,6 @@
  * ever skipped, nothing lost is ever published. A malformed record goes to the relay's
  * dead-letter queue with its reason; the rest of the batch proceeds.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
 import { PublishBatchCommand, type PublishBatchRequestEntry } from "@aws-sdk/client-sns";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { BatchGetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
@@ -19,9 +18,10 @@ import { isCanonError } from "../errors.ts";
 import { type AggregateHead, aggregateKey, arbitrateRun, type Verdict } from "../events/arbitrate.ts";
 import { checkIn, eventClaimKey, maxInlineEventBytes } from "../events/claim-check.ts";
 import { type Commit, type EventEnvelope, readCommit } from "../events/envelope.ts";
+import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 
-const logger = new Logger({ serviceName: "canon-relay" });
+const logger = /* @__PURE__ */ functionLogger("relay");
 
 interface Config {
   readonly bus: string;

@@ -30,7 +30,6 @@
  * owes the records appended before.
  */
 import { randomUUID } from "node:crypto";
-import { Logger } from "@aws-lambda-powertools/logger";
 import type { Context, Handler } from "aws-lambda";
 import { rateLimit } from "../archive/rate-limit.ts";
 import { dropHeads, type HeadsRef, loadHeads, saveHeads } from "../archive/replay-checkpoint.ts";
@@ -38,12 +37,13 @@ import { runReplay } from "../archive/replay-engine.ts";
 import { archivePassed } from "../archive/watermark.ts";
 import { optionalEnv, requireEnv } from "../env.ts";
 import type { Upcaster } from "../events/upcast.ts";
+import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 import type { ProjectionHandler } from "./projection.ts";
 
 export { type HeadsRef, ReplayStateMissingError } from "../archive/replay-checkpoint.ts";
 
-const logger = new Logger({ serviceName: "canon-replayer" });
+const logger = /* @__PURE__ */ functionLogger("replayer");
 
 /** Overrides `maxWritesPerSecond` on a deployed replayer (e.g. set on the function while a warm-up runs). */
 export const maxWritesEnv = "CANON_REPLAY_MAX_WRITES_PER_SECOND";

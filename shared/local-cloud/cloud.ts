@@ -9,6 +9,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { masterKeyFileIn, privacyEnv } from "../privacy/env.ts";
+import { ensureMasterKeyFile } from "../privacy/key-wrapper.ts";
 import { freePort } from "./ports.ts";
 
 export type EmulatorKind = "kinesis" | "dynamodb" | "sqs-sns-s3";
@@ -59,6 +61,8 @@ export async function startLocalCloud(options: { readonly dataDir: string }): Pr
     AWS_ENDPOINT_URL_SNS: url("sqs-sns-s3"),
     AWS_ENDPOINT_URL_SQS: url("sqs-sns-s3"),
     AWS_ENDPOINT_URL_S3: url("sqs-sns-s3"),
+    // Personal data's data keys are wrapped by a master key kept with the rest of the data (docs/privacy.md).
+    [privacyEnv.masterKeyFile]: ensureMasterKeyFile(masterKeyFileIn(options.dataDir)),
   };
   return {
     env,

@@ -3,6 +3,7 @@
  * cloud, creates the app's resources from its plan, starts every function under the local
  * runner, and serves the HTTP API. `stop()` stops everything it started.
  */
+import { userInfo } from "node:os";
 import { type ServerType, serve } from "@hono/node-server";
 import { createApi } from "../api/app.ts";
 import { rpcFetch, rpcPathPattern } from "../api/rpc-app.ts";
@@ -10,6 +11,7 @@ import { destroyClients } from "../aws/clients.ts";
 import { type ConsoleServer, createConsole } from "../console/server.ts";
 import type { CommandSpecs } from "../domain/commands.ts";
 import { type AppPlan, planApp } from "../plan.ts";
+import { answerErase, eraseRoute, localEraseTargets } from "../privacy/erase-api.ts";
 import { describeEndpoints, removeEndpoints, writeEndpoints } from "../runner/endpoints.ts";
 import { type Runner, startRunner } from "../runner/runner.ts";
 import type { AppDefinition } from "../topology.ts";
@@ -92,6 +94,18 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     const api = createApi(apiOptions);
     const rpc = rpcFetch(apiOptions);
     api.post(rpcPathPattern, (c) => rpc(c.req.raw));
+    // The operator's erase route (docs/privacy.md); on AWS an IAM-authorised function of its own.
+    const eraseTargets = localEraseTargets(plan, resources, [...new Set(options.app.services.map((s) => s.bus))]);
+    api.post(eraseRoute, async (c) => {
+      const answer = await answerErase({
+        subject: c.req.param("subject"),
+        body: await c.req.text(),
+        by: c.req.header("x-canon-operator") ?? `local:${userInfo().username}`,
+        keysTable: resources.subjectKeysTable ?? "",
+        buses: eraseTargets,
+      });
+      return c.json(answer.body, answer.status);
+    });
     // The operator console at `/` and `/_canon/` (shared/console), only here, not on AWS's API.
     operatorConsole = createConsole({
       app: options.app,

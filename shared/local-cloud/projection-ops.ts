@@ -12,12 +12,12 @@
  *   caught it up: its items would be ahead of the older events, which would then be skipped.
  */
 
-import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { SQSHandler } from "aws-lambda";
 import { type ReplayPhase, type ReplayProgress, type ReplayResult, replayIntoProjection } from "../archive/replay.ts";
 import { archivePassed } from "../archive/watermark.ts";
 import { createTableIfMissing, deleteTable } from "../aws/tables.ts";
+import { loadHandler } from "../entries/load.ts";
 import type { Upcaster } from "../events/upcast.ts";
 import {
   type AppPlan,
@@ -158,7 +158,7 @@ export async function rebuildProjection(
   await setViewTable(prefix, view, { base: target.table, table: green, generation });
   options.onStatus?.(`reads switched to ${green}`);
   // Readers cache the view's table briefly: retire the old one after they have moved on.
-  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  await sleep(3_000);
   await deleteTable(blue);
   options.onStatus?.(`retired ${blue}`);
   return { ...result, table: green };
@@ -220,16 +220,13 @@ async function replay(
 ): Promise<ReplayResult> {
   const bucket = options.resources.archiveBuckets.get(target.bus) as string;
   process.env[envNames.table] = table;
-  const module = (await import(pathToFileURL(join(options.repoRoot, target.definition.handler)).href)) as {
-    handler?: SQSHandler;
-  };
-  if (typeof module.handler !== "function")
-    throw new ProjectionOpError(`${target.definition.handler} exports no handler`);
+  // Its consumer's handler: its module's, or the one built from its declaration (shared/entries/).
+  const handler = (await loadHandler(options.repoRoot, target.consumer)) as SQSHandler;
   return replayIntoProjection({
     bucket,
     bus: target.bus,
     table,
-    handler: module.handler,
+    handler,
     name: options.projection,
     eventTypes: target.definition.events,
     upcasters: options.upcasters,
@@ -253,7 +250,7 @@ async function waitUntil<T>(
   while (Date.now() < deadline) {
     const value = await probe();
     if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
   }
   throw new ProjectionOpError(`timed out waiting for ${what}`);
 }

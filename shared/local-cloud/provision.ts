@@ -3,6 +3,7 @@
  * FIFO topics, FIFO queues with their dead-letter queues, subscriptions with filter policies,
  * tables, and each bus's archive bucket. Returns the physical names and addresses.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -20,8 +21,10 @@ import {
 } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../aws/clients.ts";
+import { isAwsError } from "../aws/errors.ts";
 import { createTableIfMissing } from "../aws/tables.ts";
 import type { AppPlan, PlannedFunction, ResourceRef } from "../plan.ts";
+import { privacyEnv, subjectKeysTableName } from "../privacy/env.ts";
 
 export interface ProvisionedResources {
   readonly streamNames: ReadonlyMap<string, string>;
@@ -31,6 +34,8 @@ export interface ProvisionedResources {
   readonly deadLetterQueueUrls: ReadonlyMap<string, string>;
   readonly tableNames: ReadonlyMap<string, string>;
   readonly archiveBuckets: ReadonlyMap<string, string>;
+  /** The app's subject keys (shared/privacy/keys.ts), read and written by every function. */
+  readonly subjectKeysTable?: string;
 }
 
 export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
@@ -67,6 +72,7 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
       await createTableIfMissing(table.name, table.partitionKey);
       tableNames.set(table.id, table.name);
     }),
+    createTableIfMissing(subjectKeysTableName(plan.prefix)),
     ...plan.buckets.map(async ({ bus, name: bucket }) => {
       await ignoreExists(() => s3Client().send(new CreateBucketCommand({ Bucket: bucket })));
       await s3Client().send(
@@ -102,7 +108,16 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
 
   await reconcileSubscriptions(plan, topicArns, queueArns);
 
-  return { streamNames, streamArns, topicArns, queueUrls, deadLetterQueueUrls, tableNames, archiveBuckets };
+  return {
+    streamNames,
+    streamArns,
+    topicArns,
+    queueUrls,
+    deadLetterQueueUrls,
+    tableNames,
+    archiveBuckets,
+    subjectKeysTable: subjectKeysTableName(plan.prefix),
+  };
 }
 
 /**
@@ -186,6 +201,7 @@ function samePolicy(current: string, wanted: string): boolean {
 export function resolveEnv(fn: PlannedFunction, resources: ProvisionedResources): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, ref] of Object.entries(fn.env)) env[name] = resolveRef(ref, resources);
+  if (resources.subjectKeysTable !== undefined) env[privacyEnv.keysTable] = resources.subjectKeysTable;
   return env;
 }
 
@@ -227,7 +243,7 @@ async function waitActive(streamName: string): Promise<string> {
     const summary = await kinesisClient().send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
     const description = summary.StreamDescriptionSummary;
     if (description?.StreamStatus === "ACTIVE") return required(description.StreamARN, "stream arn");
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new Error(`stream ${streamName} did not become ACTIVE`);
 }
@@ -239,7 +255,7 @@ async function ignoreExists(create: () => Promise<unknown>, names: readonly stri
   try {
     await create();
   } catch (error) {
-    if (!(error instanceof Error && names.includes(error.name))) throw error;
+    if (!names.some((name) => isAwsError(error, name))) throw error;
   }
 }
 

@@ -5,6 +5,7 @@
  * aggregate's message group, so the projection's own consumer replays it in order.
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../aws/clients.ts";
 import { isAwsError } from "../aws/errors.ts";
@@ -148,6 +149,7 @@ function describeBody(body: string): { reason?: string; summary: string } {
 /** Thrown for a redrive that cannot be requested (unknown projection, nothing parked, ambiguous id). */
 export class RedriveRefusedError extends Error {
   override name = "RedriveRefusedError";
+  readonly code = "redrive_refused" as const;
 }
 
 export type RedriveOutcome =
@@ -200,7 +202,7 @@ export async function redrive(
     if (current.lastRedrive?.requestId === request.requestId) {
       return { outcome: "failed", reason: current.lastRedrive.reason, eventId: current.lastRedrive.eventId, group };
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
   return { outcome: "timeout", group };
 }

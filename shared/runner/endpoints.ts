@@ -123,6 +123,7 @@ export function removeEndpoints(dataDir: string): void {
 /** Thrown when no running `canon dev` is found for a data folder. */
 export class NotRunningError extends Error {
   override name = "NotRunningError";
+  readonly code = "not_running" as const;
 }
 
 /** Reads the endpoints of the `canon dev` running on a data folder. */

@@ -10,6 +10,7 @@
  * invocation may crash after partial work: its result is lost and the batch is delivered again.
  */
 
+import { setTimeout as wait } from "node:timers/promises";
 import {
   type _Record,
   GetRecordsCommand,
@@ -21,6 +22,7 @@ import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from "aws-lambda";
 import { dynamoClient, kinesisClient, sqsClient } from "../aws/clients.ts";
+import { isAwsError } from "../aws/errors.ts";
 import { listShards } from "../aws/shards.ts";
 import { type FaultKind, type FaultSpec, functionRandom, planKinesisFaults, type Random } from "./faults.ts";
 import { localContext } from "./lambda-context.ts";
@@ -260,7 +262,7 @@ async function resume(
       ? `the shard's next record is ${first.record.SequenceNumber}`
       : "the shard holds no record at or after it";
   } catch (error) {
-    if ((error as Error).name !== "InvalidArgumentException") throw error;
+    if (!isAwsError(error, "InvalidArgumentException")) throw error;
     reason = `refused: ${(error as Error).message}`;
   }
   console.error(
@@ -484,12 +486,10 @@ async function fillBatchWindow(
   return { records, next };
 }
 
-/** Sleeps, waking early when stopping. */
+/** Sleeps, waking early when stopping (`isStopping` is a flag, not a signal: looked at every 50 ms). */
 async function sleep(ms: number, isStopping: () => boolean): Promise<void> {
   const end = Date.now() + ms;
-  while (Date.now() < end && !isStopping()) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(50, end - Date.now())));
-  }
+  while (Date.now() < end && !isStopping()) await wait(Math.min(50, end - Date.now()));
 }
 
 function describe(error: unknown): string {

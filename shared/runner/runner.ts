@@ -4,6 +4,7 @@
  */
 
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import { sdkFaultCounts } from "../aws/sdk-faults.ts";
 import { createTableIfMissing } from "../aws/tables.ts";
@@ -107,7 +108,13 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         // Appends wake the stream's readers in this process (stream-signal.ts).
         [streamSignalsEnv]: "1",
       },
-      workerData: { functionName: fn.id, handlerPath: join(options.repoRoot, fn.handler), source },
+      workerData: {
+        functionName: fn.id,
+        handlerPath: join(options.repoRoot, fn.handler),
+        entry: fn.entry,
+        repoRoot: options.repoRoot,
+        source,
+      },
     });
     const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
     workers.set(fn.id, { worker, exited, table });
@@ -159,7 +166,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   };
   const steeringLoop = (async () => {
     while (steering) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
       if (!steering) break;
       await steer().catch((error: unknown) => console.error("canon: steering failed:", (error as Error).message));
     }
@@ -197,7 +204,7 @@ interface RunningWorker {
 /** Asks a worker to finish its batch and stop; terminates it after 10 s. */
 async function stopWorker(running: RunningWorker): Promise<void> {
   running.worker.postMessage("stop");
-  await Promise.race([running.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  await Promise.race([running.exited, sleep(10_000)]);
   await running.worker.terminate();
 }
 

@@ -9,6 +9,7 @@
  * With fault injection on (faults.ts), it also loses acks, crashes invocations after partial
  * work, replays acknowledged messages and delays redeliveries, as at-least-once delivery may.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -237,8 +238,4 @@ function toRecord(message: Message, queueArn: string): SQSRecord {
     eventSourceARN: queueArn,
     awsRegion: queueArn.split(":")[3] ?? "us-east-1",
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

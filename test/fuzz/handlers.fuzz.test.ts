@@ -7,7 +7,6 @@
  * with its reason, or reported as a batch item failure (bounded retries, then the queue's DLQ);
  * the valid record in the same batch is processed.
  */
-import { join } from "node:path";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import type {
@@ -21,6 +20,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readArchivedRecords, readManifests } from "../../shared/archive/reader.ts";
 import { dynamoClient, sqsClient } from "../../shared/aws/clients.ts";
+import { loadHandler } from "../../shared/entries/load.ts";
 import { buildCommit, type Commit, parseCommit } from "../../shared/events/envelope.ts";
 import { archiveBatch } from "../../shared/handlers/archiver.ts";
 import { listParks } from "../../shared/handlers/parking.ts";
@@ -49,10 +49,9 @@ async function invoke<R>(functionId: string, event: unknown): Promise<R> {
   const fn = system.plan.functions.find((f) => f.id === functionId);
   if (fn === undefined) throw new Error(`no function ${functionId}`);
   Object.assign(process.env, resolveEnv(fn, system.resources));
-  const module = (await import(join(repoRoot, fn.handler))) as {
-    handler: (event: unknown, context: unknown) => Promise<R>;
-  };
-  return module.handler(event, localContext(functionId, 30_000));
+  // As Lambda runs it: its module's handler, or the one the kit builds from its declaration.
+  const handler = (await loadHandler(repoRoot, fn)) as (event: unknown, context: unknown) => Promise<R>;
+  return handler(event, localContext(functionId, 30_000));
 }
 
 /** A commit as a command handler would append it. */

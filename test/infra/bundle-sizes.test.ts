@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildBundle, bundleTargets, kibTargetFor, largestInputs } from "../../bench/bundles.ts";
+import { buildBundle, bundleTargets, kibTargetFor, largestInputs, plannedEntries } from "../../bench/bundles.ts";
 import { app } from "../../functions/app.ts";
 import { repoRoot } from "../../infra/canon-function.ts";
 import { planApp } from "../../shared/plan.ts";
@@ -16,7 +16,7 @@ import { planApp } from "../../shared/plan.ts";
 const outdir = mkdtempSync(join(tmpdir(), "canon-bundles-"));
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-const handlers = new Map(planApp(app).functions.map((f) => [f.handler, f] as const));
+const handlers = new Map(plannedEntries(planApp(app), repoRoot).map(({ fn, entry }) => [entry, fn] as const));
 
 describe("Lambda bundles", () => {
   for (const [handler, fn] of handlers) {

@@ -48,7 +48,7 @@ describe("bundling", () => {
     // The bench measures what is deployed: its build of the same handler with infra/bundling.ts's
     // settings is this bundle, but for the source map's comment.
     const benched = await build({
-      entryPoints: [join(repoRoot, "functions/bus/relay.ts")],
+      entryPoints: [join(repoRoot, "shared/handlers/relay.ts")],
       bundle: true,
       write: false,
       format: "esm",

@@ -19,6 +19,7 @@ import { verifyArchive } from "../../shared/archive/verify.ts";
 import { dynamoClient, kinesisClient, s3Client, sqsClient } from "../../shared/aws/clients.ts";
 import { createTableIfMissing } from "../../shared/aws/tables.ts";
 import { isEventOf } from "../../shared/domain/decider.ts";
+import { projectionLambda } from "../../shared/entries/projection.ts";
 import { acceptedHistory } from "../../shared/events/arbitrate.ts";
 import { buildCommit, type Commit } from "../../shared/events/envelope.ts";
 import { upcast } from "../../shared/events/upcast.ts";
@@ -199,7 +200,8 @@ describe("the archive", () => {
     const table = "archive-test-balances";
     await createTableIfMissing(table);
     process.env.CANON_TABLE = table;
-    const { handler } = await import("../../functions/accounts/balances-projection.ts");
+    const { balances } = await import("../../functions/accounts/balances-projection.ts");
+    const handler = projectionLambda("accounts", balances);
     const types = ["AccountOpened", "FundsDeposited", "FundsWithdrawn"];
     const progress: number[] = [];
     const result = await replayIntoProjection({

@@ -27,11 +27,10 @@ import { upcasters } from "../../events/upcasters.ts";
 import { dailyTotals } from "../../functions/accounts/daily-totals-projection.ts";
 import { dynamoClient, kinesisClient, s3Client } from "../../shared/aws/clients.ts";
 import { createTableIfMissing } from "../../shared/aws/tables.ts";
+import { projectionLambda } from "../../shared/entries/projection.ts";
 import { acceptedHistory } from "../../shared/events/arbitrate.ts";
 import { buildCommit, type Commit } from "../../shared/events/envelope.ts";
 import { archiverHandler } from "../../shared/handlers/archiver.ts";
-import { counterProjection } from "../../shared/handlers/counters.ts";
-import { projectionHandler } from "../../shared/handlers/projection.ts";
 import { type ReplayChunk, type ReplayCursor, replayerFor } from "../../shared/handlers/replayer.ts";
 import { type LocalCloud, startLocalCloud } from "../../shared/local-cloud/cloud.ts";
 import { localContext } from "../../shared/runner/lambda-context.ts";
@@ -183,7 +182,7 @@ async function scan(table: string): Promise<Map<string, Record<string, unknown>>
 /** One replayer per table: each its own projection handler (its runtime keeps the table it started with). */
 function replayer(table: string, options: { chunkMs?: number } = {}) {
   process.env.CANON_TABLE = table;
-  const handler = projectionHandler(counterProjection(dailyTotals()));
+  const handler = projectionLambda("accounts", dailyTotals);
   const replay = replayerFor(handler, { upcasters, ...options });
   return async (cursor: ReplayCursor | undefined): Promise<ReplayChunk> => {
     process.env.CANON_TABLE = table; // the replayer keeps its scratch items in the projection's table

@@ -1,5 +1,5 @@
 /**
- * The deployed API's rpc function (functions/api/rpc-handler.ts) takes Connect and gRPC-Web calls as
+ * The deployed API's rpc function (shared/entries/rpc.ts) takes Connect and gRPC-Web calls as
  * API Gateway's HTTP API delivers them (payload format 2.0, binary bodies base64-encoded), and
  * answers in each protocol's terms. Only refusals are tried here: they are decided before any
  * AWS call (accepted calls are tested over the wire in test/integration/rpc.test.ts).
@@ -8,7 +8,12 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import { DepositSchema } from "../../events/gen/canon/bank/accounts/v1/accounts_pb.ts";
-import { handler } from "../../functions/api/rpc-handler.ts";
+import { accountContract } from "../../functions/accounts/contract.ts";
+import { app } from "../../functions/app.ts";
+import { transferContract } from "../../functions/transfers/contract.ts";
+import { rpcLambda } from "../../shared/entries/rpc.ts";
+
+const handler = rpcLambda(app, { accounts: accountContract, transfers: transferContract });
 
 function event(path: string, contentType: string, body: Buffer): APIGatewayProxyEventV2 {
   return {

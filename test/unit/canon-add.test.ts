@@ -59,7 +59,9 @@ describe("canon add projection", () => {
     expect(refusal("accounts.Big_Ones", ["FundsDeposited"])).toBe(
       'a projection\'s name is lower-case words joined by "-", not "Big_Ones"',
     );
-    expect(refusal("accounts.balances", ["FundsDeposited"])).toBe('accounts already has a projection "balances"');
+    expect(refusal("accounts.balances", ["FundsDeposited"])).toBe(
+      'accounts already has a projection or reactor "balances"',
+    );
     expect(refusal("accounts.big", [])).toBe("--events names at least one event type");
     expect(refusal("accounts.big", ["FundsDepositted"])).toMatch(
       /^no service emits "FundsDepositted" \(the app's event types: AccountOpened, FundsDeposited, /,
@@ -71,7 +73,7 @@ describe("canon add projection", () => {
     const bad = await canon("add", "projection", "accounts.big", "--events", "Nope", "--root", root);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('canon add: no service emits "Nope"');
-    expect(bad.stderr).toContain("Usage: canon add projection");
+    expect(bad.stderr).toContain("canon add projection <service>.<name> --events");
     expect(readFileSync(join(root, "functions/accounts/service.ts"), "utf8")).toBe(before);
   });
 
@@ -128,10 +130,11 @@ describe("canon add projection", () => {
     const module = (await import(pathToFileURL(join(root, "functions/statements/movements-projection.ts")).href)) as {
       evolveMovements(item: unknown, event: Partial<ProjectedEvent>): unknown;
       movementsEventTypes: string[];
-      handler: unknown;
+      movements: { name: string; events: string[] };
     };
     expect(module.movementsEventTypes).toEqual(["FundsDeposited", "TransferRequested"]);
-    expect(typeof module.handler).toBe("function");
+    expect(module.movements).toMatchObject({ name: "movements", events: ["FundsDeposited", "TransferRequested"] });
+    expect(fn?.entry).toEqual({ kind: "projection", service: "statements", name: "movements", view: "aggregate" });
     const first = module.evolveMovements(undefined, { subject: "a", aggregateversion: 1, time: "t1" });
     expect(module.evolveMovements(first, { subject: "a", aggregateversion: 2, time: "t2" })).toEqual({
       id: "a",

@@ -64,3 +64,66 @@ describe("the contracts gate", () => {
     expect(out).toBe("");
   });
 });
+
+/** Runs the gate's marks check on a copy of events/ changed by `edit`; returns its output and exit code. */
+function marksAfter(edit: (proto: string) => string): { code: number; out: string } {
+  const dir = mkdtempSync(join(tmpdir(), "canon-marks-"));
+  try {
+    cpSync(join(events, "proto"), join(dir, "proto"), { recursive: true });
+    cpSync(join(events, "buf.yaml"), join(dir, "buf.yaml"));
+    const file = join(dir, accounts);
+    writeFileSync(file, edit(readFileSync(file, "utf8")));
+    const out = execFileSync(process.execPath, [join(events, "check-marks.ts"), dir], {
+      encoding: "utf8",
+      stdio: "pipe",
+    });
+    return { code: 0, out };
+  } catch (error) {
+    const failed = error as { status?: number; stderr?: string };
+    return { code: failed.status ?? 1, out: String(failed.stderr ?? error) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const mark = (subject: string) => `[(canon.privacy.v1.personal).subject_field = "${subject}"]`;
+
+describe("the contracts gate's personal data marks", () => {
+  it("passes the bank's marks", () => {
+    expect(marksAfter((p) => p)).toEqual({ code: 0, out: "contracts: personal data marks checked\n" });
+  });
+
+  it("refuses a mark on a field that is not a string or bytes", () => {
+    const { code, out } = marksAfter((p) =>
+      p.replace(
+        "message FundsDeposited {\n  string account_id = 1;\n  uint64 amount_cents = 2;",
+        `message FundsDeposited {\n  string account_id = 1;\n  uint64 amount_cents = 2 ${mark("account_id")};`,
+      ),
+    );
+    expect(code).toBe(1);
+    expect(out).toContain(
+      "canon.bank.accounts.v1.FundsDeposited.amount_cents is marked personal but is not a string or bytes field",
+    );
+  });
+
+  it("refuses a mark whose subject field is not in the message", () => {
+    const { code, out } = marksAfter((p) =>
+      p.replace(`string owner = 2 ${mark("account_id")};`, `string owner = 2 ${mark("holder_id")};`),
+    );
+    expect(code).toBe(1);
+    expect(out).toContain(
+      'canon.bank.accounts.v1.AccountOpened.owner names subject_field "holder_id", which is not a field of canon.bank.accounts.v1.AccountOpened',
+    );
+  });
+
+  it("refuses a subject field that is not a string", () => {
+    const { code, out } = marksAfter((p) =>
+      p.replace(
+        "message FundsDeposited {\n  string account_id = 1;\n  uint64 amount_cents = 2;",
+        `message FundsDeposited {\n  string account_id = 1;\n  uint64 amount_cents = 2;\n  string memo = 3 ${mark("amount_cents")};`,
+      ),
+    );
+    expect(code).toBe(1);
+    expect(out).toContain('FundsDeposited.memo names subject_field "amount_cents", which is not a string field');
+  });
+});

@@ -3,9 +3,9 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { CommitSchema } from "../../events/gen/canon/envelope/v1/envelope_pb.ts";
 import { upcasters } from "../../events/upcasters.ts";
-import { accountEventSchemas } from "../../functions/accounts/events.ts";
+import { accountContract } from "../../functions/accounts/contract.ts";
 import { app } from "../../functions/app.ts";
-import { transferEventSchemas } from "../../functions/transfers/events.ts";
+import { transferContract } from "../../functions/transfers/contract.ts";
 import { contractsOf, validateCommand } from "../../shared/domain/commands.ts";
 import { buildCommit, type NewEvent } from "../../shared/events/envelope.ts";
 import { checkEvent, InvalidEventError } from "../../shared/events/schemas.ts";
@@ -22,6 +22,8 @@ function accountCommit(expectedVersion: number, event: NewEvent) {
 }
 
 const contracts = contractsOf(app);
+const accountEventSchemas = accountContract.events;
+const transferEventSchemas = transferContract.events;
 
 describe("command contracts", () => {
   it("are found from the services' declarations, and a service whose API takes commands must declare one", () => {

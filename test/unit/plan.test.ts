@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { app } from "../../functions/app.ts";
 import { planApp } from "../../shared/plan.ts";
 import { laneOf } from "../../shared/runner/kinesis-source.ts";
-import type { AppDefinition, BusDefinition, ServiceDefinition } from "../../shared/topology.ts";
+import { type AppDefinition, type BusDefinition, type ServiceDefinition, topologyOf } from "../../shared/topology.ts";
 
 const service = (overrides: Partial<ServiceDefinition> = {}): ServiceDefinition => ({
   name: "orders",
@@ -189,5 +189,43 @@ describe("planApp", () => {
         /generation name "balances-g2" is taken/,
       );
     });
+  });
+});
+
+describe("the bank's declaration", () => {
+  it("builds every function of a declared part from its module in the service's folder", () => {
+    const fns = new Map(planApp(app).functions.map((f) => [f.id, f]));
+    expect(fns.get("accounts-command-handler")).toMatchObject({
+      handler: "functions/accounts/decider.ts",
+      entry: { kind: "command-handler", service: "accounts", contract: "functions/accounts/contract.ts" },
+    });
+    expect(fns.get("accounts-state")).toMatchObject({
+      handler: "functions/accounts/decider.ts",
+      entry: { kind: "state" },
+    });
+    expect(fns.get("accounts-daily-totals")).toMatchObject({
+      handler: "functions/accounts/daily-totals-projection.ts",
+      entry: { kind: "projection", name: "daily-totals", view: "counters" },
+    });
+    expect(fns.get("accounts-activity-replayer")).toMatchObject({
+      entry: { kind: "replayer" },
+      handlerExport: "replay",
+    });
+    expect(fns.get("transfers-saga")?.entry).toMatchObject({
+      kind: "reactor",
+      targets: { accounts: "functions/accounts/contract.ts", transfers: "functions/transfers/contract.ts" },
+    });
+    // The API's entry reads the services' commands and views, and the contracts, nothing else.
+    expect(fns.get("api")?.entry?.targets).toEqual({
+      accounts: "functions/accounts/contract.ts",
+      transfers: "functions/transfers/contract.ts",
+    });
+    expect(fns.get("core-relay")).toMatchObject({ handler: "shared/handlers/relay.ts", entry: { kind: "relay" } });
+  });
+
+  it("plans the same from its topology, which a worker can be sent (no functions, no descriptors)", () => {
+    const topology = structuredClone(topologyOf(app));
+    expect(planApp(topology)).toEqual(planApp(app));
+    expect(() => structuredClone(app)).toThrow();
   });
 });

@@ -4,6 +4,7 @@
  * `@ts-expect-error` lines below: each fails the type-check if it stops being an error).
  */
 import { describe, expect, it } from "vitest";
+import { accountContract } from "../../functions/accounts/contract.ts";
 import {
   type AccountEvent,
   accountDecider,
@@ -11,12 +12,14 @@ import {
   type MovementEvent,
   movementEventTypes,
 } from "../../functions/accounts/decider.ts";
-import { accountEventSchemas } from "../../functions/accounts/events.ts";
+import { transferContract } from "../../functions/transfers/contract.ts";
 import { transferEventTypes } from "../../functions/transfers/decider.ts";
-import { transferEventSchemas } from "../../functions/transfers/events.ts";
 import type { SagaEvent } from "../../functions/transfers/saga-reactor.ts";
 import { type Decision, eventTypes, isEventOf } from "../../shared/domain/decider.ts";
 import { buildCommit } from "../../shared/events/envelope.ts";
+
+const accountEventSchemas = accountContract.events;
+const transferEventSchemas = transferContract.events;
 
 describe("event types from the schemas", () => {
   it("lists every event type of each aggregate's schemas, and no other", () => {

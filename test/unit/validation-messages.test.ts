@@ -5,8 +5,10 @@
  */
 import { FieldSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { accountCommands } from "../../functions/accounts/commands.ts";
+import { accountContract } from "../../functions/accounts/contract.ts";
 import { type CommandSpecs, validateCommand } from "../../shared/domain/commands.ts";
+
+const accountCommands = accountContract.commands;
 
 const errorOf = (specs: CommandSpecs, name: string, payload: unknown) => {
   const result = validateCommand(specs, name, payload);

@@ -1,6 +1,0 @@
-/** Lambda entry: the accounts aggregate state, folded from the bus for the command handler. */
-import { upcasters } from "../../events/upcasters.ts";
-import { stateProjectionHandler } from "../../shared/handlers/aggregate-state.ts";
-import { accountDecider } from "./decider.ts";
-
-export const handler = stateProjectionHandler(accountDecider, { upcasters });
