@@ -21,6 +21,6 @@ export async function connect(dataDir: string): Promise<Connection> {
   const resources = await provision(plan);
   // Readers of the archive (sql, warm-up, rebuild) open personal data with the subject keys.
   process.env[privacyEnv.keysTable] ??= resources.subjectKeysTable;
-  if (endpoints.embedded) process.env[privacyEnv.masterKeyFile] ??= masterKeyFileIn(dataDir);
+  if (!process.env[privacyEnv.kmsKeyId]) process.env[privacyEnv.masterKeyFile] ??= masterKeyFileIn(dataDir);
   return { plan, resources };
 }

@@ -11,7 +11,9 @@ import { destroyClients } from "../aws/clients.ts";
 import { type ConsoleServer, createConsole } from "../console/server.ts";
 import type { CommandSpecs } from "../domain/commands.ts";
 import { type AppPlan, planApp } from "../plan.ts";
+import { masterKeyFileIn, privacyEnv } from "../privacy/env.ts";
 import { answerErase, eraseRoute, localEraseTargets } from "../privacy/erase-api.ts";
+import { ensureMasterKeyFile } from "../privacy/key-wrapper.ts";
 import { describeEndpoints, removeEndpoints, writeEndpoints } from "../runner/endpoints.ts";
 import { type Runner, startRunner } from "../runner/runner.ts";
 import type { AppDefinition } from "../topology.ts";
@@ -71,6 +73,10 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
   };
   try {
     if (cloud) Object.assign(process.env, cloud.env);
+    // Outside the embedded cloud (LocalStack), data keys are wrapped by a master key kept in the
+    // data folder, unless a KMS key is named (docs/privacy.md).
+    if (!cloud && !process.env[privacyEnv.kmsKeyId])
+      process.env[privacyEnv.masterKeyFile] ??= ensureMasterKeyFile(masterKeyFileIn(options.dataDir));
     const plan = planApp(options.app);
     const resources = await provision(plan);
     await ensureControlTable(plan.prefix);
