@@ -19,7 +19,14 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { build, type Metafile } from "esbuild";
-import { deployedNodeOptions, esmRequireBanner, externalModules, mainFields, nodeTarget } from "../infra/bundling.ts";
+import {
+  bundleDefines,
+  deployedNodeOptions,
+  esmRequireBanner,
+  externalModules,
+  mainFields,
+  nodeTarget,
+} from "../infra/bundling.ts";
 import { bundleEntry } from "../shared/entries/source.ts";
 import type { AppPlan, FunctionRole, PlannedFunction } from "../shared/plan.ts";
 
@@ -164,6 +171,7 @@ export async function buildBundle(repoRoot: string, handler: string, outfile: st
     external: externalModules,
     minify: true,
     banner: { js: esmRequireBanner },
+    define: bundleDefines,
     sourcemap: true, // as deployed: the map beside the bundle (not in its size), read with --enable-source-maps
     metafile: true,
     absWorkingDir: repoRoot,

@@ -6,7 +6,8 @@
  * - ESM for Node.js 24, minified, with a source map (outside the bundle's size);
  * - `@aws-sdk/*` external: the Lambda runtime ships SDK v3, and a function loads only the
  *   clients it asks for (shared/aws/clients.ts);
- * - `module` before `main`, so dependencies' ESM builds are tree-shaken.
+ * - `module` before `main`, so dependencies' ESM builds are tree-shaken;
+ * - the local cloud's tools left out (`bundleDefines`).
  */
 
 /** Packages left to the runtime, not bundled. */
@@ -24,3 +25,10 @@ export const nodeTarget = "node24";
 
 /** The functions' NODE_OPTIONS: stack traces through the source map. */
 export const deployedNodeOptions = "--enable-source-maps";
+
+/**
+ * Compile-time constants of a Lambda bundle: `process.env.CANON_BUNDLE` is "lambda", so the code
+ * that only the local cloud uses (SDK fault injection, call counting, the in-process wake-up of
+ * stream readers; shared/aws/clients.ts) folds away with the modules it imports.
+ */
+export const bundleDefines: Record<string, string> = { "process.env.CANON_BUNDLE": JSON.stringify("lambda") };

@@ -30,7 +30,14 @@ import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { bundleEntry } from "../shared/entries/source.ts";
 import type { Owner, PlannedFunction, ResourceRef } from "../shared/plan.ts";
-import { deployedNodeOptions, esmRequireBanner, externalModules, mainFields, nodeTarget } from "./bundling.ts";
+import {
+  bundleDefines,
+  deployedNodeOptions,
+  esmRequireBanner,
+  externalModules,
+  mainFields,
+  nodeTarget,
+} from "./bundling.ts";
 import { nagResource } from "./nag.ts";
 import { ownerTag, pascal, sameOwner, tagKeys } from "./names.ts";
 import type { PlanResources } from "./resources.ts";
@@ -108,6 +115,7 @@ export class CanonFunction extends Construct {
         target: nodeTarget,
         mainFields,
         banner: esmRequireBanner,
+        define: bundleDefines,
         externalModules, // the Node.js 24 runtime ships SDK v3
         minify: true,
         sourceMap: true,

@@ -41,7 +41,9 @@ function cached<T extends { destroy(): void }>(service: string, build: (overridd
     const key = `${region()}|${endpointOverride(service) ?? ""}`;
     if (client === undefined || builtFor !== key) {
       client?.destroy();
-      client = countCalls(injectSdkFaults(build(endpointOverride(service) !== undefined), service));
+      const made = build(endpointOverride(service) !== undefined);
+      // The local cloud's tools: folded away in a Lambda bundle (infra/bundling.ts).
+      client = process.env.CANON_BUNDLE === "lambda" ? made : countCalls(injectSdkFaults(made, service));
       builtFor = key;
     }
     return client;
@@ -73,7 +75,9 @@ const common = () => ({
 /** Kinesis over HTTP/1.1: the SDK's HTTP/2 default is only needed for SubscribeToShard. */
 export const kinesisClient = /* @__PURE__ */ cached("KINESIS", () => {
   const { KinesisClient } = load("@aws-sdk/client-kinesis") as typeof import("@aws-sdk/client-kinesis");
-  return announcingWrites(new KinesisClient({ ...common(), requestHandler: kinesisHttp1Handler() }));
+  const client = new KinesisClient({ ...common(), requestHandler: kinesisHttp1Handler() });
+  // Wakes the stream's readers in this process (the local runner): not in a Lambda bundle.
+  return process.env.CANON_BUNDLE === "lambda" ? client : announcingWrites(client);
 });
 
 /** DynamoDB document client: plain JS values in and out, undefined attributes dropped. */

@@ -10,7 +10,7 @@ import { Template } from "aws-cdk-lib/assertions";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
 import { app as definition } from "../../functions/app.ts";
-import { esmRequireBanner, externalModules, mainFields, nodeTarget } from "../../infra/bundling.ts";
+import { bundleDefines, esmRequireBanner, externalModules, mainFields, nodeTarget } from "../../infra/bundling.ts";
 import { BusStack } from "../../infra/bus-stack.ts";
 import { repoRoot } from "../../infra/canon-function.ts";
 import { planApp } from "../../shared/plan.ts";
@@ -45,6 +45,9 @@ describe("bundling", () => {
       expect(bundle).not.toContain(`@aws-sdk/${unused}`);
     expect(bundle).not.toMatch(/from\s*"@aws-sdk\/client-s3"/);
     expect(bundle).toContain('import("@aws-sdk/client-s3")');
+    // The local cloud's tools stay out of what is deployed: fault injection, call counting.
+    expect(bundle).not.toContain("injected by CANON_FAULTS");
+    expect(bundle).not.toContain("canonCallCounter");
     // The bench measures what is deployed: its build of the same handler with infra/bundling.ts's
     // settings is this bundle, but for the source map's comment.
     const benched = await build({
@@ -58,6 +61,7 @@ describe("bundling", () => {
       external: externalModules,
       minify: true,
       banner: { js: esmRequireBanner },
+      define: bundleDefines,
       logLevel: "silent",
     });
     expect(Math.abs((benched.outputFiles[0]?.contents.byteLength ?? 0) - bytes)).toBeLessThan(200);
