@@ -20,6 +20,7 @@ export type CanonErrorCode =
   | "projection_op"
   | "redrive_refused"
   | "replay_state_missing"
+  | "scaffold"
   | "shape"
   | "unsupported_rule";
 

@@ -7,8 +7,9 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parseArgs } from "node:util";
+import { isCanonError } from "../../shared/errors.ts";
 import type { AppDefinition, ServiceDefinition } from "../../shared/topology.ts";
+import { parseCommandLine, refuse } from "./cli.ts";
 
 export const addUsage = `canon add — scaffold a part of the app
 
@@ -46,6 +47,7 @@ export interface Scaffold {
 /** A refusal in the user's words (exit status 2). */
 export class ScaffoldError extends Error {
   override name = "ScaffoldError";
+  readonly code = "scaffold";
 }
 
 const kebab = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
@@ -521,39 +523,26 @@ message ${event} {
   };
 }
 
+/** `canon add`'s command line (bin/commands/cli.ts reads it). */
+const addLine = {
+  name: "canon add",
+  usage: addUsage,
+  options: {
+    events: { type: "string" },
+    "sends-to": { type: "string" },
+    aggregate: { type: "string" },
+    bus: { type: "string" },
+    root: { type: "string" },
+  },
+  actions: { service: ["<name>"], command: ["<name>"], projection: ["<name>"], reactor: ["<name>"] },
+} as const;
+
 /** `canon add …`: exit status 0 when written, 2 for bad input (with the reason and the usage). */
 export async function addCommand(argv: string[], repoRoot: string): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  const parse = (args: string[]) =>
-    parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        events: { type: "string" },
-        "sends-to": { type: "string" },
-        aggregate: { type: "string" },
-        bus: { type: "string" },
-        root: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    console.error(`canon add: ${(error as Error).message}\n\n${addUsage}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(addUsage);
-    return 0;
-  }
-  const [kind, name, ...more] = positionals;
-  const kinds = ["service", "command", "projection", "reactor"];
-  if (kind === undefined || !kinds.includes(kind) || name === undefined || more.length > 0) {
-    console.error(`canon add: expected one of ${kinds.join(", ")} and a name\n\n${addUsage}`);
-    return 2;
-  }
+  const line = parseCommandLine(addLine, argv);
+  if (typeof line === "number") return line;
+  const { values, action: kind } = line;
+  const name = line.operands[0] as string;
   const root = values.root ?? repoRoot;
   const { app } = (await import(join(root, "functions/app.ts"))) as { app: AppDefinition };
   const list = (value: string | undefined) =>
@@ -569,9 +558,8 @@ export async function addCommand(argv: string[], repoRoot: string): Promise<numb
       scaffold = scaffoldReactor(app, root, name, list(values.events), list(values["sends-to"]));
     } else scaffold = scaffoldProjection(app, root, name, list(values.events));
   } catch (error) {
-    if (!(error instanceof ScaffoldError)) throw error;
-    console.error(`canon add: ${error.message}\n\n${addUsage}`);
-    return 2;
+    if (!isCanonError(error, "scaffold")) throw error;
+    return refuse(addLine, error.message);
   }
   for (const file of scaffold.files) {
     mkdirSync(dirname(join(root, file.path)), { recursive: true });

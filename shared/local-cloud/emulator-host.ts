@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import { basename, dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { patchFauxqs } from "./fauxqs-patches.ts";
 
 const [kind, portText, dataDir] = process.argv.slice(2);
@@ -191,7 +192,7 @@ async function checkKinesisData(folder: string): Promise<void> {
     new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value as T))));
   // After a read error LevelDB may never answer the iterator's end or the close: do not wait on it.
   const bounded = (promise: Promise<unknown>) =>
-    Promise.race([promise.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+    Promise.race([promise.catch(() => {}), sleep(2_000, undefined, { ref: false })]);
   try {
     await call((callback) => db.open({ createIfMissing: true }, callback));
   } catch (error) {
@@ -556,7 +557,7 @@ interface KinesaliteStore {
 async function shutdown(code: number): Promise<never> {
   try {
     // Bounded: an emulator that will not close its connections must not hold up the stop.
-    await Promise.race([stop(), new Promise((resolve) => setTimeout(resolve, 3_000))]);
+    await Promise.race([stop(), sleep(3_000)]);
   } finally {
     process.exit(code);
   }

@@ -18,7 +18,7 @@ function canon(...args: string[]): Promise<{ code: number; stdout: string; stder
 }
 
 describe("canon's command lines", () => {
-  it.each(["dev", "dlq", "archive", "projection", "status", "tail", "console", "bench", "subject"])(
+  it.each(["dev", "dlq", "archive", "projection", "status", "tail", "console", "bench", "subject", "add"])(
     "canon %s --help prints its usage and exits 0",
     async (command) => {
       const { code, stdout, stderr } = await canon(command, "--help");
@@ -48,6 +48,21 @@ describe("canon's command lines", () => {
     const flag = await canon("status", "--json=yes");
     expect(flag.code).toBe(2);
     expect(flag.stderr).toMatch(/^canon status: --json takes no value\n/);
+  });
+
+  it("canon add refuses an unknown kind, a missing name and an unknown option before writing anything", async () => {
+    const kind = await canon("add", "widget", "x");
+    expect(kind.code).toBe(2);
+    expect(kind.stderr).toMatch(
+      /^canon add: expected "service <name>", "command <name>", "projection <name>" or "reactor <name>"\n/,
+    );
+    expect((await canon("add", "projection")).stderr).toMatch(/^canon add: expected "service <name>"/);
+    const option = await canon("add", "projection", "accounts.x", "--event", "FundsDeposited");
+    expect(option.code).toBe(2);
+    expect(option.stderr).toMatch(/^canon add: unknown option --event\n/);
+    const refused = await canon("add", "projection", "nowhere.x", "--events", "FundsDeposited");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^canon add: no service "nowhere"/);
   });
 
   it("refuses an argument a command does not take, and a missing or unknown action", async () => {
