@@ -143,8 +143,11 @@ async function handleCommands<State>(
   for (const [index, record] of records.entries()) {
     if (broken.has(messageGroupOf(record))) continue;
     const body = bodies[index];
-    const parsed: Parsed =
-      body === undefined ? { kind: "malformed" } : parseCommand(runtime.options, { ...record, body });
+    if (body === undefined) {
+      broken.set(messageGroupOf(record), record); // an altered sealed field: logged by openedBody
+      continue;
+    }
+    const parsed = parseCommand(runtime.options, { ...record, body });
     if (parsed.kind === "malformed") {
       logger.error("malformed command message: no command id; leaving it to the dead-letter queue", {
         messageId: record.messageId,
@@ -188,7 +191,10 @@ async function openedBody(record: SQSRecord): Promise<string | undefined> {
     return await openCommandBody(record.body);
   } catch (error) {
     if (!isCanonError(error, "personal_data")) throw error;
-    logger.error("command message with an altered sealed field", { messageId: record.messageId, error });
+    logger.error("command message with an altered sealed field; leaving it to the dead-letter queue", {
+      messageId: record.messageId,
+      error,
+    });
     return undefined;
   }
 }

@@ -278,6 +278,39 @@ describe("an account owner's name", () => {
     ).toBe(name);
   });
 
+  it("is never decided from a command whose sealed field was altered: it is dead-lettered", async () => {
+    const commandId = "pd-altered-1";
+    const body = JSON.stringify({
+      commandId,
+      service: "accounts",
+      command: { type: "OpenAccount", accountId: "pd-3", owner: "Mallory" }, // listed as sealed, but plain
+      personaldata: ["owner"],
+      aggregateId: "pd-3",
+      receivedAt: new Date().toISOString(),
+      correlationId: commandId,
+      causationId: commandId,
+    });
+    await sqsClient().send(
+      new SendMessageCommand({
+        QueueUrl: process.env[envNames.commandQueueUrl("accounts")],
+        MessageBody: body,
+        MessageGroupId: "pd-3",
+        MessageDeduplicationId: commandId,
+      }),
+    );
+    const deadLetter = system.resources.deadLetterQueueUrls.get("accounts-commands");
+    const dead = await waitFor(
+      async () => {
+        const got = await sqsClient().send(new ReceiveMessageCommand({ QueueUrl: deadLetter, WaitTimeSeconds: 1 }));
+        return got.Messages?.find((m) => m.Body?.includes(commandId));
+      },
+      "the altered command in the dead-letter queue",
+      60_000,
+    );
+    expect(dead.Body).toBe(body);
+    expect(await view(system, "accounts/balances/pd-3")).toBeUndefined();
+  });
+
   it("is opened for SQL over the archive while its key exists", async () => {
     const { rows } = await queryArchive(
       (bus) => system.resources.archiveBuckets.get(bus) as string,
