@@ -13,6 +13,7 @@ import { kinesisClient } from "../../shared/aws/clients.ts";
 import { isEventOf } from "../../shared/domain/decider.ts";
 import { acceptedHistory } from "../../shared/events/arbitrate.ts";
 import { type Commit, type EventEnvelope, parseCommit } from "../../shared/events/envelope.ts";
+import { openCommit } from "../../shared/privacy/fields.ts";
 import { deadLetterReport } from "../../shared/runner/dead-letters.ts";
 import { readEndpoints } from "../../shared/runner/endpoints.ts";
 import { seededRandom } from "../../shared/runner/faults.ts";
@@ -90,7 +91,9 @@ async function streamCommits(bus: string): Promise<Commit[]> {
     ).ShardIterator;
     while (iterator) {
       const page = await kinesisClient().send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
-      for (const record of page.Records ?? []) commits.push(parseCommit(record.Data ?? new Uint8Array()));
+      // Opened as every reader of the log opens them (the owner is sealed personal data).
+      for (const record of page.Records ?? [])
+        commits.push(await openCommit(parseCommit(record.Data ?? new Uint8Array())));
       if ((page.Records ?? []).length === 0 && (page.MillisBehindLatest ?? 0) === 0) break;
       iterator = page.NextShardIterator;
     }
