@@ -14,6 +14,7 @@ export type CanonErrorCode =
   | "console_unreachable"
   | "incomplete"
   | "invalid_event"
+  | "invalid_reaction"
   | "malformed_message"
   | "not_running"
   | "personal_data"

@@ -20,7 +20,6 @@
  * with an outcome; a command id seen before returns its first outcome.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSHandler, SQSRecord } from "aws-lambda";
 import { batchGetFromTables, batchPutItems } from "../aws/batch.ts";
 import { type CommandMessage, commandMessageSchema } from "../domain/command-message.ts";
@@ -31,9 +30,11 @@ import { isCanonError } from "../errors.ts";
 import { maxClaimedBytes } from "../events/claim-check.ts";
 import { buildCommit, type Commit, type NewEvent } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
+import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 import { openCommandBody } from "../privacy/fields.ts";
 import { sealCommit } from "../privacy/seal.ts";
+import { backoffMs, retry } from "../retry.ts";
 import { readStates, type StateItem, stateKey, stateKeys, statesFrom } from "./aggregate-state.ts";
 import { appendCommits } from "./commit-append.ts";
 import { awaitCommits, type CommitChain } from "./commit-wait.ts";
@@ -43,7 +44,7 @@ import { type Outcome, outcomeEvents } from "./outcomes.ts";
 export { appendCommit } from "./commit-append.ts";
 export { commitLookSchedule, learnCommitVisibility } from "./commit-wait.ts";
 
-const logger = new Logger({ serviceName: "canon-command-handler" });
+const logger = /* @__PURE__ */ functionLogger("command-handler");
 
 export interface CommandHandlerOptions {
   /** The service's command contract: a queue is an entry point too, so commands are validated again. */
@@ -54,11 +55,6 @@ export interface CommandHandlerOptions {
   readonly maxAttempts?: number;
   /** How long to wait for the service's own state to show a batch's commits. @default 10000 */
   readonly commitWaitMs?: number;
-}
-
-/** Thrown when the commit's fate is not visible yet: the message is retried and resumes. */
-export class CommitPendingError extends Error {
-  override name = "CommitPendingError";
 }
 
 interface Config {
@@ -167,16 +163,18 @@ async function handleCommands<State>(
   // outage) is waited out here, a few seconds, rather than spending one of the messages' few
   // receives: every step is idempotent, and a retry resumes from the outcomes recorded so far.
   const giveUpAt = Date.now() + transientRetryMs;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await carryOut(runtime, groups, refused);
-      break;
-    } catch (error) {
-      if (Date.now() >= giveUpAt) throw error;
-      logger.warn("batch interrupted; resumed from its recorded outcomes", { attempt, error });
-      await sleep(Math.min(2_000, 100 * 2 ** attempt));
-    }
-  }
+  await retry(
+    async (attempt) => {
+      try {
+        await carryOut(runtime, groups, refused);
+      } catch (error) {
+        if (Date.now() < giveUpAt)
+          logger.warn("batch interrupted; resumed from its recorded outcomes", { attempt, error });
+        throw error;
+      }
+    },
+    { attempts: Number.POSITIVE_INFINITY, baseMs: 400, maxMs: 4_000, retryable: () => Date.now() < giveUpAt },
+  );
   // FIFO: a message handed back takes every later message of its group with it.
   const cuts = [...broken.values(), ...[...groups.values()].flatMap((g) => g.failedFrom ?? [])];
   const failed = records.filter((record, index) =>
@@ -230,7 +228,7 @@ async function carryOut<State>(runtime: Runtime<State>, groups: Map<string, Grou
     const active = [...groups.values()].filter((g) => g.failedFrom === undefined && g.work.length > 0);
     if (active.length === 0) return;
     const conflicted = await runRound(runtime, active, round === 1 ? firstStates : undefined);
-    if (conflicted) await sleep(backoffMs(round));
+    if (conflicted) await sleep(backoffMs(Math.min(round, 5), { baseMs: 100 }));
   }
 }
 
@@ -531,8 +529,4 @@ function outcome(
     ...rest,
     updatedAt: new Date().toISOString(),
   };
-}
-
-function backoffMs(round: number): number {
-  return Math.round(25 * 2 ** Math.min(round, 5) * (0.5 + Math.random()));
 }

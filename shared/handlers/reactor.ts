@@ -32,6 +32,7 @@ export interface ReactorDefinition {
 /** Thrown when a reactor asks for a command its target's contract refuses: a bug, not input. */
 export class InvalidReactionError extends Error {
   override name = "InvalidReactionError";
+  readonly code = "invalid_reaction";
 }
 
 /** Builds a reactor's Lambda handler; `contracts` validates what it sends, as the API does. */
