@@ -23,8 +23,8 @@
 import { type AggregateHead, arbiter, reachesReaders } from "../events/arbitrate.ts";
 import type { EventEnvelope } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
-import { needsOpening, openEvent } from "../privacy/fields.ts";
 import type { ProjectionHandler } from "../handlers/projection.ts";
+import { needsOpening, openEvent } from "../privacy/fields.ts";
 import type { ArchivedRecord } from "./layout.ts";
 import { compareSequence } from "./layout.ts";
 import { type RateLimit, unlimited } from "./rate-limit.ts";

@@ -10,8 +10,8 @@ import type { SQSHandler } from "aws-lambda";
 import { arbiter, reachesReaders } from "../events/arbitrate.ts";
 import type { EventEnvelope } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
-import { needsOpening, openEvent } from "../privacy/fields.ts";
 import type { ProjectionHandler } from "../handlers/projection.ts";
+import { needsOpening, openEvent } from "../privacy/fields.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { readArchivedRecords } from "./reader.ts";
 import {

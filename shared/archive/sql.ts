@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { arbiter, reachesReaders } from "../events/arbitrate.ts";
-import { readArchivedRecords } from "./reader.ts";
 import { openCommit } from "../privacy/fields.ts";
+import { readArchivedRecords } from "./reader.ts";
 
 /** The `events` table's columns and DuckDB types. */
 export const eventColumns = {

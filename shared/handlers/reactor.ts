@@ -14,8 +14,8 @@ import { deterministicId } from "../domain/ids.ts";
 import { requireEnv } from "../env.ts";
 import { type EventEnvelope, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
-import { openEvent } from "../privacy/fields.ts";
 import { envNames } from "../plan.ts";
+import { openEvent } from "../privacy/fields.ts";
 
 /** A command a reactor asks for: which service, and the command with its `type`. */
 export interface CommandRequest {

@@ -24,7 +24,7 @@ import { repoRoot } from "../support/system.ts";
 const docs = ["README.md", "docs/architecture.md", "docs/add-a-projection.md"];
 
 /** The marked blocks of a Markdown file: the path each is checked as, and the code. */
-export function compiledBlocks(markdown: string): { path: string; code: string }[] {
+function compiledBlocks(markdown: string): { path: string; code: string }[] {
   const pattern = /<!-- compile: (\S+) -->\n```ts\n([\s\S]*?)```/g;
   return [...markdown.matchAll(pattern)].map((m) => ({ path: m[1] as string, code: m[2] as string }));
 }
