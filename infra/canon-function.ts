@@ -68,6 +68,22 @@ const sendKeyActions = ["kms:GenerateDataKey", "kms:Decrypt"];
 /** What S3 asks KMS for when it reads (decrypts) or writes (a new data key) an SSE-KMS object. */
 const objectKeyActions = { read: ["kms:Decrypt"], readWrite: ["kms:Decrypt", "kms:GenerateDataKey"] } as const;
 
+/**
+ * How every Canon Lambda function is bundled: the settings the benchmark measures bundles with
+ * (infra/bundling.ts, bench/bundles.ts), by local esbuild, never Docker.
+ */
+export const lambdaBundling: nodejs.BundlingOptions = {
+  forceDockerBundling: false,
+  format: nodejs.OutputFormat.ESM,
+  target: nodeTarget,
+  mainFields,
+  banner: esmRequireBanner,
+  define: bundleDefines,
+  externalModules, // the Node.js 24 runtime ships SDK v3
+  minify: true,
+  sourceMap: true,
+};
+
 export class CanonFunction extends Construct {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
@@ -108,18 +124,7 @@ export class CanonFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       environment: { NODE_OPTIONS: deployedNodeOptions },
-      // The settings the benchmark measures bundles with (infra/bundling.ts, bench/bundles.ts).
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        target: nodeTarget,
-        mainFields,
-        banner: esmRequireBanner,
-        define: bundleDefines,
-        externalModules, // the Node.js 24 runtime ships SDK v3
-        minify: true,
-        sourceMap: true,
-      },
+      bundling: lambdaBundling,
     });
     Validations.of(this).acknowledge({
       id: "AwsSolutions-IAM5[Resource::*]",

@@ -30,10 +30,10 @@ import { busParameters } from "../shared/aws/deployed-names.ts";
 import type { AppPlan } from "../shared/plan.ts";
 import { defaultKeyCacheTtlMs, privacyEnv, subjectKeysTableName } from "../shared/privacy/env.ts";
 import { eraseTargetsEnv } from "../shared/privacy/erase-handler.ts";
-import { deployedNodeOptions, esmRequireBanner, externalModules, mainFields, nodeTarget } from "./bundling.ts";
+import { deployedNodeOptions } from "./bundling.ts";
 import type { CanonStacks } from "./canon-app.ts";
 import type { CanonFunction } from "./canon-function.ts";
-import { repoRoot } from "./canon-function.ts";
+import { lambdaBundling, repoRoot } from "./canon-function.ts";
 import { nagResource } from "./nag.ts";
 import { pascal, tagKeys } from "./names.ts";
 
@@ -132,16 +132,7 @@ export class PrivacyStack extends Stack {
           targets.map(({ bus, streamName, archiveBucket }) => ({ bus, streamName, archiveBucket })),
         ),
       },
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        target: nodeTarget,
-        mainFields,
-        banner: esmRequireBanner,
-        externalModules,
-        minify: true,
-        sourceMap: true,
-      },
+      bundling: lambdaBundling,
     });
     // The erasure record: written, never deleted (REMOVE of the key attributes is an UpdateItem).
     this.table.grant(fn, "dynamodb:UpdateItem");
