@@ -4,13 +4,12 @@
  * functions/, infra/ and events/ (the kit and node_modules linked in), never into this tree.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ScaffoldError, scaffoldCommand, scaffoldReactor, scaffoldService } from "../../bin/commands/add.ts";
 import { app } from "../../functions/app.ts";
 import { validateCommand } from "../../shared/domain/commands.ts";
@@ -19,22 +18,13 @@ import { loadHandler } from "../../shared/entries/load.ts";
 import type { DeciderPart, ReactorPart } from "../../shared/parts.ts";
 import { planApp } from "../../shared/plan.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
+import { useScratchRepo } from "../support/scratch-repo.ts";
 import { repoRoot } from "../support/system.ts";
 
-const root = mkdtempSync(join(tmpdir(), "canon-add-parts-"));
-beforeAll(() => {
-  for (const copied of ["functions", "infra", "events", "cdk.json"]) {
-    cpSync(join(repoRoot, copied), join(root, copied), { recursive: true });
-  }
-  for (const linked of ["shared", "node_modules", "package.json", "package-lock.json", "biome.json", ".gitignore"]) {
-    symlinkSync(join(repoRoot, linked), join(root, linked));
-  }
-  writeFileSync(
-    join(root, "tsconfig.json"),
-    JSON.stringify({ extends: join(repoRoot, "tsconfig.json"), include: ["functions", "test/unit"] }),
-  );
+const root = useScratchRepo("canon-add-parts-", {
+  copied: ["functions", "infra", "events", "cdk.json"],
+  linked: ["shared", "node_modules", "package.json", "package-lock.json", "biome.json", ".gitignore"],
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const canon = (...args: string[]) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

@@ -4,30 +4,22 @@
  * a copy of functions/ (the rest of the repository linked in), never into this tree.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ScaffoldError, scaffoldProjection } from "../../bin/commands/add.ts";
 import { app } from "../../functions/app.ts";
 import type { ProjectedEvent } from "../../shared/handlers/projection.ts";
 import { planApp } from "../../shared/plan.ts";
 import type { AppDefinition } from "../../shared/topology.ts";
+import { useScratchRepo } from "../support/scratch-repo.ts";
 import { repoRoot } from "../support/system.ts";
 
-const root = mkdtempSync(join(tmpdir(), "canon-add-"));
-beforeAll(() => {
-  cpSync(join(repoRoot, "functions"), join(root, "functions"), { recursive: true });
-  for (const linked of ["events", "shared", "node_modules", "package.json", "biome.json", ".gitignore"]) {
-    symlinkSync(join(repoRoot, linked), join(root, linked));
-  }
-  writeFileSync(
-    join(root, "tsconfig.json"),
-    JSON.stringify({ extends: join(repoRoot, "tsconfig.json"), include: ["functions", "test/unit"] }),
-  );
+const root = useScratchRepo("canon-add-", {
+  copied: ["functions"],
+  linked: ["events", "shared", "node_modules", "package.json", "biome.json", ".gitignore"],
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const canon = (...args: string[]) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
