@@ -15,10 +15,10 @@
  * BatchGetItem of their aggregates' heads a look, and of states and markers when a head cannot
  * tell alone, instead of each batch polling on its own.
  */
-import { batchGetItems } from "../aws/batch.ts";
 import { type AggregateHead, aggregateKey } from "../events/arbitrate.ts";
 import type { Commit } from "../events/envelope.ts";
 import { areCommitsAccepted, readStates } from "./aggregate-state.ts";
+import { readHeads } from "./arbitration-heads.ts";
 
 export type CommitFate = "accepted" | "lost" | "pending";
 
@@ -274,17 +274,6 @@ const watchers = new Map<string, CommitWatcher>();
 /** The arbiter's key of the aggregate a chain is for. */
 const chainKey = (chain: CommitChain): string =>
   chain.commits[0] === undefined ? chain.aggregateId : aggregateKey(chain.commits[0]);
-
-/** The persisted heads of these aggregates (by arbiter key), read strongly consistent in one BatchGetItem. */
-async function readHeads(table: string, keys: readonly string[]): Promise<Map<string, AggregateHead>> {
-  const items = await batchGetItems(
-    table,
-    [...new Set(keys)].map((id) => ({ id })),
-  );
-  return new Map(
-    items.map((item) => [String(item.id), { version: Number(item.version), lastCommitId: String(item.lastCommitId) }]),
-  );
-}
 
 /**
  * The fate of each commit (by commit id), once every chain is settled or `waitMs` has passed

@@ -10,7 +10,7 @@
  */
 import { PublishBatchCommand, type PublishBatchRequestEntry } from "@aws-sdk/client-sns";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { BatchGetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { KinesisStreamBatchResponse, KinesisStreamHandler, KinesisStreamRecord } from "aws-lambda";
 import { dynamoClient, snsClient, sqsClient } from "../aws/clients.ts";
 import { requireEnv } from "../env.ts";
@@ -20,6 +20,7 @@ import { checkIn, eventClaimKey, maxInlineEventBytes } from "../events/claim-che
 import { type Commit, type EventEnvelope, readCommit } from "../events/envelope.ts";
 import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
+import { readHeads } from "./arbitration-heads.ts";
 
 const logger = /* @__PURE__ */ functionLogger("relay");
 
@@ -63,7 +64,7 @@ async function relayBatch(
     const commit = await parseOrDeadLetter(config, record);
     if (commit !== undefined) commits.set(record, commit);
   }
-  const persisted = await loadHeads(config, [...new Set([...commits.values()].map(aggregateKey))]);
+  const persisted = await readHeads(config.arbitrationTable, [...commits.values()].map(aggregateKey));
   const parsed = records.map((record) => commits.get(record));
   const { verdicts } = arbitrateRun(
     persisted,
@@ -136,23 +137,6 @@ async function parseOrDeadLetter(config: Config, record: KinesisStreamRecord): P
     }),
   );
   return undefined;
-}
-
-async function loadHeads(config: Config, keys: readonly string[]): Promise<Map<string, AggregateHead>> {
-  const heads = new Map<string, AggregateHead>();
-  for (let i = 0; i < keys.length; i += 100) {
-    let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
-      [config.arbitrationTable]: { Keys: keys.slice(i, i + 100).map((id) => ({ id })), ConsistentRead: true },
-    };
-    while (request !== undefined && Object.keys(request).length > 0) {
-      const result = await dynamoClient().send(new BatchGetCommand({ RequestItems: request }));
-      for (const item of result.Responses?.[config.arbitrationTable] ?? []) {
-        heads.set(String(item.id), { version: Number(item.version), lastCommitId: String(item.lastCommitId) });
-      }
-      request = result.UnprocessedKeys as typeof request;
-    }
-  }
-  return heads;
 }
 
 /** SNS PublishBatch limits: 10 messages, 256 KiB in all. */
