@@ -12,7 +12,8 @@ export const app: AppDefinition = {
   prefix: "canon",
   buses: [
     { name: "core", shards: 2, retentionHours: 24 },
-    { name: "analytics", shards: 1, retentionHours: 24 },
+    // Law K: the system's own telemetry, on a storage of its own (Parquet files for SQL, no arbitration).
+    { name: "analytics", kind: "telemetry", shards: 1, retentionHours: 24 },
   ],
   services: [accountsService, transfersService, statementsService],
   rpc: true,

@@ -90,6 +90,7 @@ const roles: Record<FunctionRole, true> = {
   relay: true,
   archiver: true,
   replayer: true,
+  journeys: true,
 };
 
 /** Every value a `canon:role` tag may take (the plan's `FunctionRole`). */

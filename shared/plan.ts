@@ -9,7 +9,7 @@
 
 import { planApi } from "./plan/api.ts";
 import { planBuilder } from "./plan/builder.ts";
-import { planArchivers, planBusResources, planRelays } from "./plan/bus.ts";
+import { planArchivers, planBusResources, planJourneys, planRelays, planTelemetryAccess } from "./plan/bus.ts";
 import { planCommandSide } from "./plan/command-side.ts";
 import type { AppPlan, Owner } from "./plan/model.ts";
 import { planProjections } from "./plan/projections.ts";
@@ -17,6 +17,7 @@ import { planReactors } from "./plan/reactors.ts";
 import { validateApp } from "./plan/validate.ts";
 import type { AppDefinition } from "./topology.ts";
 
+export { isTelemetryBus } from "./plan/bus.ts";
 export * from "./plan/model.ts";
 export {
   findProjectionGeneration,
@@ -29,10 +30,11 @@ export {
 export function planApp(app: AppDefinition): AppPlan {
   validateApp(app);
   const b = planBuilder(app.prefix);
-  const { streams, topics, buckets } = planBusResources(b, app);
+  const { streams, topics, buckets, telemetry } = planBusResources(b, app);
   // In this order: the templates and the local cloud list resources as they are planned.
   planRelays(b, app);
   planArchivers(b, app);
+  planJourneys(b, app);
   for (const service of app.services) {
     const owner: Owner = { kind: "service", name: service.name };
     if (service.commandHandler !== undefined) planCommandSide(b, service, owner);
@@ -40,6 +42,7 @@ export function planApp(app: AppDefinition): AppPlan {
     planReactors(b, service, owner);
   }
   planApi(b, app);
+  planTelemetryAccess(b, app);
   const { queues, tables, subscriptions, functions } = b;
-  return { prefix: app.prefix, streams, topics, buckets, queues, tables, subscriptions, functions };
+  return { prefix: app.prefix, streams, topics, buckets, queues, tables, subscriptions, functions, telemetry };
 }

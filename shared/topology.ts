@@ -6,9 +6,19 @@
 import type { CommandSpecs } from "./domain/commands.ts";
 import type { AggregateDeclaration } from "./parts.ts";
 
-/** A bus: one Kinesis stream (the hot log), one SNS FIFO topic, one S3 archive. */
+/**
+ * A bus: one Kinesis stream (the hot log), one SNS FIFO topic, one S3 archive; or, for a telemetry
+ * bus (law K), one stream delivered to columnar files (no relay, no arbitration, no topic).
+ */
 export interface BusDefinition {
   readonly name: string;
+  /**
+   * `"events"`: the domain's events, arbitrated, fanned out and archived. `"telemetry"`: the
+   * system's own mass-generated records (shared/telemetry), delivered to Parquet files for SQL
+   * and indexed into command journeys; nothing subscribes to it. At most one per app.
+   * @default "events"
+   */
+  readonly kind?: BusKind;
   /** @default 2 */
   readonly shards?: number;
   /** Stream retention; the archive keeps everything for ever. @default 24 */
@@ -32,6 +42,9 @@ export interface BusDefinition {
    */
   readonly relayParallelization?: number;
 }
+
+/** What a bus carries: domain events, or the system's telemetry. */
+export type BusKind = "events" | "telemetry";
 
 /** How a Lambda reads a Kinesis stream: shared-throughput polling, or an enhanced fan-out consumer. */
 export type StreamReadMode = "polling" | "enhanced-fan-out";

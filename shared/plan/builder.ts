@@ -23,8 +23,13 @@ export interface PlanBuilder {
   readonly functions: PlannedFunction[];
   /** Plans a queue (FIFO unless said otherwise) with its dead-letter queue. */
   queue(id: string, owner: Owner, options: QueueMappingOptions | undefined, fifo?: boolean): PlannedQueue;
-  /** Plans a table keyed by one string attribute. */
-  table(id: string, owner: Owner, partitionKey?: string): PlannedTable;
+  /** Plans a table keyed by one string attribute (and, if given, a string sort key and a TTL attribute). */
+  table(
+    id: string,
+    owner: Owner,
+    partitionKey?: string,
+    options?: Pick<PlannedTable, "sortKey" | "timeToLiveAttribute">,
+  ): PlannedTable;
   /** A function's event source on a planned queue. */
   sqsSource(queueId: string, options: QueueMappingOptions | undefined): EventSource;
 }
@@ -54,8 +59,8 @@ export function planBuilder(prefix: string): PlanBuilder {
       queues.push(planned);
       return planned;
     },
-    table(id, owner, partitionKey = "id") {
-      const planned = { id, name: name(id), partitionKey, owner };
+    table(id, owner, partitionKey = "id", options = {}) {
+      const planned: PlannedTable = { id, name: name(id), partitionKey, ...options, owner };
       tables.push(planned);
       return planned;
     },

@@ -3,16 +3,41 @@
  * environment variable names the framework reads, the logical ids and the defaults. Pure.
  */
 import type { PartKind } from "../parts.ts";
-import type { AppDefinition, QueueMappingOptions, StreamReadMode } from "../topology.ts";
+import type { AppDefinition, BusKind, QueueMappingOptions, StreamReadMode } from "../topology.ts";
 
 /** Who owns a resource: one bus, one service, or the API. Law C is checked against it. */
 export type Owner = { kind: "bus"; name: string } | { kind: "service"; name: string } | { kind: "api" };
 
 export interface PlannedStream {
   readonly bus: string;
+  /** "events": arbitrated, relayed to a topic, archived; "telemetry": delivered to columnar files (law K). */
+  readonly kind: BusKind;
   readonly name: string;
   readonly shards: number;
   readonly retentionHours: number;
+}
+
+/**
+ * A telemetry bus's storage (law K): no relay, no arbitration, no topic, no archiver. On AWS a
+ * Firehose delivery stream reads the bus's stream and writes Parquet files into `bucket` under
+ * `prefix` (partitioned by hour, in UTC: `year=yyyy/month=MM/day=dd/hour=HH/`), typed by the
+ * Glue table `database`.`table`, queried with Athena; locally the analytics sink
+ * (shared/analytics/local-sink.ts) writes the same layout into the local bucket.
+ */
+export interface PlannedTelemetryStore {
+  readonly bus: string;
+  readonly streamName: string;
+  /** The local name; on AWS the bucket name is made globally unique by the stack. */
+  readonly bucket: string;
+  /** Key prefix of the Parquet files, ending in "/". */
+  readonly prefix: string;
+  readonly deliveryStream: string;
+  /** The Glue database and table of the files (Athena queries them as `telemetry`). */
+  readonly database: string;
+  readonly table: string;
+  /** Days a Parquet file is kept before S3 expires it. */
+  readonly retentionDays: number;
+  readonly owner: Owner;
 }
 
 export interface PlannedTopic {
@@ -44,8 +69,12 @@ export interface PlannedBucket {
 export interface PlannedTable {
   readonly id: string;
   readonly name: string;
-  /** Every table is keyed by one string attribute. */
+  /** Every table is keyed by one string attribute, */
   readonly partitionKey: string;
+  /** and, for a few (the journeys index), a string sort key. @default none */
+  readonly sortKey?: string;
+  /** The attribute (epoch seconds) at which DynamoDB expires an item. @default none: items never expire */
+  readonly timeToLiveAttribute?: string;
   readonly owner: Owner;
 }
 
@@ -56,7 +85,16 @@ export interface PlannedSubscription {
   readonly eventTypes: readonly string[];
 }
 
-export type FunctionRole = "api" | "command-handler" | "projection" | "reactor" | "relay" | "archiver" | "replayer";
+export type FunctionRole =
+  | "api"
+  | "command-handler"
+  | "projection"
+  | "reactor"
+  | "relay"
+  | "archiver"
+  | "replayer"
+  /** A telemetry bus's journey indexer: span records into the journeys table. */
+  | "journeys";
 
 export type EventSource =
   | {
@@ -160,6 +198,8 @@ export interface AppPlan {
   readonly tables: readonly PlannedTable[];
   readonly subscriptions: readonly PlannedSubscription[];
   readonly functions: readonly PlannedFunction[];
+  /** The telemetry buses' storage (at most one telemetry bus). */
+  readonly telemetry: readonly PlannedTelemetryStore[];
 }
 
 /** Environment variable names the framework reads; one place, so writer and reader agree. */
@@ -181,6 +221,10 @@ export const envNames = {
   consumerFunction: "CANON_CONSUMER_FUNCTION",
   projectionEvents: "CANON_PROJECTION_EVENTS",
   apiCommandsTable: "CANON_API_COMMANDS_TABLE",
+  /** The telemetry bus's stream every function emits to (absent: telemetry off). */
+  telemetryStream: "CANON_TELEMETRY_STREAM",
+  /** The journeys index (written by the journey indexer, read by the API). */
+  journeyTable: "CANON_JOURNEY_TABLE",
   /** Per service: the command queue the API and reactors send to. */
   commandQueueUrl: (service: string) => `CANON_COMMAND_QUEUE_URL_${envSuffix(service)}`,
   /** Per service: its outcomes table, read by the API. */
@@ -247,7 +291,17 @@ export const ids = {
   relayDeadLetterQueue: (bus: string) => `${bus}-relay-failures`,
   archiverFailureQueue: (bus: string) => `${bus}-archiver-failures`,
   apiCommandsTable: () => "api-commands",
+  /** A telemetry bus's journeys index: one item per span, keyed by trace id and span id. */
+  journeysTable: () => "journeys",
+  journeyIndexer: (bus: string) => `${bus}-journeys`,
+  journeyIndexerFailureQueue: (bus: string) => `${bus}-journeys-failures`,
 } as const;
+
+/** How long the journeys index keeps a span (its items' `expiresAt`): 7 days. */
+export const journeyRetentionDays = 7;
+
+/** How long a telemetry bus keeps its Parquet files. @default 90 days */
+export const telemetryRetentionDays = 90;
 
 /** The HTTP API route of the rpc function: `/<package>.<Service>/<Method>`. */
 export const rpcRoute = "POST /{service}/{method}";

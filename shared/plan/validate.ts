@@ -22,12 +22,29 @@ export function validateApp(app: AppDefinition): void {
     if (lanes !== undefined && !(Number.isInteger(lanes) && lanes >= 1 && lanes <= 10)) {
       problems.push(`bus "${bus.name}": relayParallelization must be an integer from 1 to 10, not ${lanes}`);
     }
+    if (bus.kind !== undefined && bus.kind !== "events" && bus.kind !== "telemetry") {
+      problems.push(`bus "${bus.name}": kind must be "events" or "telemetry", not ${JSON.stringify(bus.kind)}`);
+    }
+    if (bus.kind === "telemetry" && (bus.relayReadsBy !== undefined || lanes !== undefined)) {
+      problems.push(
+        `bus "${bus.name}" is a telemetry bus: it has no relay, so relayReadsBy and relayParallelization do not apply`,
+      );
+    }
+  }
+  const telemetryBuses = app.buses.filter((b) => b.kind === "telemetry").map((b) => `"${b.name}"`);
+  if (telemetryBuses.length > 1) {
+    problems.push(`at most one telemetry bus, not ${telemetryBuses.length} (${telemetryBuses.join(", ")})`);
   }
   for (const service of app.services as readonly ServiceDefinition[]) {
     if (!namePattern.test(service.name)) problems.push(`service "${service.name}" must match ${namePattern}`);
     if (serviceNames.has(service.name)) problems.push(`service "${service.name}" is declared twice`);
     serviceNames.add(service.name);
     if (!busNames.has(service.bus)) problems.push(`service "${service.name}" is on unknown bus "${service.bus}"`);
+    if (app.buses.some((b) => b.name === service.bus && b.kind === "telemetry")) {
+      problems.push(
+        `service "${service.name}" is on "${service.bus}", a telemetry bus: its events need an events bus (nothing subscribes to telemetry)`,
+      );
+    }
     const commandSide = [service.commandHandler, service.stateProjection, service.aggregateType];
     if (commandSide.some((v) => v !== undefined) && commandSide.some((v) => v === undefined)) {
       problems.push(`service "${service.name}": commandHandler, stateProjection and aggregateType go together`);

@@ -1,7 +1,7 @@
 /** The plan: every resource derived from the declaration, and bad declarations refused. */
 import { describe, expect, it } from "vitest";
 import { app } from "../../functions/app.ts";
-import { planApp } from "../../shared/plan.ts";
+import { envNames, planApp } from "../../shared/plan.ts";
 import { laneOf } from "../../shared/runner/kinesis-source.ts";
 import { type AppDefinition, type BusDefinition, type ServiceDefinition, topologyOf } from "../../shared/topology.ts";
 
@@ -37,12 +37,15 @@ describe("planApp", () => {
     for (const queue of plan.queues.filter((q) => subscribed.has(q.id))) expect(queue.fifo).toBe(true);
   });
 
-  it("gives projections no way to write a stream, topic, queue or bucket (law F)", () => {
+  it("gives projections no way to write a stream, topic, queue or bucket (law F), but their telemetry", () => {
     for (const fn of planApp(app).functions.filter((f) => f.role === "projection" || f.role === "replayer")) {
-      for (const ref of Object.values(fn.env)) {
+      for (const [name, ref] of Object.entries(fn.env)) {
         expect(["table", "value", "bucket", "stream"], `${fn.id}`).toContain(ref.kind);
-        // Buckets and streams only to read: claim checks and, for a replayer, the archive.
-        if (ref.kind === "bucket" || ref.kind === "stream") expect(ref.access, fn.id).toBe("read");
+        // Buckets and events streams only to read: claim checks and, for a replayer, the archive.
+        if (ref.kind === "bucket") expect(ref.access, fn.id).toBe("read");
+        if (ref.kind === "stream" && ref.access === "write") {
+          expect([name, ref.bus], fn.id).toEqual([envNames.telemetryStream, "analytics"]);
+        } else if (ref.kind === "stream") expect(ref.bus, fn.id).toBe("core");
       }
     }
   });
@@ -104,8 +107,8 @@ describe("planApp", () => {
         expect(streamSource(plan, id).readsBy, id).toBe("polling");
         expect(streamSource(plan, id).consumerName, id).toBeUndefined();
       }
+      // The core bus's relay and archiver, and the analytics bus's journey indexer.
       expect(planApp(app).functions.flatMap((f) => (f.source.kind === "kinesis" ? [f.source.readsBy] : []))).toEqual([
-        "polling",
         "polling",
         "polling",
         "polling",
@@ -189,6 +192,95 @@ describe("planApp", () => {
         /generation name "balances-g2" is taken/,
       );
     });
+  });
+});
+
+describe("a telemetry bus (law K)", () => {
+  const withTelemetry = (): AppDefinition => ({
+    ...appWith(service()),
+    buses: [{ name: "core" }, { name: "analytics", kind: "telemetry", shards: 1 }],
+  });
+
+  it("plans a stream and a columnar store, with no relay, arbitration, topic or archive", () => {
+    const plan = planApp(withTelemetry());
+    expect(plan.streams.map((s) => [s.bus, s.kind])).toEqual([
+      ["core", "events"],
+      ["analytics", "telemetry"],
+    ]);
+    expect(plan.topics.map((t) => t.bus)).toEqual(["core"]);
+    expect(plan.buckets.map((b) => b.bus)).toEqual(["core"]);
+    expect(plan.tables.map((t) => t.id)).not.toContain("analytics-arbitration");
+    const busFunctions = plan.functions.filter((f) => f.owner.kind === "bus" && f.owner.name === "analytics");
+    expect(busFunctions.map((f) => [f.id, f.role])).toEqual([["analytics-journeys", "journeys"]]);
+    expect(plan.subscriptions.map((s) => s.bus)).not.toContain("analytics");
+    expect(plan.telemetry).toEqual([
+      {
+        bus: "analytics",
+        streamName: "t-analytics",
+        bucket: "t-analytics-records",
+        prefix: "records/",
+        deliveryStream: "t-analytics-delivery",
+        database: "t_analytics",
+        table: "records",
+        retentionDays: 90,
+        owner: { kind: "bus", name: "analytics" },
+      },
+    ]);
+  });
+
+  it("indexes journeys into a table keyed by trace and span, expiring, from the stream in batches of 500", () => {
+    const plan = planApp(withTelemetry());
+    expect(plan.tables.find((t) => t.id === "journeys")).toEqual({
+      id: "journeys",
+      name: "t-journeys",
+      partitionKey: "traceId",
+      sortKey: "spanId",
+      timeToLiveAttribute: "expiresAt",
+      owner: { kind: "bus", name: "analytics" },
+    });
+    const indexer = plan.functions.find((f) => f.id === "analytics-journeys");
+    expect(indexer).toMatchObject({
+      handler: "shared/handlers/journey-indexer.ts",
+      source: { kind: "kinesis", bus: "analytics", batchSize: 500, batchWindowSeconds: 1 },
+      env: { [envNames.journeyTable]: { kind: "table", id: "journeys", access: "readWrite" } },
+    });
+    expect(plan.queues.map((q) => q.id)).toContain("analytics-journeys-failures");
+    // It reads the telemetry stream: emitting to it would feed itself.
+    expect(indexer?.env[envNames.telemetryStream]).toBeUndefined();
+  });
+
+  it("lets every other function put its telemetry on the bus, and the API read the journeys", () => {
+    const plan = planApp(withTelemetry());
+    for (const fn of plan.functions.filter((f) => f.role !== "journeys")) {
+      expect(fn.env[envNames.telemetryStream], fn.id).toEqual({ kind: "stream", bus: "analytics", access: "write" });
+    }
+    const api = plan.functions.find((f) => f.id === "api");
+    expect(api?.env[envNames.journeyTable]).toEqual({ kind: "table", id: "journeys", access: "read" });
+  });
+
+  it("leaves telemetry off without a telemetry bus", () => {
+    const plan = planApp(appWith(service()));
+    expect(plan.telemetry).toEqual([]);
+    for (const fn of plan.functions) expect(Object.keys(fn.env), fn.id).not.toContain(envNames.telemetryStream);
+  });
+
+  it("refuses a second telemetry bus, a service on one, and relay options on one", () => {
+    const base = withTelemetry();
+    expect(() => planApp({ ...base, buses: [...base.buses, { name: "more", kind: "telemetry" }] })).toThrow(
+      /at most one telemetry bus, not 2 \("analytics", "more"\)/,
+    );
+    expect(() => planApp({ ...base, services: [service({ bus: "analytics" })] })).toThrow(
+      /service "orders" is on "analytics", a telemetry bus/,
+    );
+    expect(() =>
+      planApp({
+        ...base,
+        buses: [{ name: "core" }, { name: "analytics", kind: "telemetry", relayParallelization: 2 }],
+      }),
+    ).toThrow(/telemetry bus: it has no relay/);
+    expect(() => planApp({ ...base, buses: [{ name: "core", kind: "logs" as never }] })).toThrow(
+      /kind must be "events" or "telemetry", not "logs"/,
+    );
   });
 });
 
