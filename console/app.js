@@ -3,6 +3,7 @@
 
 import { lineChart } from "./chart.js";
 import { h, postJson, render } from "./dom.js";
+import { journeyPanel, latencyPanel } from "./journey-panel.js";
 import * as panels from "./panels.js";
 import { startTail } from "./tail.js";
 
@@ -95,7 +96,12 @@ function drawCharts(samples) {
   );
 }
 
+const journey = journeyPanel({ section: $("journey-section"), form: $("journey-form"), output: $("journey") });
+const hopLatency = latencyPanel({ select: $("latency-minutes"), output: $("latencies") });
+const journeyActions = { journey: (commandId) => journey.open(commandId) };
+
 let commandsDue = 0;
+let latenciesDue = 0;
 
 async function refresh() {
   try {
@@ -114,7 +120,13 @@ async function refresh() {
     if (Date.now() >= commandsDue) {
       commandsDue = Date.now() + 3000;
       const list = await fetch("/_canon/api/commands?limit=30").then((r) => r.json());
-      render($("commands"), list, () => panels.commands(list));
+      render($("commands"), list, () => panels.commands(list, journeyActions));
+      // An open journey gains hops as the indexer stores them.
+      await journey.refresh();
+    }
+    if (Date.now() >= latenciesDue) {
+      latenciesDue = Date.now() + 10_000;
+      await hopLatency.refresh();
     }
     $("prefix").textContent = overview.prefix;
     const aws = overview.target?.kind === "aws";

@@ -317,10 +317,10 @@ export function replays(o) {
   );
 }
 
-export function commands(list) {
+export function commands(list, actions) {
   const tone = { accepted: "ok", rejected: "warn", conflicted: "bad", pending: "neutral" };
   return table(
-    ["received", "command", "aggregate", "outcome", ""],
+    ["received", "command", "aggregate", "outcome", "", ""],
     list.map((c) =>
       h(
         "tr",
@@ -340,6 +340,20 @@ export function commands(list) {
           c.reason
             ? h("span", { class: "warn-text" }, c.reason)
             : (c.events ?? []).map((e) => `${e.type} v${e.version}`).join(", "),
+        ),
+        h(
+          "td",
+          { class: "actions" },
+          h(
+            "button",
+            {
+              type: "button",
+              class: "quiet journey",
+              title: "its hops as a waterfall, with the commands it caused",
+              onclick: () => actions.journey(c.commandId),
+            },
+            "Journey",
+          ),
         ),
       ),
     ),

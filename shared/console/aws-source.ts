@@ -52,6 +52,7 @@ import {
   type ReplayJob,
   type Sample,
 } from "./source.ts";
+import { noTelemetry, type TelemetryReads } from "./telemetry-reads.ts";
 import {
   archiveView,
   declaredProjections,
@@ -75,6 +76,8 @@ export interface AwsSourceOptions {
   readonly tailFromMs?: number;
   /** The tail reader's pause per shard when it is caught up (each read uses the shard's 5 reads/s). @default 1000 */
   readonly pollMs?: number;
+  /** Journeys and hop latencies (tests give a stand-in). @default the system's own telemetry */
+  readonly telemetry?: TelemetryReads;
 }
 
 interface Snapshot {
@@ -129,6 +132,7 @@ export interface AwsConsoleSource extends ConsoleSource {
 export function awsConsoleSource(options: AwsSourceOptions): AwsConsoleSource {
   const { plan, app } = options;
   const startedAt = new Date().toISOString();
+  const telemetry = options.telemetry ?? noTelemetry("this console does not read the analytics bus yet");
   const every = options.sampleEveryMs ?? 10_000;
   const metricsEvery = options.metricsEveryMs ?? 60_000;
 
@@ -474,6 +478,8 @@ export function awsConsoleSource(options: AwsSourceOptions): AwsConsoleSource {
     functions,
     deadLetters: () => deadLetters(),
     commands: async (limit) => (await commands()).slice(0, limit),
+    trace: (commandId) => telemetry.trace(commandId),
+    hopLatencies: (minutes) => telemetry.hopLatencies(minutes),
     series: () => metrics?.samples ?? [],
     recentEvents: (filter, limit) => recentMatching(watch, filter, limit),
     subscribe: (listener) => watch.subscribe(listener),

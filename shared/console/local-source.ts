@@ -29,6 +29,7 @@ import {
   type QueueDepth,
   type Sample,
 } from "./source.ts";
+import { noTelemetry, type TelemetryReads } from "./telemetry-reads.ts";
 import {
   archiveView,
   declaredProjections,
@@ -53,6 +54,8 @@ export interface LocalSourceOptions {
   readonly sampleEveryMs?: number;
   /** How much history the charts keep. @default 600000 (10 minutes) */
   readonly keepMs?: number;
+  /** Journeys and hop latencies (tests give a stand-in). @default the system's own telemetry */
+  readonly telemetry?: TelemetryReads;
 }
 
 interface Snapshot {
@@ -70,6 +73,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
   const { plan, resources } = options;
   const prefix = plan.prefix;
   const startedAt = new Date().toISOString();
+  const telemetry = options.telemetry ?? noTelemetry("this console does not read the analytics bus yet");
   const endpoints: LocalEndpoints = describeEndpoints({
     plan,
     resources,
@@ -355,6 +359,8 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
     functions,
     deadLetters: (): Promise<DeadLetterReport> => deadLetters(),
     commands: async (limit) => (await commands()).slice(0, limit),
+    trace: (commandId) => telemetry.trace(commandId),
+    hopLatencies: (minutes) => telemetry.hopLatencies(minutes),
     series: () => samples,
     recentEvents: (filter, limit) => recentMatching(watch, filter, limit),
     subscribe: (listener) => watch.subscribe(listener),

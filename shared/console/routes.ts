@@ -46,6 +46,15 @@ function filterOf(query: (name: string) => string | undefined, queries: (name: s
   return filter;
 }
 
+/** What the public API takes as a command id (shared/api/intake.ts). */
+const commandIdPattern = /^[A-Za-z0-9._~-]{1,256}$/;
+
+/** How far back the hop latency panel may look: the analytics bus's stream keeps a day. */
+const maxLatencyMinutes = 24 * 60;
+
+/** A user's input quoted back, cut short when long. */
+const quoted = (text: string) => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+
 function boundedInt(value: string | undefined, fallback: number, max: number): number {
   const n = Number(value ?? fallback);
   return Number.isInteger(n) && n >= 0 ? Math.min(n, max) : fallback;
@@ -102,6 +111,31 @@ export function consoleRoutes(options: ConsoleRoutesOptions): Hono {
   api.get("/replays", (c) => c.json(options.source().replays()));
   api.get("/series", (c) => c.json(options.source().series()));
   api.get("/commands", async (c) => c.json(await options.source().commands(boundedInt(c.req.query("limit"), 50, 200))));
+  api.get("/commands/:id/trace", async (c) => {
+    const id = c.req.param("id");
+    if (!commandIdPattern.test(id)) {
+      return c.json(
+        {
+          error: `${quoted(id)} is not a command id: one has 1 to 256 letters, digits, dots, dashes, underscores or tildes`,
+        },
+        400,
+      );
+    }
+    const journey = await options.source().trace(id);
+    if (journey === undefined) return c.json({ error: `no command has the id ${quoted(id)}` }, 404);
+    return c.json(journey);
+  });
+  api.get("/hop-latencies", async (c) => {
+    const raw = c.req.query("minutes") ?? "15";
+    const minutes = Number(raw);
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > maxLatencyMinutes) {
+      return c.json(
+        { error: `minutes must be a whole number from 1 to ${maxLatencyMinutes}, not ${quoted(raw)}` },
+        400,
+      );
+    }
+    return c.json(await options.source().hopLatencies(minutes));
+  });
   api.get("/events", (c) => {
     const filter = filterOf(c.req.query.bind(c.req), c.req.queries.bind(c.req));
     return c.json(options.source().recentEvents(filter, boundedInt(c.req.query("limit"), 100, 1_000)));

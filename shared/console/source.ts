@@ -134,6 +134,52 @@ export interface CommandView {
   readonly reason?: string;
 }
 
+/** The hops of a command's journey, in the order they happen. */
+export type HopName = "accepted" | "queued" | "decided" | "appended" | "relayed" | "applied" | "reacted";
+
+/** One hop of a command's journey (a "span" record on the analytics bus). */
+export interface JourneyHop {
+  readonly name: HopName | (string & {});
+  /** The function or part that did it: `api`, `accounts-command-handler`, `core-relay`, … */
+  readonly source: string;
+  /** For `applied` and `reacted`: the projection or reactor (`accounts.balances`). */
+  readonly subscriber?: string;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly durationMs: number;
+}
+
+/**
+ * A command's journey (`GET /commands/{id}/trace`, shared/telemetry/journey.ts): its hops
+ * indexed so far, sorted by start, and the commands its events caused (a saga's), with theirs.
+ */
+export interface JourneyView {
+  readonly commandId: string;
+  readonly traceId: string;
+  readonly command: string;
+  readonly status: string;
+  readonly hops: readonly JourneyHop[];
+  readonly caused: readonly JourneyView[];
+}
+
+/** One hop's latency over the last minutes, from the analytics bus's span records. */
+export interface HopLatency {
+  readonly hop: string;
+  readonly subscriber?: string;
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+}
+
+export interface HopLatencyReport {
+  readonly minutes: number;
+  readonly generatedAt: string;
+  readonly hops: readonly HopLatency[];
+  /** Why there are no figures (no telemetry bus, nothing stored yet, not readable here). */
+  readonly unavailable?: string;
+}
+
 /** What a commit on the bus was to the arbiter (shared/events/arbitrate.ts), or why it is none. */
 export type TailVerdict = "accepted" | "duplicate" | "conflict" | "rejection" | "malformed";
 
@@ -240,6 +286,10 @@ export interface ConsoleSource {
   functions(): Promise<readonly FunctionView[]>;
   deadLetters(): Promise<DeadLetterReport>;
   commands(limit: number): Promise<readonly CommandView[]>;
+  /** A command's journey (undefined: no such command); the id is well formed. */
+  trace(commandId: string): Promise<JourneyView | undefined>;
+  /** Per-hop latency percentiles over the last `minutes`, from the analytics bus. */
+  hopLatencies(minutes: number): Promise<HopLatencyReport>;
   /** The time series, oldest first. */
   series(): readonly Sample[];
   /** The most recent events matching `filter`, oldest first. */
