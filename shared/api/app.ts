@@ -4,6 +4,7 @@
  *
  *   POST /commands/{service}/{command}   → 202 { commandId }   (Idempotency-Key optional)
  *   GET  /commands/{commandId}           → the command's outcome
+ *   GET  /commands/{commandId}/trace     → the command's journey, hop by hop (shared/telemetry/journey.ts)
  *   GET  /views/{service}/{view}/{key}   → a projection item
  *   GET  /health                         → 200 once ready
  *
@@ -11,16 +12,33 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { type Answer, type ApiOptions, maxCommandBytes, readOutcome, readView, submitCommand } from "./intake.ts";
+import { functionLogger } from "../log.ts";
+import {
+  type Answer,
+  type ApiOptions,
+  maxCommandBytes,
+  type RequestTrace,
+  readOutcome,
+  readView,
+  submitCommand,
+} from "./intake.ts";
+import { readTrace, traced } from "./trace.ts";
+
+const logger = /* @__PURE__ */ functionLogger("api");
+
+/** What the API's handlers share per request: its trace. */
+export type ApiEnv = { Variables: { trace: RequestTrace } };
 
 export type { ApiOptions } from "./intake.ts";
 
 /** Builds the API's Hono app. Resource names come from the environment (see shared/plan.ts). */
-export function createApi(options: ApiOptions): Hono {
-  const api = new Hono();
+export function createApi(options: ApiOptions): Hono<ApiEnv> {
+  const api = new Hono<ApiEnv>();
 
+  // First: every request gets its trace context, and a telemetry record when it is answered.
+  api.use(traced);
   api.onError((error, c) => {
-    console.error("api error", error);
+    logger.error("api error", { error, route: c.req.routePath, traceId: c.get("trace")?.context.traceId });
     return c.json({ error: "internal error" }, 500);
   });
   api.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
@@ -47,13 +65,21 @@ export function createApi(options: ApiOptions): Hono {
         return c.json({ error: "body is not valid JSON" }, 400);
       }
       const key = c.req.header("Idempotency-Key");
-      const result = await submitCommand(options, c.req.param("service"), c.req.param("command"), payload, key);
+      const result = await submitCommand(
+        options,
+        c.req.param("service"),
+        c.req.param("command"),
+        payload,
+        key,
+        c.get("trace"),
+      );
       if (result.ok) c.header("Location", `/commands/${String(result.body.commandId)}`);
       return answer(c, result);
     },
   );
 
   api.get("/commands/:commandId", async (c) => answer(c, await readOutcome(c.req.param("commandId"))));
+  api.get("/commands/:commandId/trace", async (c) => answer(c, await readTrace(c.req.param("commandId"))));
 
   api.get("/views/:service/:view/:key", async (c) => {
     const { service, view, key } = c.req.param();

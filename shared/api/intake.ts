@@ -18,6 +18,9 @@ import type { Outcome } from "../handlers/outcomes.ts";
 import { publicOutcome } from "../handlers/outcomes.ts";
 import { envNames } from "../plan.ts";
 import { sealCommand } from "../privacy/seal.ts";
+import { telemetry } from "../telemetry/emitter.ts";
+import { hopSpan } from "../telemetry/spans.ts";
+import { formatTraceparent, hopSpanId, startTrace, type TraceContext } from "../telemetry/trace-context.ts";
 import type { AppDefinition } from "../topology.ts";
 
 export interface ApiOptions {
@@ -42,6 +45,14 @@ interface ApiCommandRecord {
   readonly aggregateId: string;
   readonly requestHash: string;
   readonly receivedAt: string;
+  /** The command's trace (W3C trace id): its journey is indexed under it (shared/telemetry/journey.ts). */
+  readonly traceId?: string;
+}
+
+/** Where a request sits in its trace, and when it arrived (for the "accepted" hop). */
+export interface RequestTrace {
+  readonly context: TraceContext;
+  readonly startedAt: number;
 }
 
 /** Largest command body (JSON) or message (Connect, gRPC, gRPC-Web) accepted, in bytes. */
@@ -50,6 +61,9 @@ export const maxCommandBytes = 64 * 1024;
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,128}$/;
 const pathSegmentPattern = /^[A-Za-z0-9._~-]{1,256}$/;
 
+/** Whether `value` is an id or key the API accepts in a path (unreserved URL characters, 1 to 256). */
+export const isPathSegment = (value: string): boolean => pathSegmentPattern.test(value);
+
 /** Takes a command in: `payload` is its JSON (protobuf JSON names), `key` the client's idempotency key. */
 export async function submitCommand(
   options: ApiOptions,
@@ -57,6 +71,7 @@ export async function submitCommand(
   commandName: string,
   payload: unknown,
   key: string | undefined,
+  trace: RequestTrace = { context: startTrace(), startedAt: Date.now() },
 ): Promise<Answer> {
   const service = options.app.services.find((s) => s.name === serviceName);
   const contract = options.contracts[serviceName];
@@ -81,11 +96,19 @@ export async function submitCommand(
     aggregateId: validation.aggregateId,
     requestHash,
     receivedAt: new Date().toISOString(),
+    traceId: trace.context.traceId,
   };
   const stored = await recordCommand(record);
   if (stored.requestHash !== requestHash) {
     return { ok: false, status: 422, error: "Idempotency-Key was already used for a different request", commandId };
   }
+  // A repeated key continues the first request's trace: one command, one journey.
+  const parent =
+    stored.traceId === undefined || stored.traceId === trace.context.traceId
+      ? trace.context
+      : firstTrace(stored.traceId, commandId);
+  const owner = { commandId, correlationId: commandId, aggregateId: stored.aggregateId };
+  const accepted = { source: "api", name: "accepted", parent, owner, startedAt: trace.startedAt } as const;
   const message: CommandMessage = {
     commandId,
     service: serviceName,
@@ -94,6 +117,7 @@ export async function submitCommand(
     receivedAt: stored.receivedAt,
     correlationId: commandId,
     causationId: commandId,
+    traceparent: formatTraceparent(hopSpan({ ...accepted, endedAt: 0 }).context),
   };
   // Personal data sealed before the command is queued (docs/privacy.md): the queue and its
   // dead-letter queue hold no plaintext; the handler opens it.
@@ -108,6 +132,8 @@ export async function submitCommand(
       MessageDeduplicationId: commandId,
     }),
   );
+  const emitter = telemetry();
+  if (emitter.enabled) emitter.emit(hopSpan({ ...accepted, endedAt: Date.now() }).record);
   return { ok: true, status: 202, body: { commandId } };
 }
 
@@ -164,6 +190,11 @@ async function recordCommand(record: ApiCommandRecord): Promise<ApiCommandRecord
     );
     return existing.Item as ApiCommandRecord;
   }
+}
+
+/** The trace a repeated key's first request started, as a parent for the "accepted" hop. */
+function firstTrace(traceId: string, commandId: string): TraceContext {
+  return { traceId, spanId: hopSpanId(traceId, commandId, "request"), flags: "01" };
 }
 
 function sha256(text: string): string {

@@ -2,7 +2,7 @@
  * The message that carries a command from the API (or a reactor) to a service's command
  * queue. Validated again on arrival: a queue is an entry point too.
  */
-import { isObject, onlyKeys, type Shape, ShapeError, shape, text } from "../events/check.ts";
+import { isObject, onlyKeys, optionalText, type Shape, ShapeError, shape, text } from "../events/check.ts";
 
 export interface CommandMessage {
   commandId: string;
@@ -13,6 +13,11 @@ export interface CommandMessage {
   receivedAt: string;
   correlationId: string;
   causationId: string;
+  /**
+   * W3C Trace Context (shared/telemetry/trace-context.ts): the command's trace, and the span
+   * that sent it (the API's "accepted", a reactor's "reacted"). Absent from older senders.
+   */
+  traceparent?: string;
 }
 
 /** An ISO 8601 date and time in UTC (`Z`), seconds required, any fraction (zod's `iso.datetime()`). */
@@ -27,6 +32,7 @@ const keys = /* @__PURE__ */ new Set([
   "receivedAt",
   "correlationId",
   "causationId",
+  "traceparent",
 ]);
 
 /** Checks a parsed command message; throws `ShapeError`. Unknown keys are dropped; the command's are kept. */
@@ -47,6 +53,7 @@ export function checkCommandMessage(value: unknown): CommandMessage {
     throw new ShapeError(["receivedAt"], "expected an ISO 8601 date and time in UTC");
   text(value, "correlationId", 1, 200);
   text(value, "causationId", 1, 200);
+  optionalText(value, "traceparent", 1, 512);
   return onlyKeys(value, keys);
 }
 

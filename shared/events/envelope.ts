@@ -40,6 +40,8 @@ export interface EventEnvelope {
   claimcheck?: ClaimCheck | undefined;
   /** The paths in `data` of fields sealed as personal data (shared/privacy/fields.ts); readers open them. */
   personaldata?: string[] | undefined;
+  /** W3C Trace Context of the command that caused it (shared/telemetry/trace-context.ts). */
+  traceparent?: string | undefined;
 }
 
 /** One stream record: the events one command produced for one aggregate, or its rejection. */
@@ -60,11 +62,15 @@ export interface Commit {
    */
   previousCommitId?: string | undefined;
   committedAt: string;
+  /** W3C Trace Context: the command's trace, and the span that appended the commit. */
+  traceparent?: string | undefined;
   /** 1..100 events; a rejection's one CommandRejected. */
   events: EventEnvelope[];
 }
 
 const idMax = 200;
+/** A traceparent is 55 characters; later versions of the spec may append fields. */
+const traceparentMax = 512;
 
 const eventKeys = /* @__PURE__ */ new Set([
   "specversion",
@@ -84,6 +90,7 @@ const eventKeys = /* @__PURE__ */ new Set([
   "schemaversion",
   "claimcheck",
   "personaldata",
+  "traceparent",
 ]);
 
 /** Checks a parsed event envelope; throws `ShapeError`. Unknown keys are dropped. */
@@ -111,6 +118,7 @@ export function checkEnvelope(value: unknown): EventEnvelope {
     !(Array.isArray(sealed) && sealed.length <= 100 && sealed.every((p) => typeof p === "string" && p.length > 0))
   )
     throw new ShapeError(["personaldata"], "expected up to 100 field paths");
+  optionalText(value, "traceparent", 1, traceparentMax);
   return onlyKeys(value, eventKeys);
 }
 
@@ -125,6 +133,7 @@ const commitKeys = /* @__PURE__ */ new Set([
   "expectedVersion",
   "previousCommitId",
   "committedAt",
+  "traceparent",
   "events",
 ]);
 
@@ -146,6 +155,7 @@ export function checkCommit(value: unknown): Commit {
   const expectedVersion = integer(value, "expectedVersion", 0);
   optionalText(value, "previousCommitId", 1, idMax);
   text(value, "committedAt", 1, 40);
+  optionalText(value, "traceparent", 1, traceparentMax);
   const events = value.events;
   if (!Array.isArray(events)) throw new ShapeError(["events"], "expected array");
   if (events.length < 1 || events.length > 100) throw new ShapeError(["events"], "expected 1 to 100 events");
@@ -282,6 +292,8 @@ export interface CommitMetadata {
   readonly previousCommitId?: string;
   readonly correlationId: string;
   readonly causationId: string;
+  /** The command's trace context, carried by the commit and each of its events. @default none */
+  readonly traceparent?: string;
   /** Injected: the framework's clock, so tests can fix it. */
   readonly now: Date;
 }
@@ -306,6 +318,7 @@ export function buildCommit(kind: Commit["kind"], meta: CommitMetadata, events: 
     expectedVersion: meta.expectedVersion,
     ...(meta.previousCommitId === undefined ? {} : { previousCommitId: meta.previousCommitId }),
     committedAt: time,
+    ...(meta.traceparent === undefined ? {} : { traceparent: meta.traceparent }),
     events: events.map((event, index) => ({
       specversion: "1.0",
       id: `${commitId}.${index}`,
@@ -322,6 +335,7 @@ export function buildCommit(kind: Commit["kind"], meta: CommitMetadata, events: 
       causationid: meta.causationId,
       correlationid: meta.correlationId,
       schemaversion: 1,
+      ...(meta.traceparent === undefined ? {} : { traceparent: meta.traceparent }),
     })),
   };
 }

@@ -35,6 +35,8 @@ import { envNames } from "../plan.ts";
 import { openCommandBody } from "../privacy/fields.ts";
 import { sealCommit } from "../privacy/seal.ts";
 import { backoffMs, retry } from "../retry.ts";
+import { CommandHops, commitTraceparent, type RoundTimes } from "../telemetry/command-hops.ts";
+import { flushingTelemetry } from "../telemetry/emitter.ts";
 import { readStates, type StateItem, stateKey, stateKeys, statesFrom } from "./aggregate-state.ts";
 import { appendCommits } from "./commit-append.ts";
 import { awaitCommits, type CommitChain } from "./commit-wait.ts";
@@ -90,10 +92,11 @@ export function commandHandler<State>(
 ): SQSHandler {
   let config: Config | undefined;
   const decided = new DecidedStates<State>();
-  return async (event): Promise<SQSBatchResponse> => {
+  return flushingTelemetry(async (event): Promise<SQSBatchResponse> => {
     config ??= readConfig();
-    return handleCommands({ config, decider, options, decided }, event.Records);
-  };
+    const hops = new CommandHops(`${config.service}-command-handler`, Date.now());
+    return handleCommands({ config, decider, options, decided, hops }, event.Records);
+  });
 }
 
 interface Runtime<State> {
@@ -102,6 +105,8 @@ interface Runtime<State> {
   readonly options: CommandHandlerOptions;
   /** The states this instance's won commits made, ahead of the state table for a hop. */
   readonly decided: DecidedStates<State>;
+  /** The batch's telemetry: each command's hops and outcome. */
+  readonly hops: CommandHops;
 }
 
 /** A command of the batch still to be carried out. */
@@ -153,6 +158,7 @@ async function handleCommands<State>(
       refused.push(parsed.outcome);
     } else {
       const { aggregateId } = parsed.message;
+      runtime.hops.queued(record, parsed.message);
       const work = { record, message: parsed.message, attempt: 1, conflicts: 0 };
       const group = groups.get(aggregateId);
       if (group === undefined) groups.set(aggregateId, { aggregateId, work: [work] });
@@ -318,6 +324,7 @@ async function runRound<State>(
   known?: ReadonlyMap<string, StateItem<State>>,
 ): Promise<boolean> {
   const { config, options } = runtime;
+  const startedAt = Date.now();
   const states =
     known ??
     runtime.decided.freshest(
@@ -330,6 +337,7 @@ async function runRound<State>(
   const plans = await Promise.all(
     groups.map((group) => sealPlan(runtime, planGroup(runtime, group, states.get(group.aggregateId)))),
   );
+  const decidedAt = Date.now();
   const fresh = plans.flatMap((p) => p.chain.filter((c) => !c.resumed));
   // Pending first: a crash after the append resumes the very same commit instead of deciding again.
   if (fresh.length > 0) {
@@ -344,6 +352,7 @@ async function runRound<State>(
       ),
     );
   }
+  const appendStartedAt = Date.now();
   await appendCommits(
     config,
     plans.flatMap((p) => [
@@ -351,13 +360,24 @@ async function runRound<State>(
       ...p.chain.map((c) => c.commit),
     ]),
   );
-  const outcomes: Outcome[] = plans.flatMap((p) =>
-    p.finals.map(({ work, rejection }) =>
-      rejection === undefined
-        ? outcome(work.message, work.attempt, "accepted", { events: [] })
-        : outcome(work.message, work.attempt, "rejected", { reason: String(rejection.events[0]?.data.reason) }),
-    ),
-  );
+  const times: RoundTimes = { startedAt, decidedAt, appendStartedAt, appendedAt: Date.now() };
+  for (const plan of plans) {
+    for (const f of plan.finals) runtime.hops.round(f.work.message, f.work.attempt, times, f.rejection !== undefined);
+    for (const c of plan.chain) runtime.hops.round(c.work.message, c.work.attempt, times, true);
+  }
+  /** The round's final outcomes, each with its command. */
+  const settled: { readonly message: CommandMessage; readonly outcome: Outcome }[] = [];
+  const settle = (work: Work, made: Outcome) => settled.push({ message: work.message, outcome: made });
+  for (const p of plans) {
+    for (const { work, rejection } of p.finals) {
+      settle(
+        work,
+        rejection === undefined
+          ? outcome(work.message, work.attempt, "accepted", { events: [] })
+          : outcome(work.message, work.attempt, "rejected", { reason: String(rejection.events[0]?.data.reason) }),
+      );
+    }
+  }
   const chains: CommitChain[] = plans.map((p) => ({
     aggregateId: p.group.aggregateId,
     commits: p.chain.map((c) => c.commit),
@@ -377,7 +397,7 @@ async function runRound<State>(
     for (const { work, commit } of plan.chain) {
       const fate = fates.get(commit.commitId) ?? "pending";
       if (fate === "accepted") {
-        outcomes.push(outcome(work.message, work.attempt, "accepted", { events: outcomeEvents(commit) }));
+        settle(work, outcome(work.message, work.attempt, "accepted", { events: outcomeEvents(commit) }));
         done.add(work);
       } else if (fate === "lost") {
         // The first loser met a conflict of its own; those after it lost with it.
@@ -389,7 +409,7 @@ async function runRound<State>(
         work.attempt += 1;
         if (work.conflicts >= maxConflicts) {
           const reason = `version conflict: still conflicting after ${work.conflicts} attempts`;
-          outcomes.push(outcome(work.message, work.attempt - 1, "conflicted", { reason }));
+          settle(work, outcome(work.message, work.attempt - 1, "conflicted", { reason }));
           done.add(work);
         }
       } else {
@@ -401,7 +421,11 @@ async function runRound<State>(
     const left = plan.group.work.filter((w) => !done.has(w));
     plan.group.work.splice(0, plan.group.work.length, ...left);
   }
-  if (outcomes.length > 0) await batchPutItems(config.outcomesTable, outcomes as unknown as Record<string, unknown>[]);
+  if (settled.length > 0) {
+    const outcomes = settled.map((s) => s.outcome);
+    await batchPutItems(config.outcomesTable, outcomes as unknown as Record<string, unknown>[]);
+    for (const { message, outcome: made } of settled) runtime.hops.outcome(message, made.status, made.attempt, times);
+  }
   return conflicted;
 }
 
@@ -496,6 +520,7 @@ function decideCommit<State>(
     expectedVersion: version,
     correlationId: message.correlationId,
     causationId: message.causationId,
+    traceparent: commitTraceparent(message, work.attempt),
     now: receivedAt,
   };
   const rejection = (reason: string) =>
