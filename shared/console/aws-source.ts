@@ -52,7 +52,7 @@ import {
   type ReplayJob,
   type Sample,
 } from "./source.ts";
-import { noTelemetry, type TelemetryReads } from "./telemetry-reads.ts";
+import { systemTelemetry, type TelemetryReads } from "./telemetry-reads.ts";
 import {
   archiveView,
   declaredProjections,
@@ -132,7 +132,16 @@ export interface AwsConsoleSource extends ConsoleSource {
 export function awsConsoleSource(options: AwsSourceOptions): AwsConsoleSource {
   const { plan, app } = options;
   const startedAt = new Date().toISOString();
-  const telemetry = options.telemetry ?? noTelemetry("this console does not read the analytics bus yet");
+  // The deployed tables have the plan's names; hop latencies are an Athena query, reused for a minute.
+  const telemetry =
+    options.telemetry ??
+    systemTelemetry({
+      app: options.app,
+      plan: options.plan,
+      tableNames: new Map(options.plan.tables.map((t) => [t.id, t.name])),
+      target: "athena",
+      latencyCacheMs: 60_000,
+    });
   const every = options.sampleEveryMs ?? 10_000;
   const metricsEvery = options.metricsEveryMs ?? 60_000;
 

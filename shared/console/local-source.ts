@@ -29,7 +29,7 @@ import {
   type QueueDepth,
   type Sample,
 } from "./source.ts";
-import { noTelemetry, type TelemetryReads } from "./telemetry-reads.ts";
+import { systemTelemetry, type TelemetryReads } from "./telemetry-reads.ts";
 import {
   archiveView,
   declaredProjections,
@@ -73,7 +73,15 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
   const { plan, resources } = options;
   const prefix = plan.prefix;
   const startedAt = new Date().toISOString();
-  const telemetry = options.telemetry ?? noTelemetry("this console does not read the analytics bus yet");
+  const telemetry =
+    options.telemetry ??
+    systemTelemetry({
+      app: options.app,
+      plan,
+      tableNames: resources.tableNames,
+      target: "local",
+      latencyCacheMs: 5_000,
+    });
   const endpoints: LocalEndpoints = describeEndpoints({
     plan,
     resources,

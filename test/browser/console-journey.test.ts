@@ -9,10 +9,13 @@
  * Screenshots go to test-results/console-journey/ (git-ignored); without /usr/bin/chromium the
  * browser part is skipped.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dynamoClient } from "../../shared/aws/clients.ts";
 import { type StandaloneConsole, serveConsole } from "../../shared/console/server.ts";
 import type {
   CommandView,
@@ -22,7 +25,8 @@ import type {
   JourneyView,
   Overview,
 } from "../../shared/console/source.ts";
-import { repoRoot } from "../support/system.ts";
+import { ids } from "../../shared/plan.ts";
+import { removeDataDir, repoRoot, startSystem, type TestSystem } from "../support/system.ts";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const haveChromium = existsSync(chromiumPath);
@@ -364,5 +368,110 @@ describe.skipIf(!haveChromium)("the journey in a real browser", () => {
     stub.state.latencyUnavailable = true;
     await page.selectOption("#latency-minutes", "5");
     await page.locator("#latencies .empty-note", { hasText: "No analytics bus here." }).waitFor({ timeout: 10_000 });
+  });
+});
+
+describe("the console's journeys over the local cloud", () => {
+  let system: TestSystem;
+  const hex = (bytes: number) => randomBytes(bytes).toString("hex");
+  const put = (table: string, item: Record<string, unknown>) =>
+    dynamoClient().send(new PutCommand({ TableName: system.resources.tableNames.get(table), Item: item }));
+  const trace = async (id: string) => {
+    const response = await system.get(`/_canon/api/commands/${encodeURIComponent(id)}/trace`);
+    return { status: response.status, body: (await response.json()) as JourneyView & { error?: string } };
+  };
+
+  beforeAll(async () => {
+    system = await startSystem();
+  });
+
+  afterAll(async () => {
+    await system?.stop();
+    if (system) removeDataDir(system.dataDir);
+  });
+
+  it("reads a journey from the tables the system keeps, a reactor's command by its service's outcomes", async () => {
+    // A transfer the API took, the span its saga reacted in, and the Withdraw that reaction sent:
+    // written as the API, the handlers and the journey indexer write them.
+    const traceId = hex(16);
+    const transfer = `c-${hex(8)}`;
+    const withdraw = `c-${hex(8)}`;
+    const [accepted, reacted, queued] = [hex(8), hex(8), hex(8)];
+    const at = (ms: number) => new Date(t0 + ms).toISOString();
+    const expiresAt = Math.floor(Date.now() / 1000) + 3600;
+    const span = (spanId: string, commandId: string, name: string, from: number, to: number, more = {}) =>
+      put(ids.journeysTable(), {
+        traceId,
+        spanId,
+        kind: "span",
+        commandId,
+        name,
+        source: "test",
+        startedAt: at(from),
+        endedAt: at(to),
+        expiresAt,
+        ...more,
+      });
+    await put(ids.apiCommandsTable(), {
+      id: transfer,
+      service: "transfers",
+      command: "RequestTransfer",
+      aggregateId: "t-seeded",
+      requestHash: "x",
+      receivedAt: at(0),
+      traceId,
+    });
+    await put(ids.outcomesTable("transfers"), {
+      id: transfer,
+      status: "accepted",
+      command: "RequestTransfer",
+      aggregateId: "t-seeded",
+      attempt: 1,
+      updatedAt: at(20),
+    });
+    await put(ids.outcomesTable("accounts"), {
+      id: withdraw,
+      status: "rejected",
+      command: "Withdraw",
+      aggregateId: "acc-seeded",
+      attempt: 1,
+      reason: "insufficient funds",
+      updatedAt: at(90),
+      traceId,
+    });
+    await span(accepted, transfer, "accepted", 0, 3);
+    await span(reacted, transfer, "reacted", 40, 60, { subscriber: "transfers.saga", parentSpanId: accepted });
+    await span(queued, withdraw, "queued", 60, 80, { parentSpanId: reacted });
+    await put(ids.journeysTable(), {
+      traceId,
+      spanId: `outcome-${withdraw}`,
+      kind: "outcome",
+      commandId: withdraw,
+      command: "Withdraw",
+      status: "rejected",
+      expiresAt,
+    });
+
+    const found = await trace(transfer);
+    expect(found.status).toBe(200);
+    expect(found.body).toMatchObject({ commandId: transfer, traceId, command: "RequestTransfer", status: "accepted" });
+    expect(found.body.hops.map((h) => [h.name, h.subscriber, h.durationMs])).toEqual([
+      ["accepted", undefined, 3],
+      ["reacted", "transfers.saga", 20],
+    ]);
+    expect(found.body.caused).toMatchObject([
+      { commandId: withdraw, command: "Withdraw", status: "rejected", hops: [{ name: "queued", durationMs: 20 }] },
+    ]);
+    // The API never took the Withdraw (a reactor sent it): the console finds it all the same.
+    const sent = await trace(withdraw);
+    expect(sent.status).toBe(200);
+    expect(sent.body).toMatchObject({ commandId: withdraw, command: "Withdraw", status: "rejected", traceId });
+    expect(sent.body.hops.map((h) => h.name)).toEqual(["queued"]);
+
+    expect(await trace("c-never-taken")).toEqual({
+      status: 404,
+      body: { error: 'no command has the id "c-never-taken"' },
+    });
+    expect((await trace("not an id")).status).toBe(400);
   });
 });
