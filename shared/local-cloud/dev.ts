@@ -5,6 +5,7 @@
  */
 import { userInfo } from "node:os";
 import { type ServerType, serve } from "@hono/node-server";
+import { localSinkFunctions } from "../analytics/local-sink.ts";
 import { createApi } from "../api/app.ts";
 import { rpcFetch, rpcPathPattern } from "../api/rpc-app.ts";
 import { destroyClients } from "../aws/clients.ts";
@@ -81,7 +82,8 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     const resources = await provision(plan);
     await ensureControlTable(plan.prefix);
     runner = await startRunner({
-      plan,
+      // With the telemetry bus's local sink, which plays its delivery stream (not a planned function).
+      plan: { ...plan, functions: [...plan.functions, ...localSinkFunctions(plan)] },
       resources,
       steer: true,
       baseEnv: cloud?.env ?? {},

@@ -4,6 +4,7 @@
  * tables, and each bus's archive bucket. Returns the physical names and addresses.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -20,6 +21,7 @@ import {
   UnsubscribeCommand,
 } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { localSinkFailureQueueId } from "../analytics/local-sink.ts";
 import { kinesisClient, s3Client, snsClient, sqsClient } from "../aws/clients.ts";
 import { isAwsError } from "../aws/errors.ts";
 import { createTableIfMissing } from "../aws/tables.ts";
@@ -69,9 +71,14 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
       streamArns.set(stream.bus, arn);
     }),
     ...plan.tables.map(async (table) => {
-      await createTableIfMissing(table.name, table.partitionKey);
+      if (table.sortKey === undefined) await createTableIfMissing(table.name, table.partitionKey);
+      else await createSortedTableIfMissing(table.name, table.partitionKey, table.sortKey);
       tableNames.set(table.id, table.name);
     }),
+    // A telemetry bus's Parquet files (the local sink plays Firehose into it): expiry is AWS's.
+    ...plan.telemetry.map(({ bucket }) =>
+      ignoreExists(() => s3Client().send(new CreateBucketCommand({ Bucket: bucket }))),
+    ),
     createTableIfMissing(subjectKeysTableName(plan.prefix)),
     ...plan.buckets.map(async ({ bus, name: bucket }) => {
       await ignoreExists(() => s3Client().send(new CreateBucketCommand({ Bucket: bucket })));
@@ -93,8 +100,8 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
   }
 
   const queueArns = new Map<string, string>();
-  await Promise.all(
-    plan.queues.map(async (queue) => {
+  await Promise.all([
+    ...plan.queues.map(async (queue) => {
       const dlq = await createQueue(queue.deadLetterQueueName, queue.fifo, {});
       const main = await createQueue(queue.name, queue.fifo, {
         VisibilityTimeout: String(queue.visibilityTimeoutSeconds),
@@ -104,7 +111,12 @@ export async function provision(plan: AppPlan): Promise<ProvisionedResources> {
       queueArns.set(queue.id, main.arn);
       deadLetterQueueUrls.set(queue.id, dlq.url);
     }),
-  );
+    // The local sink's on-failure destination (local only: on AWS the delivery stream has none).
+    ...plan.telemetry.map(async ({ bus }) => {
+      const failures = await createQueue(`${plan.prefix}-${localSinkFailureQueueId(bus)}`, false, {});
+      queueUrls.set(localSinkFailureQueueId(bus), failures.url);
+    }),
+  ]);
 
   await reconcileSubscriptions(plan, topicArns, queueArns);
 
@@ -246,6 +258,34 @@ async function waitActive(streamName: string): Promise<string> {
     await sleep(50);
   }
   throw new Error(`stream ${streamName} did not become ACTIVE`);
+}
+
+/**
+ * A table with a string sort key (the journeys index). Locally without its time to live: dynalite
+ * has none, so local spans stay until the data folder goes.
+ */
+async function createSortedTableIfMissing(name: string, partitionKey: string, sortKey: string): Promise<void> {
+  const dynamo = new DynamoDBClient({ region: process.env.AWS_REGION ?? "us-east-1" });
+  try {
+    await ignoreExists(() =>
+      dynamo.send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: "PAY_PER_REQUEST",
+          AttributeDefinitions: [
+            { AttributeName: partitionKey, AttributeType: "S" },
+            { AttributeName: sortKey, AttributeType: "S" },
+          ],
+          KeySchema: [
+            { AttributeName: partitionKey, KeyType: "HASH" },
+            { AttributeName: sortKey, KeyType: "RANGE" },
+          ],
+        }),
+      ),
+    );
+  } finally {
+    dynamo.destroy();
+  }
 }
 
 const alreadyExists = ["ResourceInUseException", "BucketAlreadyOwnedByYou", "BucketAlreadyExists"];

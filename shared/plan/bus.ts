@@ -60,6 +60,7 @@ export function planBusResources(b: PlanBuilder, app: AppDefinition) {
       // Glue names: lower case, underscores.
       database: b.name(bus.name).replaceAll("-", "_"),
       table: "records",
+      workGroup: `${b.name(bus.name)}-telemetry`,
       retentionDays: telemetryRetentionDays,
       owner: { kind: "bus", name: bus.name },
     }),

@@ -35,6 +35,8 @@ export interface PlannedTelemetryStore {
   /** The Glue database and table of the files (Athena queries them as `telemetry`). */
   readonly database: string;
   readonly table: string;
+  /** The Athena workgroup its queries run in (results encrypted, bytes scanned capped). */
+  readonly workGroup: string;
   /** Days a Parquet file is kept before S3 expires it. */
   readonly retentionDays: number;
   readonly owner: Owner;

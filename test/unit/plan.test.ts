@@ -222,6 +222,7 @@ describe("a telemetry bus (law K)", () => {
         deliveryStream: "t-analytics-delivery",
         database: "t_analytics",
         table: "records",
+        workGroup: "t-analytics-telemetry",
         retentionDays: 90,
         owner: { kind: "bus", name: "analytics" },
       },

@@ -1,0 +1,208 @@
+/**
+ * The analytics bus over the wire (law K): TelemetryRecord JSON put on its stream becomes
+ * Parquet files in its bucket, in Firehose's hour layout, read by `queryAnalytics`, by
+ * `hopLatencies` and by `canon archive sql --bus analytics`; a record that is not telemetry is
+ * skipped, and a restart of the system neither loses nor doubles a record.
+ */
+import { randomUUID } from "node:crypto";
+import { PutRecordsCommand } from "@aws-sdk/client-kinesis";
+import { DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { hopLatencies, localAnalyticsTarget, queryAnalytics } from "../../shared/analytics/sql.ts";
+import { kinesisClient, s3Client } from "../../shared/aws/clients.ts";
+import { runCanon } from "../support/cli.ts";
+import { removeDataDir, startSystem, type TestSystem, tempDataDir, waitFor } from "../support/system.ts";
+
+const dataDir = tempDataDir("analytics");
+let system: TestSystem;
+// This run's records, told apart from the telemetry the system emits itself.
+const source = `test-${randomUUID().slice(0, 8)}`;
+
+const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+const span = (name: string, ms: number, subscriber?: string) => ({
+  kind: "span",
+  at: at(0),
+  source,
+  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+  spanId: randomUUID().replaceAll("-", "").slice(0, 16),
+  commandId: "c-1",
+  span: { name, startedAt: at(ms + 10), endedAt: at(10), ...(subscriber && { subscriber }) },
+});
+const request = (status: number, latencyMs: number) => ({
+  kind: "request",
+  at: at(0),
+  source,
+  request: { method: "POST", route: "/commands/:service/:command", status, latencyMs },
+});
+const apply = {
+  kind: "apply",
+  at: at(0),
+  source,
+  apply: { subscriber: "accounts.balances", aggregateVersion: "7", lagMs: 12.5 },
+};
+
+async function put(records: readonly unknown[]): Promise<void> {
+  const stream = system.plan.telemetry[0]?.streamName as string;
+  const result = await kinesisClient().send(
+    new PutRecordsCommand({
+      StreamName: stream,
+      Records: records.map((r) => ({
+        Data: Buffer.from(typeof r === "string" ? r : JSON.stringify(r)),
+        PartitionKey: randomUUID(),
+      })),
+    }),
+  );
+  expect(result.FailedRecordCount ?? 0).toBe(0);
+}
+
+const target = () => ({
+  target: localAnalyticsTarget(system.plan) as NonNullable<ReturnType<typeof localAnalyticsTarget>>,
+});
+const countsByKind = async () => {
+  const result = await queryAnalytics(
+    `SELECT kind, count(*) AS n FROM telemetry WHERE source = '${source}' GROUP BY kind ORDER BY kind`,
+    target(),
+  );
+  return Object.fromEntries(result.rows.map((r) => [r.kind, Number(r.n)]));
+};
+const waitForCounts = (expected: Record<string, number>) =>
+  waitFor(
+    async () => {
+      const counts = await countsByKind();
+      return JSON.stringify(counts) === JSON.stringify(expected) ? counts : undefined;
+    },
+    `telemetry counts ${JSON.stringify(expected)}`,
+  );
+
+beforeAll(async () => {
+  system = await startSystem({ dataDir });
+}, 120_000);
+
+afterAll(async () => {
+  await system?.stop();
+  removeDataDir(dataDir);
+});
+
+describe("the analytics bus", () => {
+  it("stores telemetry as Parquet files in the hour layout, skipping what is not telemetry", async () => {
+    await put([
+      span("accepted", 3),
+      span("queued", 20),
+      span("applied", 40, "accounts.balances"),
+      span("applied", 60, "accounts.balances"),
+      request(202, 4.5),
+      request(400, 1.25),
+      apply,
+      "not json",
+      { kind: "span" }, // no time: not a TelemetryRecord
+    ]);
+    expect(await waitForCounts({ apply: 1, request: 2, span: 4 })).toBeDefined();
+
+    const store = system.plan.telemetry[0];
+    const listed = await s3Client().send(new ListObjectsV2Command({ Bucket: store?.bucket, Prefix: store?.prefix }));
+    const keys = (listed.Contents ?? []).map((o) => o.Key ?? "");
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys)
+      expect(key).toMatch(/^records\/dt=\d{4}-\d{2}-\d{2}-\d{2}\/canon-analytics-shardId-\d+-\d+\.parquet$/);
+
+    // Typed columns, each detail flattened under its kind.
+    const rows = await queryAnalytics(
+      `SELECT request_status, request_latency_ms, typeof("at") AS at_type FROM telemetry WHERE source = '${source}' AND kind = 'request' ORDER BY request_status`,
+      target(),
+    );
+    expect(rows.rows).toEqual([
+      { request_status: 202, request_latency_ms: 4.5, at_type: "TIMESTAMP" },
+      { request_status: 400, request_latency_ms: 1.25, at_type: "TIMESTAMP" },
+    ]);
+    const applied = await queryAnalytics(
+      `SELECT apply_subscriber, apply_aggregate_version, apply_lag_ms FROM telemetry WHERE source = '${source}' AND kind = 'apply'`,
+      target(),
+    );
+    expect(applied.rows).toEqual([
+      { apply_subscriber: "accounts.balances", apply_aggregate_version: "7", apply_lag_ms: 12.5 },
+    ]);
+  });
+
+  it("gives each hop's latency percentiles over the last minutes", async () => {
+    const hops = (await hopLatencies(5, target())).filter((h) => h.hop !== "accepted" || h.count > 0);
+    const applied = hops.find((h) => h.hop === "applied" && h.subscriber === "accounts.balances");
+    expect(applied?.count).toBeGreaterThanOrEqual(2);
+    expect(applied?.p50Ms).toBeGreaterThan(0);
+    expect(applied?.p99Ms).toBeGreaterThanOrEqual(applied?.p50Ms ?? 0);
+    // In a command's order: accepted before queued before applied.
+    const order = hops.map((h) => h.hop);
+    expect(order.indexOf("accepted")).toBeLessThan(order.indexOf("queued"));
+    expect(order.indexOf("queued")).toBeLessThan(order.indexOf("applied"));
+    await expect(hopLatencies(0, target())).rejects.toThrow(/minutes must be a number above 0/);
+  });
+
+  it("answers canon archive sql --bus analytics, and refuses to verify a telemetry bus", async () => {
+    const sql = await runCanon(
+      dataDir,
+      "archive",
+      "sql",
+      "--bus",
+      "analytics",
+      "--json",
+      `SELECT kind, count(*) AS n FROM telemetry WHERE source = '${source}' GROUP BY kind ORDER BY kind`,
+    );
+    expect(sql.stderr).toBe("");
+    expect(JSON.parse(sql.stdout)).toEqual([
+      { kind: "apply", n: "1" },
+      { kind: "request", n: "2" },
+      { kind: "span", n: "4" },
+    ]);
+    const verify = await runCanon(dataDir, "archive", "verify", "--bus", "analytics");
+    expect(verify.code).toBe(2);
+    expect(verify.stderr).toMatch(/"analytics" is a telemetry bus: it has no archive to verify/);
+  });
+
+  it("loses and doubles nothing across a restart", async () => {
+    await system.stop();
+    system = await startSystem({ dataDir });
+    await put([request(500, 9), request(503, 10), span("decided", 5)]);
+    expect(await waitForCounts({ apply: 1, request: 4, span: 5 })).toBeDefined();
+  }, 120_000);
+});
+
+describe("the local sink, delivered a batch again", () => {
+  it("replaces the file a crash left unmarked and skips what its marker covers", async () => {
+    const crashSource = `${source}-crash`;
+    const record = (seq: number) => ({
+      eventID: `shardId-000000000009:${seq}`,
+      eventSource: "aws:kinesis",
+      kinesis: {
+        sequenceNumber: String(seq),
+        partitionKey: "k",
+        approximateArrivalTimestamp: Date.now() / 1000,
+        data: Buffer.from(JSON.stringify({ ...request(200, seq), source: crashSource })).toString("base64"),
+      },
+    });
+    const batch = (from: number, to: number) => ({
+      Records: Array.from({ length: to - from + 1 }, (_, i) => record(from + i)),
+    });
+    const store = system.plan.telemetry[0];
+    Object.assign(process.env, {
+      CANON_ANALYTICS_BUCKET: store?.bucket,
+      CANON_ANALYTICS_PREFIX: store?.prefix,
+      CANON_STREAM_NAME: "crash-test",
+    });
+    // A fresh sink (a new Lambda instance) reads its marker from the bucket.
+    const freshSink = async () => {
+      vi.resetModules();
+      return (await import("../../shared/analytics/local-sink.ts")).handler as unknown as (e: unknown) => Promise<void>;
+    };
+    const markerKey = "sink/crash-test/shardId-000000000009.json";
+    await (await freshSink())(batch(1, 4));
+    // The crash: the file of 1..4 is written, its marker not (as if the process died between them).
+    await s3Client().send(new DeleteObjectCommand({ Bucket: store?.bucket, Key: markerKey }));
+    const sink = await freshSink();
+    await sink(batch(1, 6)); // delivered again from the checkpoint, with more behind it
+    await sink(batch(3, 8)); // and again, overlapping what the marker now covers
+    const result = await queryAnalytics(
+      `SELECT count(*) AS n, count(DISTINCT request_latency_ms) AS distinct_n FROM telemetry WHERE source = '${crashSource}'`,
+      target(),
+    );
+    expect(result.rows).toEqual([{ n: "8", distinct_n: "8" }]);
+  });
+});
