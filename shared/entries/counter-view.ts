@@ -2,6 +2,7 @@
 import { counterProjection } from "../handlers/counters.ts";
 import { type ProjectionDefinition, type ProjectionHandler, projectionHandler } from "../handlers/projection.ts";
 import type { CounterView } from "../parts.ts";
+import { tracedProjection } from "../telemetry/subscriber-hops.ts";
 
 export { findProjection } from "./find.ts";
 
@@ -15,7 +16,7 @@ export function counterViewDefinition(service: string, part: CounterView): Proje
   });
 }
 
-/** The view's consumer: its queue → its own table. */
+/** The view's consumer: its queue → its own table, recording what it applied (shared/telemetry). */
 export function counterViewLambda(service: string, part: CounterView): ProjectionHandler {
-  return projectionHandler(counterViewDefinition(service, part));
+  return tracedProjection(projectionHandler(counterViewDefinition(service, part)));
 }

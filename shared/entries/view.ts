@@ -6,6 +6,7 @@ import {
   projectionHandler,
 } from "../handlers/projection.ts";
 import type { AggregateView } from "../parts.ts";
+import { tracedProjection } from "../telemetry/subscriber-hops.ts";
 
 export { findProjection } from "./find.ts";
 
@@ -26,7 +27,7 @@ export function viewDefinition(service: string, part: AnyView): ProjectionDefini
   });
 }
 
-/** The view's consumer: its queue → its own table. */
+/** The view's consumer: its queue → its own table, recording what it applied (shared/telemetry). */
 export function viewLambda(service: string, part: AnyView): ProjectionHandler {
-  return projectionHandler(viewDefinition(service, part));
+  return tracedProjection(projectionHandler(viewDefinition(service, part)));
 }

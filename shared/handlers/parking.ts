@@ -24,6 +24,7 @@ import { DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } fro
 import { dynamoClient } from "../aws/clients.ts";
 import { isConditionalCheckFailed } from "../aws/errors.ts";
 import { retry } from "../retry.ts";
+import { queuedEvent, recordParked } from "../telemetry/subscriber-hops.ts";
 
 export const parkKeyPrefix = "parked#";
 
@@ -123,6 +124,7 @@ export async function startPark(
       await dynamoClient().send(
         new PutCommand({ TableName: table, Item: head, ConditionExpression: "attribute_not_exists(id)" }),
       );
+      parked(projection, input);
       return head;
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
@@ -153,6 +155,7 @@ export async function appendToPark(table: string, head: ParkHead, input: ParkInp
           ExpressionAttributeValues: { ":after": seq + 1, ":seq": seq, ":now": now, ":message": input.messageId },
         }),
       );
+      if (input.reason !== undefined) parked(current.projection, input);
       return { ...current, next: seq + 1, updatedAt: now, lastMessageId: input.messageId };
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
@@ -161,6 +164,11 @@ export async function appendToPark(table: string, head: ParkHead, input: ParkInp
     current = await readPark(table, current.group);
   }
   return undefined;
+}
+
+/** The analytics bus hears of each event parked for failing (not of those parked behind it). */
+function parked(projection: string, input: ParkInput): void {
+  recordParked(projection, input.eventId ?? input.messageId, input.reason ?? "", queuedEvent(input.body));
 }
 
 async function putEntry(table: string, group: string, seq: number, input: ParkInput, now: string): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from "@aws-lambda-powertools/batch";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import type { SQSHandler, SQSRecord } from "aws-lambda";
+import type { Context, SQSEvent, SQSHandler, SQSRecord } from "aws-lambda";
 import { sqsClient } from "../aws/clients.ts";
 import type { CommandMessage } from "../domain/command-message.ts";
 import { type CommandSpecs, validateCommand } from "../domain/commands.ts";
@@ -16,6 +16,8 @@ import { type EventEnvelope, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
 import { envNames } from "../plan.ts";
 import { openEvent } from "../privacy/fields.ts";
+import { flushingTelemetry } from "../telemetry/emitter.ts";
+import { reactedHop } from "../telemetry/subscriber-hops.ts";
 
 /** A command a reactor asks for: which service, and the command with its `type`. */
 export interface CommandRequest {
@@ -43,7 +45,8 @@ export function reactorHandler(
 ): SQSHandler {
   const recordHandler = async (record: SQSRecord) => {
     const event = upcast(await openEvent(await readEvent(record.body)), options.upcasters ?? []);
-    const messages = commandsFor(definition, contracts, event);
+    const hop = reactedHop(definition.name, record, event);
+    const messages = commandsFor(definition, contracts, event, hop.traceparent);
     for (const message of messages) {
       await sqsClient().send(
         new SendMessageCommand({
@@ -54,19 +57,25 @@ export function reactorHandler(
         }),
       );
     }
+    hop.done();
   };
-  return async (event, context) =>
+  return flushingTelemetry(async (event: SQSEvent, context: Context) =>
     processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
       context,
       skipGroupOnError: true,
-    });
+    }),
+  );
 }
 
-/** The command messages that follow from an event, with ids derived from it (pure). */
+/**
+ * The command messages that follow from an event, with ids derived from it (pure); they carry
+ * `traceparent` (the reactor's hop in the event's trace) when given.
+ */
 export function commandsFor(
   definition: ReactorDefinition,
   contracts: Readonly<Record<string, CommandSpecs>>,
   event: EventEnvelope,
+  traceparent?: string,
 ): CommandMessage[] {
   return definition.react(event).map((request, index) => {
     const contract = contracts[request.service];
@@ -83,6 +92,7 @@ export function commandsFor(
       receivedAt: event.time,
       correlationId: event.correlationid,
       causationId: event.id,
+      ...(traceparent === undefined ? {} : { traceparent }),
     };
   });
 }

@@ -20,6 +20,9 @@ import { checkIn, eventClaimKey, maxInlineEventBytes } from "../events/claim-che
 import { type Commit, type EventEnvelope, readCommit } from "../events/envelope.ts";
 import { functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
+import { flushingTelemetry, telemetry } from "../telemetry/emitter.ts";
+import { hopSpan } from "../telemetry/spans.ts";
+import { formatTraceparent, parseTraceparent } from "../telemetry/trace-context.ts";
 import { readHeads } from "./arbitration-heads.ts";
 
 const logger = /* @__PURE__ */ functionLogger("relay");
@@ -36,19 +39,23 @@ interface Config {
 let config: Config | undefined;
 
 /** The relay's Lambda handler (Kinesis event source, ReportBatchItemFailures). */
-export const relayHandler: KinesisStreamHandler = async (event): Promise<KinesisStreamBatchResponse> => {
-  config ??= {
-    bus: requireEnv(envNames.bus),
-    topicArn: requireEnv(envNames.topicArn),
-    arbitrationTable: requireEnv(envNames.arbitrationTable),
-    deadLetterQueueUrl: requireEnv(envNames.deadLetterQueueUrl),
-    archiveBucket: requireEnv(envNames.archiveBucket),
-  };
-  return relayBatch(config, event.Records);
-};
+export const relayHandler: KinesisStreamHandler = /* @__PURE__ */ flushingTelemetry(
+  async (event: Parameters<KinesisStreamHandler>[0]): Promise<KinesisStreamBatchResponse> => {
+    config ??= {
+      bus: requireEnv(envNames.bus),
+      topicArn: requireEnv(envNames.topicArn),
+      arbitrationTable: requireEnv(envNames.arbitrationTable),
+      deadLetterQueueUrl: requireEnv(envNames.deadLetterQueueUrl),
+      archiveBucket: requireEnv(envNames.archiveBucket),
+    };
+    return relayBatch(config, event.Records);
+  },
+);
 
 interface Step {
   readonly record: KinesisStreamRecord;
+  /** The commit, when its events are published. */
+  readonly commit?: Commit;
   readonly publish: readonly EventEnvelope[];
   /** The aggregate head after this record (when it changed one). */
   readonly head?: { readonly key: string; readonly value: AggregateHead };
@@ -80,11 +87,16 @@ async function relayBatch(
     const verdict = verdicts[next++] as Verdict;
     switch (verdict.verdict) {
       case "accepted":
-        steps.push({ record, publish: commit.events, head: { key: aggregateKey(commit), value: verdict.head } });
+        steps.push({
+          record,
+          commit,
+          publish: commit.events,
+          head: { key: aggregateKey(commit), value: verdict.head },
+        });
         break;
       case "duplicate":
       case "unversioned":
-        steps.push({ record, publish: commit.events });
+        steps.push({ record, commit, publish: commit.events });
         break;
       case "conflict":
         logger.info("commit lost arbitration", {
@@ -98,8 +110,17 @@ async function relayBatch(
     }
   }
 
-  const published = await publishInOrder(config, steps);
+  const traced = relayedSpans(config, steps);
+  const published = await publishInOrder(config, steps, traced);
   await persistHeads(config, steps.slice(0, published), persisted);
+  const emitter = telemetry();
+  if (emitter.enabled) {
+    const now = Date.now();
+    for (const step of steps.slice(0, published)) {
+      const span = traced.get(step);
+      if (span !== undefined) emitter.emit(span({ endedAt: now }).record);
+    }
+  }
   if (published < steps.length) {
     const failed = steps[published]?.record.kinesis.sequenceNumber ?? "";
     return { batchItemFailures: [{ itemIdentifier: failed }] };
@@ -119,6 +140,10 @@ async function parseOrDeadLetter(config: Config, record: KinesisStreamRecord): P
   }
   if (reason === undefined) return commit;
   logger.error("record sent to the dead-letter queue", { reason, sequenceNumber: record.kinesis.sequenceNumber });
+  const emitter = telemetry();
+  const queue = config.deadLetterQueueUrl.slice(config.deadLetterQueueUrl.lastIndexOf("/") + 1);
+  if (emitter.enabled)
+    emitter.emit({ kind: "dead_letter", source: `${config.bus}-relay`, deadLetter: { queue, reason } });
   await sqsClient().send(
     new SendMessageCommand({
       QueueUrl: config.deadLetterQueueUrl,
@@ -147,14 +172,19 @@ const maxBatchBytes = 256 * 1024;
  * Publishes the steps' events in order, in batches within SNS's limits (an event too large for
  * a message goes by claim check); returns how many steps went out whole.
  */
-async function publishInOrder(config: Config, steps: readonly Step[]): Promise<number> {
+async function publishInOrder(
+  config: Config,
+  steps: readonly Step[],
+  traced: ReadonlyMap<Step, RelayedSpan>,
+): Promise<number> {
   const entries: { step: number; entry: PublishBatchRequestEntry; bytes: number }[] = [];
   for (const [index, step] of steps.entries()) {
+    const traceparent = traced.get(step)?.traceparent;
     for (const event of step.publish) {
       const message = await messageFor(config, event);
       entries.push({
         step: index,
-        entry: toEntry(event, message, entries.length, config.bus),
+        entry: toEntry(event, message, entries.length, config.bus, traceparent),
         bytes: Buffer.byteLength(message),
       });
     }
@@ -204,7 +234,46 @@ async function messageFor(config: Config, event: EventEnvelope): Promise<string>
   return JSON.stringify({ ...event, data: {}, claimcheck });
 }
 
-function toEntry(event: EventEnvelope, message: string, index: number, bus: string): PublishBatchRequestEntry {
+/** A commit's "relayed" hop, ended when its events are out; its traceparent goes with them. */
+type RelayedSpan = ((end: { endedAt: number }) => ReturnType<typeof hopSpan>) & { readonly traceparent: string };
+
+/**
+ * The "relayed" hop of each published commit that carries a trace: from its arrival on the
+ * stream to its events' publication. Its context travels as the events' `traceparent` message
+ * attribute, so subscribers continue from it.
+ */
+function relayedSpans(config: Config, steps: readonly Step[]): Map<Step, RelayedSpan> {
+  const spans = new Map<Step, RelayedSpan>();
+  if (!telemetry().enabled) return spans;
+  for (const step of steps) {
+    const parent = step.commit && parseTraceparent(step.commit.traceparent);
+    if (step.commit === undefined || parent === undefined || step.publish.length === 0) continue;
+    const { commit } = step;
+    const hop = {
+      source: `${config.bus}-relay`,
+      name: "relayed",
+      parent,
+      owner: {
+        commandId: commit.commandId,
+        correlationId: commit.events[0]?.correlationid,
+        aggregateId: commit.aggregateId,
+      },
+      startedAt: Math.round(step.record.kinesis.approximateArrivalTimestamp * 1000),
+      key: commit.commitId,
+    } as const;
+    const end = (at: { endedAt: number }) => hopSpan({ ...hop, ...at });
+    spans.set(step, Object.assign(end, { traceparent: formatTraceparent(end({ endedAt: 0 }).context) }));
+  }
+  return spans;
+}
+
+function toEntry(
+  event: EventEnvelope,
+  message: string,
+  index: number,
+  bus: string,
+  traceparent: string | undefined,
+): PublishBatchRequestEntry {
   return {
     Id: `e${index}`,
     Message: message,
@@ -214,6 +283,7 @@ function toEntry(event: EventEnvelope, message: string, index: number, bus: stri
       type: { DataType: "String", StringValue: event.type },
       aggregateType: { DataType: "String", StringValue: event.aggregatetype },
       bus: { DataType: "String", StringValue: bus },
+      ...(traceparent === undefined ? {} : { traceparent: { DataType: "String", StringValue: traceparent } }),
     },
   };
 }
