@@ -59,7 +59,8 @@ const actions = {
   },
 };
 
-function drawCharts(samples) {
+function drawCharts(samples, busViews) {
+  const telemetry = new Set(busViews.filter((b) => b.kind === "telemetry").map((b) => b.bus));
   const busNames = [...new Set(samples.flatMap((s) => Object.keys(s.buses)))].sort();
   const projectionNames = [...new Set(samples.flatMap((s) => Object.keys(s.projections)))];
   const points = (pick) =>
@@ -80,10 +81,17 @@ function drawCharts(samples) {
     : "Relay and archive lag (records behind the tip)";
   lineChart(
     $("chart-bus-lag"),
-    busNames.flatMap((bus) => [
-      { name: `${bus} relay`, points: points((s) => lagOf(s.buses[bus]?.relayLag)) },
-      { name: `${bus} archive`, points: points((s) => lagOf(s.buses[bus]?.archiveLag)) },
-    ]),
+    busNames.flatMap((bus) =>
+      telemetry.has(bus)
+        ? [
+            { name: `${bus} journey indexer`, points: points((s) => lagOf(s.buses[bus]?.relayLag)) },
+            { name: `${bus} columnar store`, points: points((s) => lagOf(s.buses[bus]?.archiverLag)) },
+          ]
+        : [
+            { name: `${bus} relay`, points: points((s) => lagOf(s.buses[bus]?.relayLag)) },
+            { name: `${bus} archive`, points: points((s) => lagOf(s.buses[bus]?.archiveLag)) },
+          ],
+    ),
     ages ? { title: "seconds behind the stream's tip", unit: " s" } : { title: "records behind the stream's tip" },
   );
   lineChart(
@@ -116,7 +124,7 @@ async function refresh() {
     render($("dead-letters"), overview.deadLetters, () => panels.deadLetters(overview, actions));
     render($("replays"), overview.replays, () => panels.replays(overview));
     render($("functions"), overview.functions, () => panels.functions(overview));
-    drawCharts(series);
+    drawCharts(series, overview.buses);
     if (Date.now() >= commandsDue) {
       commandsDue = Date.now() + 3000;
       const list = await fetch("/_canon/api/commands?limit=30").then((r) => r.json());

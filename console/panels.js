@@ -41,7 +41,10 @@ export function glance(o) {
   const live = o.projections.filter((p) => p.status === "live").length;
   const behind = o.projections.reduce((sum, p) => sum + p.queue.visible + p.queue.inFlight, 0);
   const rate = o.buses.reduce((sum, b) => sum + b.recordsPerSecond, 0);
-  const relayBehind = o.buses.reduce((sum, b) => sum + b.shards.reduce((s, x) => s + x.relay.records, 0), 0);
+  // The telemetry bus has no relay (its first reader is the journey indexer): not counted here.
+  const relayBehind = o.buses
+    .filter((b) => b.kind !== "telemetry")
+    .reduce((sum, b) => sum + b.shards.reduce((s, x) => s + x.relay.records, 0), 0);
   const tile = (title, value, note, tone) =>
     h(
       "div",
@@ -64,11 +67,14 @@ export function glance(o) {
   ];
 }
 
+/** Who reads a bus: the relay and the archiver, or on the telemetry bus its indexer and its store. */
+const readerNames = (bus) => (bus.kind === "telemetry" ? ["journey indexer", "columnar store"] : ["relay", "archiver"]);
+
 export function buses(o) {
   return o.buses.map((bus) =>
     h(
       "div",
-      { class: "bus" },
+      { class: "bus", dataset: { bus: bus.bus } },
       h(
         "h3",
         {},
@@ -76,10 +82,14 @@ export function buses(o) {
         " ",
         h("span", { class: "dim" }, bus.stream),
         " ",
+        bus.kind === "telemetry"
+          ? pill("telemetry", "neutral", "the system's own records (law K): no tail, no relay")
+          : "",
+        " ",
         bus.caughtUp ? "" : pill("console still reading", "warn"),
       ),
       table(
-        ["shard", "tip", n("records"), "relay", "archiver"],
+        ["shard", "tip", n("records"), ...readerNames(bus)],
         bus.shards.map((s) =>
           h(
             "tr",

@@ -61,8 +61,23 @@ export function consoleMetricQueries(
         bus,
       },
     );
+    // The telemetry bus (law K) has no relay or archiver: its journey indexer stands for the
+    // relay, and its delivery stream to the columnar store for the archiver (Firehose's own age).
+    const store = plan.telemetry.find((t) => t.bus === bus);
+    if (store !== undefined) {
+      add(
+        {
+          namespace: "AWS/Firehose",
+          name: "KinesisMillisBehindLatest",
+          dimensions: { DeliveryStreamName: store.deliveryStream },
+          stat: "Maximum",
+        },
+        { kind: "iterator-age", bus, reader: "archiver" },
+      );
+    }
     for (const reader of ["relay", "archiver"] as const) {
-      const fn = plan.functions.find((f) => f.role === reader && f.source.kind === "kinesis" && f.source.bus === bus);
+      const role = store !== undefined && reader === "relay" ? "journeys" : reader;
+      const fn = plan.functions.find((f) => f.role === role && f.source.kind === "kinesis" && f.source.bus === bus);
       const deployedFn = fn && deployed.functions.get(fn.id);
       if (deployedFn === undefined) continue;
       add(

@@ -154,9 +154,11 @@ export function awsConsoleSource(options: AwsSourceOptions): AwsConsoleSource {
   const deployed = () => discovery(lastDiscovery && lastDiscovery.missing.length > 0 ? 60_000 : undefined);
 
   const streams = new Map(plan.streams.map((s) => [s.bus, s.name]));
+  const telemetryBuses = new Set(plan.telemetry.map((store) => store.bus));
   const watch: BusWatch = watchBuses(streams, {
     startAt: new Date(Date.now() - (options.tailFromMs ?? 600_000)),
     pollMs: options.pollMs ?? 1_000,
+    telemetry: telemetryBuses,
   });
 
   const endpointsOf = (d: DeployedApp): LocalEndpoints => ({
@@ -321,6 +323,7 @@ export function awsConsoleSource(options: AwsSourceOptions): AwsConsoleSource {
       const [relayAge, archiverAge] = [readerAge(bus, "relay"), readerAge(bus, "archiver")];
       return {
         bus,
+        kind: telemetryBuses.has(bus) ? "telemetry" : "events",
         stream,
         caughtUp: watch.caughtUp(bus),
         recordsPerSecond: rates.rate(bus, now),

@@ -70,9 +70,15 @@ export interface BusWatch {
 /** Starts reading every bus's stream (bus name → stream name). */
 export function watchBuses(
   streams: ReadonlyMap<string, string>,
-  options: { pollMs?: number; startAt?: Date } = {},
+  options: {
+    pollMs?: number;
+    startAt?: Date;
+    /** Buses whose records are telemetry, not commits: counted, never shown in the tail. */
+    telemetry?: ReadonlySet<string>;
+  } = {},
 ): BusWatch {
   const pollMs = options.pollMs ?? 500;
+  const telemetry = options.telemetry ?? new Set<string>();
   const startAt = options.startAt;
   let stopping = false;
   // Stopping wakes every pending sleep at once (a sleep ends quietly, stopped or not).
@@ -133,6 +139,7 @@ export function watchBuses(
           shard.arrivals.shift();
           shard.dropped += 1;
         }
+        if (telemetry.has(state.bus)) continue;
         for (const event of await toTailEvents(state, shard.shardId, seq, new Date(at), record.Data)) emit(event);
       }
       shard.caughtUp = page.millisBehindLatest === 0 || (page.records.length === 0 && page.next !== undefined);

@@ -6,6 +6,7 @@
  * moved, and `canon dlq`'s functions for parks and redrive. A sampler keeps a short time
  * series for the charts.
  */
+import { localSinkFunctions } from "../analytics/local-sink.ts";
 import { readManifests } from "../archive/reader.ts";
 import { isAwsError } from "../aws/errors.ts";
 import { attachedFunctions, type ConsumerRequest, consumerTables } from "../local-cloud/control.ts";
@@ -89,7 +90,17 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
     embedded: options.embedded,
     env: process.env,
   });
-  const watch: BusWatch = watchBuses(resources.streamNames);
+  const telemetryBuses = new Set(plan.telemetry.map((store) => store.bus));
+  const watch: BusWatch = watchBuses(resources.streamNames, { telemetry: telemetryBuses });
+  // Whose checkpoints measure a bus's lag: the relay's and the archiver's, or on the telemetry
+  // bus the journey indexer's and the local sink's (what Firehose is on AWS).
+  const sinks = new Map(
+    localSinkFunctions(plan).flatMap((fn) => (fn.source.kind === "kinesis" ? [[fn.source.bus, fn.id]] : [])),
+  );
+  const readersOf = (bus: string) =>
+    telemetryBuses.has(bus)
+      ? { relay: ids.journeyIndexer(bus), archiver: sinks.get(bus) ?? `${bus}-local-sink` }
+      : { relay: `${bus}-relay`, archiver: `${bus}-archiver` };
   const jobs: ReplayJobs = replayJobs({
     app: options.app,
     plan,
@@ -137,8 +148,10 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
       const before = lastRecords.get(bus);
       const seconds = before === undefined ? 0 : (at - before.at) / 1000;
       const rate = before === undefined || seconds <= 0 ? 0 : Math.max(0, records - before.records) / seconds;
+      const readers = readersOf(bus);
       return {
         bus,
+        kind: telemetryBuses.has(bus) ? "telemetry" : "events",
         stream,
         caughtUp: watch.caughtUp(bus),
         recordsPerSecond: rate,
@@ -147,8 +160,8 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
           closed: shard.closed,
           ...(shard.tip === undefined ? {} : { tip: shard.tip }),
           records: shard.records,
-          relay: watch.lag(bus, shard.shardId, checkpoints.get(`${bus}-relay#${shard.shardId}`)),
-          archiver: watch.lag(bus, shard.shardId, checkpoints.get(`${bus}-archiver#${shard.shardId}`)),
+          relay: watch.lag(bus, shard.shardId, checkpoints.get(`${readers.relay}#${shard.shardId}`)),
+          archiver: watch.lag(bus, shard.shardId, checkpoints.get(`${readers.archiver}#${shard.shardId}`)),
         })),
       };
     });

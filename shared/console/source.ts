@@ -42,6 +42,12 @@ export interface ReaderLag {
 
 export interface BusView {
   readonly bus: string;
+  /**
+   * "events": its readers are the relay and the archiver. "telemetry" (law K): its records are
+   * not commits (no tail), and its readers are the journey indexer (in `relay`) and the columnar
+   * store, the local sink or Firehose (in `archiver`).
+   */
+  readonly kind: "events" | "telemetry";
   readonly stream: string;
   readonly shards: readonly ShardView[];
   /** Records per second over the last sampling interval. */

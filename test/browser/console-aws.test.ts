@@ -1,8 +1,9 @@
 /**
  * The console page over a deployed app (`canon console --aws`'s source), in Debian's chromium:
  * it says what it reads, marks lags known by their age, draws iterator ages in seconds, shows
- * a denied call as a warning, has no Rebuild button, and starts a warm-up as a state machine
- * execution with a click. The "deployed app" is the bank on the embedded local cloud, its
+ * a denied call as a warning, has no Rebuild button, says why it has no hop latencies without
+ * Athena, opens a command's journey from the deployed tables, and starts a warm-up as a state
+ * machine execution with a click. The "deployed app" is the bank on the embedded local cloud, its
  * control plane the loopback fake (see test/integration/console-aws.test.ts). Screenshots go
  * to test-results/console-aws/ (git-ignored); without /usr/bin/chromium this file is skipped.
  */
@@ -91,6 +92,15 @@ describe.skipIf(!haveChromium)("the console page over a deployed app", () => {
     expect(await balances.textContent()).toContain("live");
     expect(await balances.getByRole("button", { name: /Rebuild/ }).count()).toBe(0);
     await shot("1-overview");
+  });
+
+  it("says why it has no hop latencies when Athena cannot be read, and still opens a journey", async () => {
+    // The fake control plane has no Athena: the query fails, and the panel says so in words.
+    await page.locator("#latencies .empty-note", { hasText: "Could not read Athena" }).waitFor({ timeout: 60_000 });
+    const opened = await system.command("accounts", "OpenAccount", { accountId: "web-2", owner: "Grace" });
+    await page.goto(`${served.url}/#journey=${opened.commandId}`);
+    await page.locator("#journey .wf-summary", { hasText: "OpenAccount" }).waitFor({ timeout: 30_000 });
+    await shot("1b-journey");
   });
 
   it("shows a denied call as a warning and keeps the rest", async () => {

@@ -12,10 +12,11 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { PutRecordCommand } from "@aws-sdk/client-kinesis";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dynamoClient } from "../../shared/aws/clients.ts";
+import { dynamoClient, kinesisClient } from "../../shared/aws/clients.ts";
 import { type StandaloneConsole, serveConsole } from "../../shared/console/server.ts";
 import type {
   CommandView,
@@ -24,9 +25,10 @@ import type {
   JourneyHop,
   JourneyView,
   Overview,
+  TailEvent,
 } from "../../shared/console/source.ts";
 import { ids } from "../../shared/plan.ts";
-import { removeDataDir, repoRoot, startSystem, type TestSystem } from "../support/system.ts";
+import { removeDataDir, repoRoot, startSystem, type TestSystem, waitFor } from "../support/system.ts";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const haveChromium = existsSync(chromiumPath);
@@ -388,6 +390,40 @@ describe("the console's journeys over the local cloud", () => {
   afterAll(async () => {
     await system?.stop();
     if (system) removeDataDir(system.dataDir);
+  });
+
+  it("shows the analytics bus as a telemetry bus: counted, its readers the indexer and the store, not in the tail", async () => {
+    const stream = system.resources.streamNames.get("analytics") as string;
+    const record = {
+      kind: "request",
+      at: new Date().toISOString(),
+      source: "test",
+      request: { route: "/x", status: 200 },
+    };
+    const put = await kinesisClient().send(
+      new PutRecordCommand({
+        StreamName: stream,
+        PartitionKey: hex(16),
+        Data: new TextEncoder().encode(JSON.stringify(record)),
+      }),
+    );
+    const overview = async () => (await (await system.get("/_canon/api/overview")).json()) as Overview;
+    const settled = await waitFor(
+      async () => {
+        const analytics = (await overview()).buses.find((b) => b.bus === "analytics");
+        const shard = analytics?.shards.find(
+          (s) => s.tip !== undefined && BigInt(s.tip) >= BigInt(put.SequenceNumber ?? "0"),
+        );
+        // Read by the journey indexer and stored by the local sink: both checkpoints at the tip.
+        return shard !== undefined && shard.relay.records === 0 && shard.archiver.records === 0 ? analytics : undefined;
+      },
+      "the analytics bus read to its tip by the journey indexer and the local sink",
+      60_000,
+    );
+    expect(settled?.kind).toBe("telemetry");
+    expect((await overview()).buses.find((b) => b.bus === "core")?.kind).toBe("events");
+    const tail = (await (await system.get("/_canon/api/events?bus=analytics&limit=1000")).json()) as TailEvent[];
+    expect(tail).toEqual([]);
   });
 
   it("reads a journey from the tables the system keeps, a reactor's command by its service's outcomes", async () => {
