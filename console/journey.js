@@ -92,10 +92,16 @@ function hopRow(row, span) {
     },
     h(
       "div",
-      { class: "wf-label", style: `padding-left:${row.depth * 1.25 + 0.75}rem` },
+      {
+        class: "wf-label",
+        style: `padding-left:${row.depth * 1.25 + 0.75}rem`,
+        title: `${hop.name}${hop.subscriber ? ` ${hop.subscriber}` : ""} (${hop.source})`,
+      },
       h("span", { class: "wf-name" }, hop.name),
-      hop.subscriber ? h("span", { class: "wf-subscriber" }, ` ${hop.subscriber}`) : "",
-      h("span", { class: "dim small" }, ` ${hop.source}`),
+      // A subscriber's function is named after it (accounts.balances runs in accounts-balances).
+      hop.subscriber
+        ? h("span", { class: "wf-subscriber" }, ` ${hop.subscriber}`)
+        : h("span", { class: "dim small" }, ` ${hop.source}`),
     ),
     h(
       "div",
