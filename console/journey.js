@@ -154,7 +154,7 @@ export function waterfall(journey) {
     summary,
     h(
       "div",
-      { class: "waterfall", role: "table", "aria-label": `journey of ${journey.commandId}` },
+      { class: "waterfall", role: "group", "aria-label": `journey of ${journey.commandId}` },
       axis(span),
       rows.map((row) => (row.kind === "command" ? commandRow(row) : hopRow(row, span))),
     ),
