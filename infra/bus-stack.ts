@@ -6,6 +6,10 @@
  * ARNs and the archive's name are published as SSM parameters, the only way a service stack
  * finds its bus. Its monitoring watches the relay's and the archiver's iterator age against
  * the stream's retention, the conflict rate and the failure queues.
+ *
+ * A telemetry bus (law K) has its stream, and instead of the rest its telemetry store
+ * (infra/telemetry-store.ts: Firehose to Parquet files, Glue, Athena), its journeys table and the
+ * journey indexer; its stream's ARN is its only SSM parameter.
  */
 import { Duration, RemovalPolicy, Stack, type StackProps, Tags } from "aws-cdk-lib";
 import * as kinesis from "aws-cdk-lib/aws-kinesis";
@@ -19,6 +23,7 @@ import { addOwnedFunctions, type CanonFunction } from "./canon-function.ts";
 import { type Monitoring, type MonitoringOptions, monitoringFor } from "./monitoring.ts";
 import { busParameters, localId, ownerSlug, ownerTag, tagKeys } from "./names.ts";
 import { type OwnedResourceOptions, PlanResources } from "./resources.ts";
+import { TelemetryStore } from "./telemetry-store.ts";
 
 export interface BusStackProps extends StackProps, OwnedResourceOptions, MonitoringOptions {
   readonly plan: AppPlan;
@@ -34,10 +39,13 @@ export interface BusStackProps extends StackProps, OwnedResourceOptions, Monitor
 
 export class BusStack extends Stack {
   readonly stream: kinesis.Stream;
-  readonly topic: sns.Topic;
+  /** An events bus's topic, archive and catalog; none on a telemetry bus. */
+  readonly topic?: sns.Topic;
   readonly retention: Duration;
-  readonly archive: Archive;
-  readonly catalog: ArchiveCatalog;
+  readonly archive?: Archive;
+  readonly catalog?: ArchiveCatalog;
+  /** A telemetry bus's delivery stream, Parquet files and Athena view. */
+  readonly telemetry?: TelemetryStore;
   readonly resources: PlanResources;
   /** The bus's functions by plan id: its relay and its archiver. */
   readonly functions: ReadonlyMap<string, CanonFunction>;
@@ -50,7 +58,9 @@ export class BusStack extends Stack {
     const planned = plan.streams.find((stream) => stream.bus === bus);
     const plannedTopic = plan.topics.find((topic) => topic.bus === bus);
     const plannedBucket = plan.buckets.find((bucket) => bucket.bus === bus);
-    if (!planned || !plannedTopic || !plannedBucket) throw new Error(`the plan has no bus "${bus}"`);
+    const plannedStore = plan.telemetry.find((store) => store.bus === bus);
+    if (!planned || ((!plannedTopic || !plannedBucket) && !plannedStore))
+      throw new Error(`the plan has no bus "${bus}"`);
     Tags.of(this).add(tagKeys.owner, ownerTag(owner));
 
     this.retention = Duration.hours(planned.retentionHours);
@@ -62,8 +72,56 @@ export class BusStack extends Stack {
       encryption: kinesis.StreamEncryption.MANAGED,
       removalPolicy: RemovalPolicy.RETAIN, // the event store's hot log: never deleted by a stack update
     });
-    this.topic = new sns.Topic(this, "Topic", {
-      topicName: plannedTopic.name,
+    // In the order the events bus always had: its template's resources keep their places.
+    if (plannedTopic) this.topic = this.addTopic(plannedTopic.name);
+    new ssm.StringParameter(this, "StreamArnParameter", {
+      parameterName: busParameters.streamArn(plan.prefix, bus),
+      stringValue: this.stream.streamArn,
+      description: `Canon ${plan.prefix}: the ${bus} bus's Kinesis stream`,
+    });
+    if (this.topic) {
+      new ssm.StringParameter(this, "TopicArnParameter", {
+        parameterName: busParameters.topicArn(plan.prefix, bus),
+        stringValue: this.topic.topicArn,
+        description: `Canon ${plan.prefix}: the ${bus} bus's SNS FIFO topic`,
+      });
+    }
+    if (plannedBucket) {
+      this.archive = new Archive(this, "Archive", {
+        ...props.archive,
+        prefix: plan.prefix,
+        bus,
+        localName: plannedBucket.name,
+      });
+      this.catalog = new ArchiveCatalog(this, "ArchiveCatalog", {
+        prefix: plan.prefix,
+        bus,
+        bucket: this.archive.bucket,
+        key: this.archive.key,
+        shardIds: shardIdsFor(planned.shards, props.archiveShardIds),
+        since: props.archiveSince,
+      });
+    }
+    if (plannedStore) {
+      this.telemetry = new TelemetryStore(this, "Telemetry", {
+        prefix: plan.prefix,
+        store: plannedStore,
+        stream: this.stream,
+        since: props.archiveSince,
+      });
+    }
+
+    this.resources = new PlanResources(this, plan);
+    this.resources.addBus(bus, this.stream, this.topic, this.archive);
+    this.resources.addOwned(owner, props);
+    this.functions = addOwnedFunctions(this, this.resources, owner);
+    this.monitoring = this.monitor(props, planned.retentionHours);
+  }
+
+  /** An events bus's FIFO topic. */
+  private addTopic(topicName: string): sns.Topic {
+    const topic = new sns.Topic(this, "Topic", {
+      topicName,
       fifo: true,
       // Ordering and deduplication per message group (= aggregate id), at the high-throughput quota.
       fifoThroughputScope: sns.FifoThroughputScope.MESSAGE_GROUP,
@@ -71,59 +129,36 @@ export class BusStack extends Stack {
     });
     // The AWS managed key, named on the resource only: its key policy already lets the account's
     // principals use it through SNS, so publishers need no KMS grant (a `masterKey` would add one).
-    (this.topic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId = "alias/aws/sns";
+    (topic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId = "alias/aws/sns";
+    return topic;
+  }
 
-    new ssm.StringParameter(this, "StreamArnParameter", {
-      parameterName: busParameters.streamArn(plan.prefix, bus),
-      stringValue: this.stream.streamArn,
-      description: `Canon ${plan.prefix}: the ${bus} bus's Kinesis stream`,
-    });
-    new ssm.StringParameter(this, "TopicArnParameter", {
-      parameterName: busParameters.topicArn(plan.prefix, bus),
-      stringValue: this.topic.topicArn,
-      description: `Canon ${plan.prefix}: the ${bus} bus's SNS FIFO topic`,
-    });
-
-    this.archive = new Archive(this, "Archive", {
-      ...props.archive,
-      prefix: plan.prefix,
-      bus,
-      localName: plannedBucket.name,
-    });
-    this.catalog = new ArchiveCatalog(this, "ArchiveCatalog", {
-      prefix: plan.prefix,
-      bus,
-      bucket: this.archive.bucket,
-      key: this.archive.key,
-      shardIds: shardIdsFor(planned.shards, props.archiveShardIds),
-      since: props.archiveSince,
-    });
-
-    this.resources = new PlanResources(this, plan);
-    this.resources.addBus(bus, this.stream, this.topic, this.archive);
-    this.resources.addOwned(owner, props);
-    this.functions = addOwnedFunctions(this, this.resources, owner);
-
-    this.monitoring = monitoringFor(this, plan.prefix, ownerSlug(owner), props);
+  /** Alarms on the bus's stream consumers, the relay's conflict rate, the failure queues and the functions. */
+  private monitor(props: BusStackProps, retentionHours: number): Monitoring {
+    const { plan, bus } = props;
+    const owner: Owner = { kind: "bus", name: bus };
+    const monitoring = monitoringFor(this, plan.prefix, ownerSlug(owner), props);
+    const retention = Duration.hours(retentionHours);
     for (const fn of this.functions.values()) {
       if (fn.planned.source.kind !== "kinesis") continue;
       const relay = fn.planned.role === "relay";
       // The relay is the bus's heartbeat: alarm within minutes. The archiver (any other stream
       // consumer) alarms at half the retention: still hours before a record could expire
       // unarchived (invariant 4), without waking anyone for a batch window or a slow minute.
-      this.monitoring.addStreamConsumer(fn.planned.role, fn.function, {
-        retention: this.retention,
+      monitoring.addStreamConsumer(fn.planned.role, fn.function, {
+        retention,
         threshold: relay
-          ? Duration.minutes(Math.min(5, planned.retentionHours * 15))
-          : Duration.millis(this.retention.toMilliseconds() / 2),
+          ? Duration.minutes(Math.min(5, retentionHours * 15))
+          : Duration.millis(retention.toMilliseconds() / 2),
       });
-      if (relay) this.monitoring.addConflictRate(bus, fn.logGroup, this.stream);
+      if (relay) monitoring.addConflictRate(bus, fn.logGroup, this.stream);
     }
     for (const { planned: queue, queue: resource, deadLetterQueue } of this.resources.ownedQueues()) {
-      // The relay's and archiver's failure queues are dead-letter queues in all but name.
-      this.monitoring.addDeadLetterQueue(localId(queue.id, owner), resource);
-      this.monitoring.addDeadLetterQueue(`${localId(queue.id, owner)}-dlq`, deadLetterQueue);
+      // The relay's, archiver's and journey indexer's failure queues are dead-letter queues in all but name.
+      monitoring.addDeadLetterQueue(localId(queue.id, owner), resource);
+      monitoring.addDeadLetterQueue(`${localId(queue.id, owner)}-dlq`, deadLetterQueue);
     }
-    this.monitoring.addFunctions(new Map([...this.functions].map(([fid, fn]) => [fid, fn.function])));
+    monitoring.addFunctions(new Map([...this.functions].map(([fid, fn]) => [fid, fn.function])));
+    return monitoring;
   }
 }

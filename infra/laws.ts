@@ -23,10 +23,10 @@ import { subjectKeyActions } from "./privacy.ts";
 export const laws = {
   A: "Law A (the stream is the single source of truth: only its bus's relay publishes to a bus topic)",
   B: "Law B (each service owns its stack, tables and queues)",
-  BC: "Law B/C (a node touches only its own tables, queues and buckets, and its bus's archive, and a command handler reads its bus's arbitration heads; only the API and declared reactors send commands, only the API reads query tables)",
+  BC: "Law B/C (a node touches only its own tables, queues and buckets, and its bus's archive, and a command handler reads its bus's arbitration heads; only the API and declared reactors send commands, only the API reads query tables and the journeys index)",
   C: "Law C (nodes never talk to each other: no function invokes a function)",
   D: "Law D (a command handler never writes its read model: it appends to the stream, and its own projection records the event)",
-  F: "Law F (fanout consumers publish nothing: a projection, and its replayer, write no stream, topic, queue or bucket)",
+  F: "Law F (fanout consumers publish nothing: a projection, and its replayer, write no stream, topic, queue or bucket, but their telemetry to a telemetry bus)",
   DLQ: "Law DLQ (every queue, subscription and stream consumer has a dead-letter destination)",
   KMS: "Law KMS (every stream, topic, queue, table and bucket is encrypted with KMS)",
   ROLE: `Law ROLE (every function carries a ${tagKeys.role} tag: ${functionRoles.join(", ")})`,
@@ -147,6 +147,8 @@ export class CanonLaws implements IAspect {
     if (fanoutRoles.has(fn.role)) {
       for (const kind of ["stream", "topic", "queue", "bucket"] as const) {
         if (target.kind !== kind && target.kind !== "any") continue;
+        // Its telemetry is no publishing: nothing subscribes to a telemetry bus (law K).
+        if (kind === "stream" && this.isTelemetryStream(target)) continue;
         const writing = allowed(writes[kind]);
         if (writing.length > 0) violations.push(`${laws.F}: ${fn.who} may ${writing.join(", ")} on ${on}`);
       }
@@ -181,6 +183,15 @@ export class CanonLaws implements IAspect {
     return violations;
   }
 
+  /** A telemetry bus's stream, by name (a wildcard is none). */
+  private isTelemetryStream(target: Target): boolean {
+    return (
+      target.kind === "stream" &&
+      !target.wildcard &&
+      this.plan.streams.some((s) => s.kind === "telemetry" && target.owner?.kind === "bus" && s.bus === target.owner.name)
+    );
+  }
+
   /** Whether the function may take these actions on another node's table, queue or bucket. */
   private mayTouch(fn: Caller, target: Target, actions: readonly string[]): boolean {
     // The app's subject keys (infra/privacy.ts): each role only what sealing or opening takes.
@@ -206,6 +217,14 @@ export class CanonLaws implements IAspect {
         ([name, r]) => name === envNames.bus && r.kind === "value" && r.value === bus,
       );
       return ownBus && onBus && actions.every((a) => tableReads.has(a.toLowerCase()));
+    }
+    // The journeys index of a telemetry bus: the API reads it for the trace route, as the plan declares.
+    if (target.kind === "table" && fn.role === "api" && target.owner.kind === "bus" && fn.planned) {
+      const table = this.plan.tables.find((t) => t.name === target.name);
+      const declared = Object.values(fn.planned.env).some(
+        (r) => r.kind === "table" && r.id === table?.id && r.id === ids.journeysTable() && r.access === "read",
+      );
+      return declared && actions.every((a) => tableReads.has(a.toLowerCase()));
     }
     // Across owners, only what the plan declares for the API and reactors, and only to read or send.
     if ((fn.role !== "api" && fn.role !== "reactor") || !fn.planned || target.owner.kind !== "service") return false;

@@ -80,15 +80,15 @@ export class PlanResources {
     }
   }
 
-  /** Registers a bus's stream, topic and archive, created by the bus stack itself. */
+  /** Registers a bus's stream, topic and archive (a telemetry bus has neither), created by the bus stack itself. */
   addBus(
     bus: string,
     stream: kinesis.IStream,
-    topic: sns.ITopic,
+    topic?: sns.ITopic,
     archive?: { readonly bucket: s3.IBucket; readonly key: kms.IKey },
   ): void {
     this.streams.set(bus, stream);
-    this.topics.set(bus, topic);
+    if (topic) this.topics.set(bus, topic);
     if (archive) {
       this.buckets.set(bus, archive.bucket);
       this.bucketKeys.set(bus, archive.key);
@@ -210,6 +210,8 @@ function createTable(scope: Construct, planned: PlannedTable, removalPolicy: Rem
   return new dynamodb.Table(scope, `${pascal(planned.id)}Table`, {
     tableName: planned.name,
     partitionKey: { name: planned.partitionKey, type: dynamodb.AttributeType.STRING },
+    ...(planned.sortKey !== undefined && { sortKey: { name: planned.sortKey, type: dynamodb.AttributeType.STRING } }),
+    ...(planned.timeToLiveAttribute !== undefined && { timeToLiveAttribute: planned.timeToLiveAttribute }),
     billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
     encryption: dynamodb.TableEncryption.AWS_MANAGED,
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },

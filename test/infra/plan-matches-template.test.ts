@@ -272,14 +272,51 @@ for (const [label, definition] of [
       it("creates every planned table on demand, with PITR and encryption, retained", () => {
         for (const table of plan.tables) {
           const [, resource] = named(templateOf(table.owner), "AWS::DynamoDB::Table", "TableName", table.name);
+          const sorted = table.sortKey === undefined ? [] : [table.sortKey];
           expect(resource.Properties).toMatchObject({
-            KeySchema: [{ AttributeName: table.partitionKey, KeyType: "HASH" }],
-            AttributeDefinitions: [{ AttributeName: table.partitionKey, AttributeType: "S" }],
+            KeySchema: [
+              { AttributeName: table.partitionKey, KeyType: "HASH" },
+              ...sorted.map((key) => ({ AttributeName: key, KeyType: "RANGE" })),
+            ],
+            AttributeDefinitions: [table.partitionKey, ...sorted].map((key) => ({
+              AttributeName: key,
+              AttributeType: "S",
+            })),
             BillingMode: "PAY_PER_REQUEST",
             PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
             SSESpecification: { SSEEnabled: true },
           });
           expect(resource.DeletionPolicy).toBe("Retain");
+          expect(resource.Properties.TimeToLiveSpecification).toEqual(
+            table.timeToLiveAttribute === undefined
+              ? undefined
+              : { AttributeName: table.timeToLiveAttribute, Enabled: true },
+          );
+        }
+      });
+
+      it("delivers every planned telemetry store's stream to Parquet files, typed by its Glue table", () => {
+        for (const store of plan.telemetry) {
+          const template = templateOf(store.owner);
+          const [, delivery] = named(
+            template,
+            "AWS::KinesisFirehose::DeliveryStream",
+            "DeliveryStreamName",
+            store.deliveryStream,
+          );
+          expect(delivery.Properties.DeliveryStreamType).toBe("KinesisStreamAsSource");
+          const s3 = delivery.Properties.ExtendedS3DestinationConfiguration;
+          expect(s3.Prefix).toBe(`${store.prefix}dt=!{timestamp:yyyy-MM-dd-HH}/`);
+          expect(s3.DataFormatConversionConfiguration.SchemaConfiguration).toMatchObject({
+            DatabaseName: store.database,
+            TableName: store.table,
+          });
+          const [, glueTable] = one(
+            resources(template, "AWS::Glue::Table").filter(([, t]) => t.Properties.TableInput.Name === store.table),
+            `Glue table ${store.table}`,
+          );
+          expect(glueTable.Properties.DatabaseName).toBe(store.database);
+          named(template, "AWS::Athena::WorkGroup", "Name", store.workGroup);
         }
       });
 
@@ -501,8 +538,16 @@ for (const [label, definition] of [
             b.Properties.BucketName === undefined ? "(results)" : render(template, b.Properties.BucketName),
           ),
         );
+        // And per telemetry bus, its Parquet files' bucket (Athena's results go in it too).
         expect(buckets.sort()).toEqual(
-          [...plan.buckets.map((b) => awsBucketName(b.name)), ...plan.buckets.map(() => "(results)")].sort(),
+          [
+            ...plan.buckets.map((b) => awsBucketName(b.name)),
+            ...plan.buckets.map(() => "(results)"),
+            ...plan.telemetry.map((t) => awsBucketName(t.bucket)),
+          ].sort(),
+        );
+        expect(names("AWS::KinesisFirehose::DeliveryStream", "DeliveryStreamName")).toEqual(
+          plan.telemetry.map((t) => t.deliveryStream).sort(),
         );
         expect(allResources("AWS::SNS::Subscription")).toHaveLength(plan.subscriptions.length);
 

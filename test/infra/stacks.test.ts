@@ -280,7 +280,8 @@ describe("a bus stack", () => {
         "s3:ListBucket",
       ]),
     );
-    expect(actions.filter((a) => /^s3:(Delete|\*)|PutRecord|sns:Publish/.test(a))).toEqual([]);
+    expect(actions.filter((a) => /^s3:(Delete|\*)|sns:Publish/.test(a))).toEqual([]);
+    expectTelemetryWritesOnly(statements);
     const objects = one(
       statements.filter((s) => [s.Action].flat().includes("s3:PutObject")),
       "object statement",
@@ -398,11 +399,14 @@ describe("a bus stack", () => {
     expect(bucket.Properties.PublicAccessBlockConfiguration.BlockPublicPolicy).toBe(true);
   });
 
-  it("exists for the analytics bus too, with its own stream and topic (law K)", () => {
+  it("exists for the analytics bus too, with its own stream, but no topic, relay or archive (law K)", () => {
     const analytics = template(stacks.buses.get("analytics") as Stack);
     analytics.hasResourceProperties("AWS::Kinesis::Stream", { Name: "canon-analytics", ShardCount: 1 });
-    analytics.hasResourceProperties("AWS::SNS::Topic", { TopicName: "canon-analytics.fifo" });
     analytics.hasResourceProperties("AWS::SSM::Parameter", { Name: "/canon/canon/bus/analytics/stream-arn" });
+    analytics.resourceCountIs("AWS::SNS::Topic", 0);
+    analytics.resourceCountIs("AWS::SSM::Parameter", 1);
+    const roles = resources(analytics.toJSON(), "AWS::Lambda::Function").map(([, f]) => tag(f, "canon:role"));
+    expect(roles).toEqual(["journeys"]);
   });
 
   it("relays by polling unless the bus declares otherwise: no stream consumer is registered", () => {
@@ -490,9 +494,10 @@ describe("a bus whose relay reads by enhanced fan-out", () => {
     );
     expect(onConsumer.Action).toEqual(["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"]);
     const actions = statements.flatMap((s: Json) => [s.Action].flat());
-    expect(
-      actions.filter((a: string) => /PutRecord|kinesis:\*|RegisterStreamConsumer|DeregisterStreamConsumer/.test(a)),
-    ).toEqual([]);
+    expect(actions.filter((a: string) => /kinesis:\*|RegisterStreamConsumer|DeregisterStreamConsumer/.test(a))).toEqual(
+      [],
+    );
+    expectTelemetryWritesOnly(statements);
     // Nobody else may read through the relay's consumer.
     const others = resources(json, "AWS::IAM::Policy").filter(
       ([, p]) =>
@@ -580,9 +585,11 @@ describe("a service stack", () => {
     const statements = statementsOf(accounts, "accounts-balances");
     const actions = statements.flatMap((s) => [s.Action].flat());
     expect(actions).toContain("dynamodb:PutItem");
-    for (const write of ["sns:Publish", "kinesis:PutRecord", "kinesis:PutRecords", "sqs:SendMessage"]) {
+    for (const write of ["sns:Publish", "sqs:SendMessage"]) {
       expect(actions).not.toContain(write);
     }
+    // Its telemetry only: the analytics bus's stream, which nothing subscribes to (law K).
+    expectTelemetryWritesOnly(statements);
   });
 
   it("lets the saga reactor send to the accounts command queue, its key granted by alias only", () => {
@@ -735,6 +742,9 @@ describe("every stack", () => {
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<SsmParameterValuecanoncanonbuscorearchivebucketParameter>/*]",
         // Server access logs cannot go to an SSE-KMS bucket.
         "AwsSolutions-S1",
+        // The telemetry bus's delivery stream (infra/telemetry-store.ts): it names its files, and its
+        // source stream, not the delivery stream, encrypts the records in flight.
+        ...plan.telemetry.flatMap(() => ["AwsSolutions-IAM5[Resource::<TelemetryBucket.Arn>/*]", "AwsSolutions-KDF1"]),
         // The operator console's policy (infra/console-access.ts): every bus's archive objects, the
         // app's SSM parameters, and the executions of each warm-up state machine.
         ...plan.buckets.map(
@@ -1253,12 +1263,12 @@ describe("stacks deploy and are destroyed alone", () => {
     for (const stack of [...all, stacks.consoleAccess]) expect(stack.dependencies).not.toContain(stacks.alarms);
   });
 
-  it("order each service after its bus, and nothing else", () => {
+  it("order each service after its bus and the telemetry bus, and nothing else", () => {
     for (const [name, stack] of stacks.services) {
       expect(
         stack.dependencies.map((d) => d.stackName),
         name,
-      ).toEqual([stackNames.bus("canon", "core")]);
+      ).toEqual([stackNames.bus("canon", "core"), stackNames.bus("canon", "analytics")]);
     }
   });
 
@@ -1267,3 +1277,12 @@ describe("stacks deploy and are destroyed alone", () => {
     expect(app.synth().manifest.missing ?? []).toEqual([]);
   });
 });
+
+/** Statements that put records put them on the analytics bus's stream only (found through its SSM parameter). */
+function expectTelemetryWritesOnly(statements: readonly Json[]): void {
+  for (const statement of statements) {
+    if (![statement.Action].flat().some((a: string) => /PutRecord/.test(a))) continue;
+    expect(JSON.stringify(statement.Resource)).toMatch(/busanalyticsstreamarn|canon-analytics|AnalyticsBusStream/);
+    expect(JSON.stringify(statement.Resource)).not.toMatch(/buscorestreamarn|canon-core|CoreBusStream/);
+  }
+}
