@@ -40,7 +40,7 @@ export async function loadHandler(
     }
     case "state": {
       const { stateLambda, findDecider } = await import("./state.ts");
-      return stateLambda(findDecider(module, where));
+      return stateLambda(findDecider(module, where), entry.service);
     }
     case "projection":
     case "replayer": {

@@ -68,7 +68,7 @@ export function entrySource(fn: PlannedFunction & { entry: PlannedEntry }, dir: 
       );
       break;
     case "state":
-      lines.push(`export const handler = stateLambda(findDecider(part, ${where}));`);
+      lines.push(`export const handler = stateLambda(findDecider(part, ${where}), ${service});`);
       break;
     case "projection":
     case "replayer":

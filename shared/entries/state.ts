@@ -6,6 +6,8 @@ import { tracedProjection } from "../telemetry/subscriber-hops.ts";
 export { findDecider } from "./find.ts";
 
 /** The aggregate's state, folded from the bus with its decider's `evolve`, for its command handler. */
-export function stateLambda(decider: DeciderPart) {
-  return tracedProjection(stateProjectionHandler(decider, { upcasters: decider.upcasters }));
+export function stateLambda(decider: DeciderPart, service?: string) {
+  const handler = stateProjectionHandler(decider, { upcasters: decider.upcasters });
+  // Named by its service in telemetry ("accounts.state"), as the other projections are.
+  return tracedProjection(handler, service === undefined ? undefined : `${service}.state`);
 }

@@ -149,14 +149,14 @@ export function recordParked(subscriber: string, eventId: string, reason: string
 }
 
 /**
- * A projection's handler that records what each batch applied (`recordApplied`), and on Lambda
- * sends the telemetry when due at the end of the invocation. Its definition is kept.
+ * A projection's handler that records what each batch applied (`recordApplied`) as `name`, and
+ * on Lambda sends the telemetry when due at the end of the invocation. Its definition is kept.
  */
-export function tracedProjection(handler: ProjectionHandler): ProjectionHandler {
+export function tracedProjection(handler: ProjectionHandler, name = handler.definition.name): ProjectionHandler {
   const traced = async (event: SQSEvent, context?: Context) => {
     const startedAt = Date.now();
     const answer = await handler(event, context);
-    recordApplied(handler.definition.name, event.Records, answer, startedAt);
+    recordApplied(name, event.Records, answer, startedAt);
     if (process.env.CANON_BUNDLE === "lambda") await telemetry().flushIfDue();
     return answer;
   };
