@@ -26,7 +26,7 @@ export const laws = {
   BC: "Law B/C (a node touches only its own tables, queues and buckets, and its bus's archive, and a command handler reads its bus's arbitration heads; only the API and declared reactors send commands, only the API reads query tables and the journeys index)",
   C: "Law C (nodes never talk to each other: no function invokes a function)",
   D: "Law D (a command handler never writes its read model: it appends to the stream, and its own projection records the event)",
-  F: "Law F (fanout consumers publish nothing: a projection, and its replayer, write no stream, topic, queue or bucket, but their telemetry to a telemetry bus)",
+  F: "Law F (fanout consumers publish nothing: a projection, and its replayer, write no stream, topic, queue or bucket, but their telemetry to a telemetry bus; the journey indexer writes no stream)",
   DLQ: "Law DLQ (every queue, subscription and stream consumer has a dead-letter destination)",
   KMS: "Law KMS (every stream, topic, queue, table and bucket is encrypted with KMS)",
   ROLE: `Law ROLE (every function carries a ${tagKeys.role} tag: ${functionRoles.join(", ")})`,
@@ -153,6 +153,12 @@ export class CanonLaws implements IAspect {
         if (writing.length > 0) violations.push(`${laws.F}: ${fn.who} may ${writing.join(", ")} on ${on}`);
       }
     }
+    // The journey indexer consumes the telemetry stream and writes only its index: a record it put
+    // on any stream, its own first, would publish from a consumer (and feed itself).
+    if (fn.role === "journeys" && (target.kind === "stream" || target.kind === "any")) {
+      const writing = allowed(writes.stream);
+      if (writing.length > 0) violations.push(`${laws.F}: ${fn.who} may ${writing.join(", ")} on ${on}`);
+    }
     if (
       fn.role === "command-handler" &&
       (target.kind === "any" || (target.kind === "table" && this.readModels.has(target.name)))
@@ -188,7 +194,9 @@ export class CanonLaws implements IAspect {
     return (
       target.kind === "stream" &&
       !target.wildcard &&
-      this.plan.streams.some((s) => s.kind === "telemetry" && target.owner?.kind === "bus" && s.bus === target.owner.name)
+      this.plan.streams.some(
+        (s) => s.kind === "telemetry" && target.owner?.kind === "bus" && s.bus === target.owner.name,
+      )
     );
   }
 

@@ -145,17 +145,18 @@ export function telemetryViewSql(from: string, dialect: Dialect): string {
   };
   const columns = [
     ...Object.entries(telemetryFields).map(
-      ([name, type]) => `${typed(`"${rawName(name)}"`, type)} AS "${snake(name)}"`,
+      ([name, type]) => `${typed(`r."${rawName(name)}"`, type)} AS "${snake(name)}"`,
     ),
+    // Qualified by the table's alias, so a struct's field is never read as a table's column.
     ...Object.entries(telemetryDetails).flatMap(([detail, fields]) =>
       Object.entries(fields).map(
         ([field, type]) =>
-          `${typed(`"${rawName(detail)}"."${rawName(field)}"`, type)} AS "${snake(detail)}_${snake(field)}"`,
+          `${typed(`r."${rawName(detail)}"."${rawName(field)}"`, type)} AS "${snake(detail)}_${snake(field)}"`,
       ),
     ),
-    `"dt" AS "dt"`,
+    `r."dt" AS "dt"`,
   ];
-  return `SELECT\n  ${columns.join(",\n  ")}\nFROM ${from}`;
+  return `SELECT\n  ${columns.join(",\n  ")}\nFROM ${from} AS r`;
 }
 
 /** The view's Athena column types, for the Glue view's definition. */
