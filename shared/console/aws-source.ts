@@ -141,6 +141,7 @@ export function awsConsoleSource(options: AwsSourceOptions): AwsConsoleSource {
       tableNames: new Map(options.plan.tables.map((t) => [t.id, t.name])),
       target: "athena",
       latencyCacheMs: 60_000,
+      traceOf: (commandId) => watch.traceOf(commandId),
     });
   const every = options.sampleEveryMs ?? 10_000;
   const metricsEvery = options.metricsEveryMs ?? 60_000;

@@ -25,6 +25,10 @@ const arrivalsKept = 100_000;
 const recentKept = 1_000;
 /** Data above this many characters of JSON is cut to a preview in the tail. */
 const dataPreviewChars = 2_000;
+/** Commands whose trace id the watcher remembers (the newest). */
+const tracesKept = 50_000;
+/** A W3C traceparent's trace id: `<version>-<32 hex trace id>-<16 hex span id>-<flags>`. */
+const traceparentPattern = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
 
 interface ShardState {
   readonly shardId: string;
@@ -63,6 +67,11 @@ export interface BusWatch {
    */
   lagByAge(bus: string, shardId: string, ageMs: number): ReaderLag;
   recent(): readonly TailEvent[];
+  /**
+   * The trace id of a command whose commit the watcher read (its traceparent), among the last
+   * ones read: how the console finds the journey of a command a reactor sent.
+   */
+  traceOf(commandId: string): string | undefined;
   subscribe(listener: (event: TailEvent) => void): () => void;
   stop(): Promise<void>;
 }
@@ -88,6 +97,15 @@ export function watchBuses(
     [...streams].map(([bus, stream]) => [bus, { bus, stream, shards: new Map(), heads: new Map() }]),
   );
   const recent: TailEvent[] = [];
+  // Insertion-ordered: the oldest is dropped first.
+  const traces = new Map<string, string>();
+  const rememberTrace = (commit: Commit) => {
+    const traceId = traceparentPattern.exec(commit.traceparent ?? "")?.[1];
+    if (traceId === undefined || commit.commandId === "") return;
+    traces.delete(commit.commandId);
+    traces.set(commit.commandId, traceId);
+    if (traces.size > tracesKept) traces.delete(traces.keys().next().value as string);
+  };
   const listeners = new Set<(event: TailEvent) => void>();
 
   const emit = (event: TailEvent) => {
@@ -140,7 +158,9 @@ export function watchBuses(
           shard.dropped += 1;
         }
         if (telemetry.has(state.bus)) continue;
-        for (const event of await toTailEvents(state, shard.shardId, seq, new Date(at), record.Data)) emit(event);
+        for (const event of await toTailEvents(state, shard.shardId, seq, new Date(at), record.Data, rememberTrace)) {
+          emit(event);
+        }
       }
       shard.caughtUp = page.millisBehindLatest === 0 || (page.records.length === 0 && page.next !== undefined);
       iterator = page.next;
@@ -226,6 +246,7 @@ export function watchBuses(
       return lagByAgeOf(shard, ageMs, Date.now(), startAt?.getTime());
     },
     recent: () => recent,
+    traceOf: (commandId) => traces.get(commandId),
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -346,6 +367,7 @@ async function toTailEvents(
   sequenceNumber: string,
   arrivedAt: Date,
   data: Uint8Array | undefined,
+  onCommit: (commit: Commit) => void,
 ): Promise<TailEvent[]> {
   const base = { bus: state.bus, shardId, sequenceNumber, arrivedAt: arrivedAt.toISOString() };
   let commit: Commit;
@@ -362,6 +384,7 @@ async function toTailEvents(
       },
     ];
   }
+  onCommit(commit);
   const key = aggregateKey(commit);
   const verdict = arbiter(state.heads).judge(commit);
   let shown: TailVerdict;

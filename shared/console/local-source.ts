@@ -82,6 +82,7 @@ export function localConsoleSource(options: LocalSourceOptions): ConsoleSource {
       tableNames: resources.tableNames,
       target: "local",
       latencyCacheMs: 5_000,
+      traceOf: (commandId) => watch.traceOf(commandId),
     });
   const endpoints: LocalEndpoints = describeEndpoints({
     plan,

@@ -52,6 +52,11 @@ export interface SystemTelemetryOptions {
    * DuckDB over every Parquet file; on AWS an Athena query, billed by the data it scans).
    */
   readonly latencyCacheMs: number;
+  /**
+   * The trace of a command from its commit on the bus, when its outcome does not say (a command
+   * a reactor sent: only the API's record of a command keeps its trace id).
+   */
+  readonly traceOf?: (commandId: string) => string | undefined;
 }
 
 /** The console's reads of a running system's telemetry. */
@@ -82,7 +87,7 @@ export function systemTelemetry(options: SystemTelemetryOptions): TelemetryReads
   };
 
   return {
-    trace: (commandId) => readJourneyFrom(tables, commandId),
+    trace: (commandId) => readJourneyFrom(tables, commandId, options.traceOf),
     hopLatencies(minutes) {
       const hit = cached.get(minutes);
       if (hit !== undefined && Date.now() - hit.at < options.latencyCacheMs) return hit.report;
@@ -111,12 +116,16 @@ interface OutcomeRecord {
 const maxItems = 5_000;
 
 /** A command's journey, whether the API took it or a reactor sent it; undefined for an unknown id. */
-export async function readJourneyFrom(tables: JourneyTables, commandId: string): Promise<JourneyView | undefined> {
+export async function readJourneyFrom(
+  tables: JourneyTables,
+  commandId: string,
+  traceOf: (commandId: string) => string | undefined = () => undefined,
+): Promise<JourneyView | undefined> {
   const taken = tables.commands === undefined ? undefined : await getItem<CommandRecord>(tables.commands, commandId);
   if (taken !== undefined) {
     const outcomes = tables.outcomes.get(taken.service);
     const outcome = outcomes === undefined ? undefined : await getItem<OutcomeRecord>(outcomes, commandId);
-    return journeyOf(tables, commandId, taken.traceId ?? traceIdOf(outcome), {
+    return journeyOf(tables, commandId, taken.traceId ?? traceIdOf(outcome) ?? traceOf(commandId), {
       command: taken.command,
       status: outcome?.status ?? "pending",
     });
@@ -127,7 +136,7 @@ export async function readJourneyFrom(tables: JourneyTables, commandId: string):
   );
   const outcome = found.find((item) => item !== undefined);
   if (outcome === undefined) return undefined;
-  return journeyOf(tables, commandId, traceIdOf(outcome), {
+  return journeyOf(tables, commandId, traceIdOf(outcome) ?? traceOf(commandId), {
     command: outcome.command ?? "",
     status: outcome.status ?? "pending",
   });

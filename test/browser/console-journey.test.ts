@@ -555,6 +555,16 @@ describe("the console's journeys over the local cloud", () => {
     );
     expect(caused.every((c) => c.status === "accepted")).toBe(true);
     for (const c of caused) expect(c.traceId).toBe(journey.traceId);
+    // A command the saga sent opens on its own too, in the same trace, with its own hops.
+    const debit = caused.find((c) => c.command === "DebitForTransfer") as JourneyView;
+    // Its trace is on its commit, which the console's reader of the bus has read (or soon will).
+    const alone = await waitFor(async () => {
+      const answer = await trace(debit.commandId);
+      return answer.body.traceId ? answer : undefined;
+    }, "the saga's DebitForTransfer in its trace");
+    expect(alone.status).toBe(200);
+    expect(alone.body).toMatchObject({ commandId: debit.commandId, traceId: journey.traceId, status: "accepted" });
+    expect(alone.body.hops.map((h) => h.name)).toEqual(debit.hops.map((h) => h.name));
 
     if (!haveChromium) return;
     const browser = await chromium.launch({
