@@ -158,6 +158,8 @@ export class BusStack extends Stack {
       monitoring.addDeadLetterQueue(localId(queue.id, owner), resource);
       monitoring.addDeadLetterQueue(`${localId(queue.id, owner)}-dlq`, deadLetterQueue);
     }
+    const store = plan.telemetry.find((t) => t.bus === bus);
+    if (store) monitoring.addDeliveryFreshness("delivery", store.deliveryStream);
     monitoring.addFunctions(new Map([...this.functions].map(([fid, fn]) => [fid, fn.function])));
     return monitoring;
   }

@@ -127,6 +127,27 @@ export class Monitoring extends Construct {
     });
   }
 
+  /**
+   * Alarms when a telemetry bus's delivery stream falls behind: its oldest record not yet in a
+   * Parquet file is older than the threshold (Firehose cannot write the bucket, convert by the
+   * Glue table, or keep up). Telemetry, not the log of record: the stream still holds the records.
+   */
+  addDeliveryFreshness(label: string, deliveryStreamName: string, threshold = Duration.minutes(15)): cloudwatch.Alarm {
+    return this.alarm(`${label}-freshness`, {
+      metric: new cloudwatch.Metric({
+        namespace: "AWS/Firehose",
+        metricName: "DeliveryToS3.DataFreshness",
+        dimensionsMap: { DeliveryStreamName: deliveryStreamName },
+        statistic: "Maximum",
+        period: Duration.minutes(5),
+      }),
+      threshold: threshold.toSeconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      alarmDescription: `${label}: records wait more than ${threshold.toHumanString()} to be written to Parquet files`,
+    });
+  }
+
   /** Alarms when the API answers 5xx (its function failed or timed out) more than `count` times in 5 minutes. */
   addServerErrors(label: string, metric: cloudwatch.IMetric, count = 5): cloudwatch.Alarm {
     return this.alarm(`${label}-5xx`, {

@@ -107,6 +107,16 @@ describe("the analytics bus's stack", () => {
     });
   });
 
+  it("alarms when records wait too long to reach a Parquet file", () => {
+    Template.fromJSON(json).hasResourceProperties("AWS::CloudWatch::Alarm", {
+      AlarmName: "canon-bus-analytics-delivery-freshness",
+      Namespace: "AWS/Firehose",
+      MetricName: "DeliveryToS3.DataFreshness",
+      Dimensions: [{ Name: "DeliveryStreamName", Value: "canon-analytics-delivery" }],
+      Threshold: 900,
+    });
+  });
+
   it("lets Firehose read the stream and write the bucket's objects, not delete them", () => {
     const [roleId] = one(
       resources(json, "AWS::IAM::Role").filter(([, r]) =>
