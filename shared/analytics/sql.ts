@@ -28,8 +28,8 @@ export type AnalyticsTarget =
 export interface AnalyticsQueryOptions {
   readonly target: AnalyticsTarget;
   /**
-   * Reads only the hour partitions from this time on (a query's own WHERE still decides which rows).
-   * @default every file
+   * Reads only the files that can hold records from this time on: those of the hour partitions
+   * since then, written since then (a query's own WHERE still decides which rows). @default every file
    */
   readonly since?: Date;
 }
@@ -132,7 +132,7 @@ async function queryLocal(
         : hourPartitionsBetween(since, new Date()).map((p) => `${target.prefix}${p}/`);
     const files: string[] = [];
     for (const prefix of prefixes) {
-      for (const key of await listParquet(target.bucket, prefix)) {
+      for (const key of await listParquet(target.bucket, prefix, since)) {
         const file = join(dir, key);
         mkdirSync(dirname(file), { recursive: true });
         writeFileSync(file, await download(target.bucket, key));
@@ -164,7 +164,12 @@ async function queryLocal(
   }
 }
 
-async function listParquet(bucket: string, prefix: string): Promise<string[]> {
+/**
+ * The Parquet files under a prefix; from `since` on, only those written since: a file is written
+ * after its records arrived, and a record is emitted before it arrives, so an older file holds
+ * only older records.
+ */
+async function listParquet(bucket: string, prefix: string, since: Date | undefined): Promise<string[]> {
   const { ListObjectsV2Command } = await import("@aws-sdk/client-s3");
   const keys: string[] = [];
   let token: string | undefined;
@@ -172,7 +177,11 @@ async function listParquet(bucket: string, prefix: string): Promise<string[]> {
     const page = await s3Client().send(
       new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
     );
-    for (const object of page.Contents ?? []) if (object.Key?.endsWith(".parquet")) keys.push(object.Key);
+    for (const object of page.Contents ?? []) {
+      if (!object.Key?.endsWith(".parquet")) continue;
+      if (since !== undefined && object.LastModified !== undefined && object.LastModified < since) continue;
+      keys.push(object.Key);
+    }
     token = page.NextContinuationToken;
   } while (token);
   return keys;

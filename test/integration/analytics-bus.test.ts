@@ -157,6 +157,38 @@ describe("the analytics bus", () => {
     expect(verify.stderr).toMatch(/"analytics" is a telemetry bus: it has no archive to verify/);
   });
 
+  it("holds the telemetry of a bank workload, counted by kind with canon archive sql", async () => {
+    const opened = await system.command("accounts", "OpenAccount", { accountId: `a-${source}`, owner: "Ada" });
+    expect(opened.status).toBe("accepted");
+    const deposited = await system.command("accounts", "Deposit", { accountId: `a-${source}`, amountCents: 500 });
+    expect(deposited.status).toBe("accepted");
+    // The system's own records (not this test's): the requests, the hops and the outcomes of those commands.
+    const ofCommand = `command_id IN ('${opened.commandId}', '${deposited.commandId}')`;
+    await waitFor(async () => {
+      const { rows } = await queryAnalytics(
+        `SELECT count(DISTINCT command_id) AS commands FROM telemetry WHERE kind = 'outcome' AND ${ofCommand}`,
+        target(),
+      );
+      return Number(rows[0]?.commands) === 2 ? true : undefined;
+    }, "both commands' outcomes on the analytics bus");
+    const sql = await runCanon(
+      dataDir,
+      "archive",
+      "sql",
+      "--bus",
+      "analytics",
+      "--json",
+      `SELECT kind, count(*) AS n FROM telemetry WHERE ${ofCommand} OR kind = 'request' GROUP BY kind ORDER BY kind`,
+    );
+    expect(sql.stderr).toBe("");
+    const kinds = Object.fromEntries(
+      (JSON.parse(sql.stdout) as { kind: string; n: string }[]).map((r) => [r.kind, Number(r.n)]),
+    );
+    expect(kinds.outcome).toBe(2);
+    expect(kinds.span).toBeGreaterThanOrEqual(4);
+    expect(kinds.request).toBeGreaterThanOrEqual(2);
+  });
+
   it("loses and doubles nothing across a restart", async () => {
     await system.stop();
     system = await startSystem({ dataDir });
