@@ -7,6 +7,8 @@
  * them to every line until `logger.resetKeys()`, which drops them; a handler that works on
  * several records at once gives them as the line's own attributes instead
  * (`logger.info("…", { commandId })`), since appended keys would show on the others' lines too.
+ * `commandKeys` makes those attributes the same way everywhere: commandId, correlationId,
+ * aggregate and traceId, so one command's lines are found again across every function.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 
@@ -20,4 +22,23 @@ export type { Logger };
  */
 export function functionLogger(name: string): Logger {
   return new Logger({ serviceName: `canon-${name}` });
+}
+
+/** What a command is known by in every function's log lines (see `commandKeys`). */
+export interface CommandIds {
+  readonly commandId: string;
+  readonly correlationId?: string | undefined;
+  readonly aggregateId?: string | undefined;
+  /** A W3C traceparent: its trace id is logged. */
+  readonly traceparent?: string | undefined;
+}
+
+/** The log attributes of one command: commandId, correlationId, aggregate and traceId (when known). */
+export function commandKeys(ids: CommandIds): Record<string, string> {
+  const keys: Record<string, string> = { commandId: ids.commandId };
+  if (ids.correlationId) keys.correlationId = ids.correlationId;
+  if (ids.aggregateId) keys.aggregate = ids.aggregateId;
+  const traceId = ids.traceparent?.split("-")[1];
+  if (traceId) keys.traceId = traceId;
+  return keys;
 }

@@ -30,7 +30,7 @@ import { isCanonError } from "../errors.ts";
 import { maxClaimedBytes } from "../events/claim-check.ts";
 import { buildCommit, type Commit, type NewEvent } from "../events/envelope.ts";
 import { checkEvent, type EventSchemas } from "../events/schemas.ts";
-import { functionLogger } from "../log.ts";
+import { commandKeys, functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 import { openCommandBody } from "../privacy/fields.ts";
 import { sealCommit } from "../privacy/seal.ts";
@@ -404,7 +404,11 @@ async function runRound<State>(
         if (first) work.conflicts += 1;
         first = false;
         conflicted = true;
-        logger.info("commit lost arbitration", { commitId: commit.commitId, attempt: work.attempt });
+        logger.info("commit lost arbitration", {
+          ...commandKeys(work.message),
+          commitId: commit.commitId,
+          attempt: work.attempt,
+        });
         work.pending = undefined;
         work.attempt += 1;
         if (work.conflicts >= maxConflicts) {
@@ -413,7 +417,10 @@ async function runRound<State>(
           done.add(work);
         }
       } else {
-        logger.warn("commit not visible yet; its group is retried", { commitId: commit.commitId });
+        logger.warn("commit not visible yet; its group is retried", {
+          ...commandKeys(work.message),
+          commitId: commit.commitId,
+        });
         plan.group.failedFrom ??= work.record;
         break;
       }

@@ -18,7 +18,7 @@ import { isCanonError } from "../errors.ts";
 import { type AggregateHead, aggregateKey, arbitrateRun, type Verdict } from "../events/arbitrate.ts";
 import { checkIn, eventClaimKey, maxInlineEventBytes } from "../events/claim-check.ts";
 import { type Commit, type EventEnvelope, readCommit } from "../events/envelope.ts";
-import { functionLogger } from "../log.ts";
+import { commandKeys, functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 import { flushingTelemetry, telemetry } from "../telemetry/emitter.ts";
 import { hopSpan } from "../telemetry/spans.ts";
@@ -100,6 +100,7 @@ async function relayBatch(
         break;
       case "conflict":
         logger.info("commit lost arbitration", {
+          ...commandKeys({ ...commit, correlationId: commit.events[0]?.correlationid }),
           commitId: commit.commitId,
           aggregate: aggregateKey(commit),
           expectedVersion: commit.expectedVersion,

@@ -37,8 +37,8 @@ export interface Journey {
   readonly caused: readonly Journey[];
 }
 
-/** An item of the journeys index: a span, or a command's outcome. */
-export interface JourneyItem {
+/** A span of the journeys index, or a command's outcome (its name and status). */
+export interface JourneySpan {
   readonly traceId: string;
   readonly spanId: string;
   readonly kind: "span" | "outcome";
@@ -51,8 +51,32 @@ export interface JourneyItem {
   readonly endedAt?: string;
   readonly command?: string;
   readonly status?: string;
-  /** When DynamoDB expires it (epoch seconds). */
-  readonly expiresAt: number;
+}
+
+/**
+ * An item of the journeys index (key: trace id, span id): one span or outcome, or the spans of
+ * one trace the indexer read in one batch (`kind` "spans", their trace id left out).
+ */
+export type JourneyItem =
+  | (JourneySpan & { readonly expiresAt?: number })
+  | {
+      readonly traceId: string;
+      readonly spanId: string;
+      readonly kind: "spans";
+      readonly spans: readonly Omit<JourneySpan, "traceId">[];
+      /** When DynamoDB expires it (epoch seconds). */
+      readonly expiresAt?: number;
+    };
+
+/** The spans of index items, one per span id (a span written twice is the same span). */
+export function spansOf(items: readonly JourneyItem[]): JourneySpan[] {
+  const spans = new Map<string, JourneySpan>();
+  for (const item of items) {
+    if (item.kind === "spans") {
+      for (const span of item.spans ?? []) spans.set(span.spanId, { ...span, traceId: item.traceId });
+    } else spans.set(item.spanId, item);
+  }
+  return [...spans.values()];
 }
 
 /** The key of a command's outcome in the journeys index (one per command and trace). */
@@ -89,10 +113,11 @@ export function buildJourney(
   known: { readonly command: string; readonly status: string },
   items: readonly JourneyItem[],
 ): Journey {
-  const spans = items.filter((i) => i.kind === "span");
-  const outcomes = new Map(items.filter((i) => i.kind === "outcome").map((i) => [i.commandId, i]));
+  const all = spansOf(items);
+  const spans = all.filter((i) => i.kind === "span");
+  const outcomes = new Map(all.filter((i) => i.kind === "outcome").map((i) => [i.commandId, i]));
   const bySpan = new Map(spans.map((s) => [s.spanId, s]));
-  const byCommand = new Map<string, JourneyItem[]>();
+  const byCommand = new Map<string, JourneySpan[]>();
   for (const span of spans) {
     const list = byCommand.get(span.commandId);
     if (list === undefined) byCommand.set(span.commandId, [span]);
@@ -133,7 +158,7 @@ export function buildJourney(
   return build(commandId, 0, known);
 }
 
-function toHop(item: JourneyItem): JourneyHop {
+function toHop(item: JourneySpan): JourneyHop {
   const startedAt = item.startedAt ?? "";
   const endedAt = item.endedAt ?? startedAt;
   return {
