@@ -5,10 +5,17 @@
  * skipped, and a restart of the system neither loses nor doubles a record.
  */
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { PutRecordsCommand } from "@aws-sdk/client-kinesis";
 import { DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { hopLatencies, localAnalyticsTarget, queryAnalytics } from "../../shared/analytics/sql.ts";
+import {
+  athenaAnalyticsTarget,
+  hopLatencies,
+  localAnalyticsTarget,
+  queryAnalytics,
+} from "../../shared/analytics/sql.ts";
 import { kinesisClient, s3Client } from "../../shared/aws/clients.ts";
 import { runCanon } from "../support/cli.ts";
 import { removeDataDir, startSystem, type TestSystem, tempDataDir, waitFor } from "../support/system.ts";
@@ -236,5 +243,127 @@ describe("the local sink, delivered a batch again", () => {
       target(),
     );
     expect(result.rows).toEqual([{ n: "8", distinct_n: "8" }]);
+  });
+});
+
+describe("the analytics bus on AWS, through Athena's wire protocol", () => {
+  /** A stand-in for Athena: answers the three calls a query takes, and remembers what it was asked. */
+  async function fakeAthena(outcome: "SUCCEEDED" | "FAILED") {
+    const started: Record<string, unknown>[] = [];
+    let polls = 0;
+    const server = createServer(async (request, response) => {
+      let body = "";
+      for await (const chunk of request) body += chunk;
+      const target = String(request.headers["x-amz-target"]).replace("AmazonAthena.", "");
+      const input = JSON.parse(body || "{}") as Record<string, unknown>;
+      const answer = (value: unknown) => {
+        response.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
+        response.end(JSON.stringify(value));
+      };
+      const row = (...values: string[]) => ({ Data: values.map((v) => ({ VarCharValue: v })) });
+      const columns = {
+        ColumnInfo: [
+          { Name: "kind", Type: "varchar" },
+          { Name: "n", Type: "bigint" },
+        ],
+      };
+      if (target === "StartQueryExecution") {
+        started.push(input);
+        return answer({ QueryExecutionId: "q-1" });
+      }
+      if (target === "GetQueryExecution") {
+        polls += 1;
+        const state = polls < 2 ? "RUNNING" : outcome;
+        return answer({
+          QueryExecution: {
+            QueryExecutionId: "q-1",
+            Status: { State: state, ...(state === "FAILED" && { StateChangeReason: "COLUMN_NOT_FOUND: line 1:8" }) },
+          },
+        });
+      }
+      if (target === "GetQueryResults" && input.NextToken === undefined) {
+        return answer({
+          ResultSet: { ResultSetMetadata: columns, Rows: [row("kind", "n"), row("request", "2")] },
+          NextToken: "page-2",
+        });
+      }
+      if (target === "GetQueryResults") {
+        return answer({ ResultSet: { ResultSetMetadata: columns, Rows: [row("span", "4")] } });
+      }
+      response.writeHead(400, { "content-type": "application/x-amz-json-1.1" });
+      response.end(JSON.stringify({ __type: "InvalidRequestException", message: `unexpected ${target}` }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return { url: `http://127.0.0.1:${port}`, started, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  it("runs canon archive sql --bus analytics --aws in the bus's workgroup and database, every result page read", async () => {
+    const athena = await fakeAthena("SUCCEEDED");
+    process.env.AWS_ENDPOINT_URL_ATHENA = athena.url;
+    try {
+      const sql = "SELECT kind, count(*) AS n FROM telemetry GROUP BY kind";
+      const result = await runCanon(
+        dataDir,
+        "archive",
+        "sql",
+        "--bus",
+        "analytics",
+        "--aws",
+        "--region",
+        "eu-west-1",
+        "--json",
+        sql,
+      );
+      expect(result.stderr).toBe("");
+      expect(JSON.parse(result.stdout)).toEqual([
+        { kind: "request", n: "2" },
+        { kind: "span", n: "4" },
+      ]);
+      expect(athena.started).toEqual([
+        expect.objectContaining({
+          QueryString: sql,
+          WorkGroup: "canon-analytics-telemetry",
+          QueryExecutionContext: { Database: "canon_analytics" },
+        }),
+      ]);
+
+      // The console's percentiles, in Athena's dialect, reading only the hours asked about.
+      const store = system.plan.telemetry[0];
+      if (store === undefined) throw new Error("no telemetry bus");
+      await hopLatencies(15, { target: athenaAnalyticsTarget(store) });
+      const asked = String(athena.started[1]?.QueryString);
+      expect(asked).toContain("approx_percentile(ms, 0.99)");
+      expect(asked).toMatch(/dt >= '\d{4}-\d{2}-\d{2}-\d{2}'/);
+    } finally {
+      delete process.env.AWS_ENDPOINT_URL_ATHENA;
+      await athena.close();
+    }
+  });
+
+  it("says why Athena failed a query, exit status 1", async () => {
+    const athena = await fakeAthena("FAILED");
+    process.env.AWS_ENDPOINT_URL_ATHENA = athena.url;
+    try {
+      const result = await runCanon(
+        dataDir,
+        "archive",
+        "sql",
+        "--bus",
+        "analytics",
+        "--aws",
+        "--region",
+        "eu-west-1",
+        "SELECT nope FROM telemetry",
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/canon archive sql: Athena query q-1 failed: COLUMN_NOT_FOUND: line 1:8/);
+      const refused = await runCanon(dataDir, "archive", "sql", "--aws", "SELECT 1");
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/--aws queries a telemetry bus/);
+    } finally {
+      delete process.env.AWS_ENDPOINT_URL_ATHENA;
+      await athena.close();
+    }
   });
 });
