@@ -87,7 +87,9 @@ export const handler: KinesisStreamHandler = async (event) => {
   const byShard = new Map<string, KinesisStreamRecord[]>();
   for (const record of event.Records) {
     const shardId = record.eventID.split(":")[0] ?? "unknown";
-    byShard.set(shardId, [...(byShard.get(shardId) ?? []), record]);
+    const records = byShard.get(shardId);
+    if (records === undefined) byShard.set(shardId, [record]);
+    else records.push(record);
   }
   for (const [shardId, records] of byShard) await sinkBatch({ bucket, prefix, stream }, shardId, records);
 };
