@@ -29,6 +29,18 @@ function row(event) {
       event.type,
       " ",
       event.verdict === "accepted" ? "" : pill(event.verdict, verdictTone[event.verdict]),
+      // The command that caused it, as a journey (the journey panel follows #journey= links).
+      event.commandId
+        ? h(
+            "a",
+            {
+              class: "journey-link small",
+              href: `#journey=${encodeURIComponent(event.commandId)}`,
+              title: `the journey of command ${event.commandId}`,
+            },
+            "journey",
+          )
+        : "",
     ),
     h("td", { class: "mono data", title: data }, data.length > 140 ? `${data.slice(0, 140)}…` : data),
   );

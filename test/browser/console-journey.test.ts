@@ -122,6 +122,23 @@ const commandList: CommandView[] = [
   },
 ];
 
+/** The transfer's first event, as the live tail shows it. */
+const tailEvent: TailEvent = {
+  id: "core/shardId-000000000000/1/0",
+  bus: "core",
+  shardId: "shardId-000000000000",
+  sequenceNumber: "1",
+  arrivedAt: new Date(t0 + 40).toISOString(),
+  verdict: "accepted",
+  service: "transfers",
+  aggregateType: "Transfer",
+  aggregateId: "t-1",
+  type: "TransferRequested",
+  version: 1,
+  commandId: "c-transfer-1",
+  data: {},
+};
+
 /** The console's port with nothing running but commands, their journeys and hop latencies. */
 function stubSource() {
   const state = { depositIndexed: false, latencyMinutes: [] as number[], latencyUnavailable: false };
@@ -168,7 +185,7 @@ function stubSource() {
       };
     },
     series: () => [],
-    recentEvents: () => [],
+    recentEvents: () => [tailEvent],
     subscribe: () => () => {},
     redrive: async () => {
       throw new Error("not in this test");
@@ -330,6 +347,16 @@ describe.skipIf(!haveChromium)("the journey in a real browser", () => {
     expect(await page.locator("#journey .wf-summary").textContent()).toContain("OpenAccount");
     await page.goto(`${served.url}/#journey=c-transfer-1`);
     await page.locator("#journey .waterfall").waitFor({ timeout: 10_000 });
+  });
+
+  it("opens the journey of the command that caused an event in the live tail", async () => {
+    await page.goto(`${served.url}/`);
+    const event = page.locator("#tail-body tr[data-type='TransferRequested']");
+    await event.waitFor({ timeout: 15_000 });
+    expect(await page.locator("#journey .waterfall").count()).toBe(0);
+    await event.getByRole("link", { name: "journey" }).click();
+    await page.locator("#journey .wf-command[data-command='c-transfer-1']").waitFor({ timeout: 10_000 });
+    expect(new URL(page.url()).hash).toBe("#journey=c-transfer-1");
   });
 
   it("answers an unknown, a malformed or no command id in words, and the page keeps working", async () => {
