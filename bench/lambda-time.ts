@@ -27,6 +27,8 @@ export interface LambdaTimes {
   readonly records: number;
   /** Wall time inside the handler, summed over calls (concurrent calls each count: each is billed). */
   readonly busyMs: number;
+  /** CPU time of the thread so far (the handler and the event source mapping's polling), bench/cpu.ts. */
+  readonly cpuMs?: number;
 }
 
 type AnyHandler = (event: unknown, context: unknown) => Promise<unknown>;
@@ -62,7 +64,8 @@ function startFlushing(folder: string): void {
   const file = join(folder, `${who}-${process.pid}-${threadId}.json`);
   let written = "";
   const flush = () => {
-    const text = JSON.stringify({ who, ...totals } satisfies LambdaTimes);
+    const cpu = process.threadCpuUsage();
+    const text = JSON.stringify({ who, ...totals, cpuMs: (cpu.user + cpu.system) / 1000 } satisfies LambdaTimes);
     if (text !== written) writeFileSync(file, text);
     written = text;
   };
@@ -114,12 +117,13 @@ export function readLambdaTimes(folder: string): Map<string, LambdaTimes> {
   for (const file of files) {
     try {
       const t = JSON.parse(readFileSync(join(folder, file), "utf8")) as LambdaTimes;
-      const sum = byWho.get(t.who) ?? { who: t.who, invocations: 0, records: 0, busyMs: 0 };
+      const sum = byWho.get(t.who) ?? { who: t.who, invocations: 0, records: 0, busyMs: 0, cpuMs: 0 };
       byWho.set(t.who, {
         who: t.who,
         invocations: sum.invocations + t.invocations,
         records: sum.records + t.records,
         busyMs: sum.busyMs + t.busyMs,
+        cpuMs: (sum.cpuMs ?? 0) + (t.cpuMs ?? 0),
       });
     } catch {
       // a file being written: the next snapshot has it
@@ -140,6 +144,7 @@ export function diffLambdaTimes(after: Map<string, LambdaTimes>, before: Map<str
       invocations,
       records: a.records - (b?.records ?? 0),
       busyMs: a.busyMs - (b?.busyMs ?? 0),
+      cpuMs: (a.cpuMs ?? 0) - (b?.cpuMs ?? 0),
     });
   }
   return out;

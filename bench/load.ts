@@ -500,6 +500,8 @@ export interface OpenLoopOptions {
   readonly maxInFlight: number;
   readonly arrivals: "poisson" | "even";
   readonly seed: number;
+  /** Called as the first arrival is due (e.g. to snapshot counters). */
+  readonly onStart?: () => void;
 }
 
 export interface OpenLoopStats extends RunStats {
@@ -536,6 +538,7 @@ export async function openLoop(ctx: LoadContext, options: OpenLoopOptions): Prom
   const sending: Promise<unknown>[] = [];
   let inFlight = 0;
   let shed = 0;
+  options.onStart?.();
   const launch = (at: number, n: number) => {
     if (inFlight >= options.maxInFlight) {
       shed += 1;

@@ -36,6 +36,7 @@ import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { envNames, planApp } from "../shared/plan.ts";
 import { type BenchAws, benchAws } from "./aws.ts";
 import { type BundleInput, bundleTargets, kibTargetFor } from "./bundles.ts";
+import { type CpuPerCommand, cpuPerCommand, cpuSnapshot } from "./cpu.ts";
 import { type HandoverFigures, measureHandoverAtScale } from "./handover.ts";
 import { diffLambdaTimes, type LambdaTimes, lambdaTimesEnv, readLambdaTimes, writeShadowRoot } from "./lambda-time.ts";
 import {
@@ -304,6 +305,14 @@ function callsPerEvent(calls: ReadonlyMap<string, Record<string, number>>, event
   };
 }
 
+/** One line: CPU per command by part, and the commands/s the cores could carry at that CPU. */
+function cpuLine(cpu: CpuPerCommand): string {
+  const top = Object.entries(cpu.byPartMs)
+    .slice(0, 4)
+    .map(([part, ms]) => `${part} ${ms}`);
+  return `CPU per command: ${cpu.totalMs} ms (${top.join(", ")}, …) — ${cpu.cores} cores carry at most ${cpu.ceilingPerSecond}/s at this CPU`;
+}
+
 /** One line: calls per event in all, then the functions that make most of them. */
 function callsLine(calls: ReadonlyMap<string, Record<string, number>>, events: number): string {
   const { total, byFunction } = callsPerEvent(calls, events);
@@ -477,6 +486,11 @@ interface Measured {
   /** AWS calls per accepted command in each scaling step and in the hot run: in all, and by function. */
   scalingCalls?: CallsPerEvent[];
   hotCalls?: CallsPerEvent;
+  /** CPU per accepted command in each scaling step, the open loop and the hot run (bench/cpu.ts). */
+  scalingCpu?: (CpuPerCommand | undefined)[];
+  openLoopCalls?: Map<string, Record<string, number>>;
+  openLoopCpu?: CpuPerCommand;
+  hotCpu?: CpuPerCommand;
   recorded?: Map<string, Recorded>;
   replay?: ReplayScaleFigures;
   handover?: HandoverFigures;
@@ -600,31 +614,43 @@ async function runSystemSections(
     log(`bench: opening ${pool.length} accounts …`);
     await ensureOpen(ctx, pool);
   }
-  /** A closed loop, with the AWS calls every function made meanwhile (its drain included). */
-  const counted = async (loop: Parameters<typeof closedLoop>[1]) => {
+  /** A load run, with the AWS calls every function made meanwhile and the CPU it all took (its drain included). */
+  const counted = async <Stats extends RunStats>(load: (onStart: () => void) => Promise<Stats>) => {
     const countsDir = process.env[countCallsEnv] as string;
+    const timesDir = process.env[lambdaTimesEnv] as string;
     let before = new Map<string, Record<string, number>>();
-    const stats = await closedLoop(ctx, { ...loop, onStart: () => (before = readCounts(countsDir)) });
-    await sleep(1_000); // every thread writes its counts each half second
+    let cpuBefore = cpuSnapshot(new Map());
+    const stats = await load(() => {
+      before = readCounts(countsDir);
+      cpuBefore = cpuSnapshot(readLambdaTimes(timesDir));
+    });
+    await sleep(1_000); // every thread writes its counts and times each half second
     const calls = diffCounts(readCounts(countsDir), before);
+    const cpu = cpuPerCommand(cpuSnapshot(readLambdaTimes(timesDir)), cpuBefore, stats.accepted);
     log(`bench:     ${callsLine(calls, stats.accepted)}`);
-    return { stats, calls: callsPerEvent(calls, stats.accepted) };
+    if (cpu) log(`bench:     ${cpuLine(cpu)}`);
+    return { stats, calls: callsPerEvent(calls, stats.accepted), rawCalls: calls, cpu };
   };
   if (run("scaling")) {
     measured.scaling = [];
     measured.scalingCalls = [];
+    measured.scalingCpu = [];
     for (const clients of options.scalingClients) {
       await quiet();
       log(`bench: scaling, ${clients} clients over ${options.scalingAccounts} accounts for ${options.stepSeconds} s …`);
-      const { stats, calls } = await counted({
-        run: `scaling-${clients}`,
-        clients,
-        accounts: accounts(options.scalingAccounts),
-        seconds: options.stepSeconds,
-        drainSeconds: options.drainSeconds,
-      });
+      const { stats, calls, cpu } = await counted((onStart) =>
+        closedLoop(ctx, {
+          run: `scaling-${clients}`,
+          clients,
+          accounts: accounts(options.scalingAccounts),
+          seconds: options.stepSeconds,
+          drainSeconds: options.drainSeconds,
+          onStart,
+        }),
+      );
       measured.scaling.push(stats);
       measured.scalingCalls.push(calls);
+      measured.scalingCpu.push(cpu);
       line(`${clients} clients`, stats);
     }
   }
@@ -633,32 +659,41 @@ async function runSystemSections(
     log(
       `bench: open loop, ${options.rate}/s offered (${options.arrivals}) over ${options.scalingAccounts} accounts for ${options.stepSeconds} s …`,
     );
-    const stats = await openLoop(ctx, {
-      run: "open-loop",
-      rate: options.rate,
-      seconds: options.stepSeconds,
-      drainSeconds: options.drainSeconds,
-      accounts: accounts(options.scalingAccounts),
-      maxInFlight: options.maxInFlight,
-      arrivals: options.arrivals,
-      seed: options.seed,
-    });
+    const { stats, rawCalls, cpu } = await counted((onStart) =>
+      openLoop(ctx, {
+        run: "open-loop",
+        rate: options.rate,
+        seconds: options.stepSeconds,
+        drainSeconds: options.drainSeconds,
+        accounts: accounts(options.scalingAccounts),
+        maxInFlight: options.maxInFlight,
+        arrivals: options.arrivals,
+        seed: options.seed,
+        onStart,
+      }),
+    );
     measured.openLoop = stats;
+    measured.openLoopCalls = rawCalls;
+    measured.openLoopCpu = cpu;
     line(`open loop (offered ${stats.offeredPerSecond}/s, shed ${stats.shed})`, stats);
   }
   if (run("hot")) {
     await ensureOpen(ctx, ["bench-hot"]);
     await quiet();
     log(`bench: hot aggregate, ${options.hotClients} clients on one account for ${options.stepSeconds} s …`);
-    const hot = await counted({
-      run: "hot",
-      clients: options.hotClients,
-      accounts: ["bench-hot"],
-      seconds: options.stepSeconds,
-      drainSeconds: options.drainSeconds,
-    });
+    const hot = await counted((onStart) =>
+      closedLoop(ctx, {
+        run: "hot",
+        clients: options.hotClients,
+        accounts: ["bench-hot"],
+        seconds: options.stepSeconds,
+        drainSeconds: options.drainSeconds,
+        onStart,
+      }),
+    );
     measured.hot = hot.stats;
     measured.hotCalls = hot.calls;
+    measured.hotCpu = hot.cpu;
     line("hot", measured.hot);
   }
 
@@ -811,20 +846,7 @@ function report(m: Measured) {
         : undefined,
       segmentsMs: recorded ? segmentFigures(runSegments(s.records, recorded)) : undefined,
     };
-    out.awsCallsPerEvent = [...pipeline.calls]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([who, counts]) => {
-        const perEvent = Object.fromEntries(Object.entries(counts).map(([op, n]) => [op, round(n / events, 3)]));
-        const total = Object.values(counts).reduce((sum, n) => sum + n, 0) / events;
-        const floor = Object.keys(counts).reduce((sum, op) => sum + 1 / (batchLimit[op] ?? 10), 0);
-        return {
-          hop: who === "main" ? "api (+ local steering)" : who,
-          perEvent,
-          total: round(total, 3),
-          floor: round(floor, 3),
-          ratio: round(total / floor, 2),
-        };
-      });
+    out.awsCallsPerEvent = callsByHop(pipeline.calls, events);
     if (m.plan) {
       const rows = lambdaRows(pipeline, m.plan);
       // The command handler's share spent after its append, until it saw its commit in its state.
@@ -878,6 +900,7 @@ function report(m: Measured) {
         clients: options.scalingClients[i],
         ...runFigure(s, recorded, limitPerSecond),
         awsCallsPerEvent: m.scalingCalls?.[i],
+        cpuPerCommand: m.scalingCpu?.[i],
       })),
     };
   }
@@ -898,6 +921,8 @@ function report(m: Measured) {
       limit: limitName,
       limitPerSecond,
       ...runFigure(o, recorded, limitPerSecond),
+      awsCallsByHop: m.openLoopCalls && o.accepted > 0 ? callsByHop(m.openLoopCalls, o.accepted) : undefined,
+      cpuPerCommand: m.openLoopCpu,
     };
   }
   if (m.hot) {
@@ -915,6 +940,7 @@ function report(m: Measured) {
       limitPerSecond,
       ...runFigure(m.hot, recorded, limitPerSecond),
       awsCallsPerEvent: m.hotCalls,
+      cpuPerCommand: m.hotCpu,
     };
   }
   if (m.replay) {
@@ -994,7 +1020,7 @@ interface Results {
     rawHopsPerSecond?: Record<string, number>;
     segmentsMs?: ReturnType<typeof segmentFigures>;
   };
-  awsCallsPerEvent?: { hop: string; perEvent: Record<string, number>; total: number; floor: number; ratio: number }[];
+  awsCallsPerEvent?: HopCalls[];
   lambdaTime?: { functions: LambdaRow[]; msPerEvent: number; commitWaitMsPerCommand?: number };
   cost?: {
     measuredAtEventsPerSecond: number;
@@ -1017,7 +1043,9 @@ interface Results {
     drainSeconds: number;
     limit?: string;
     limitPerSecond?: number;
-    steps: ({ clients: number; awsCallsPerEvent?: CallsPerEvent } & ReturnType<typeof runFigure>)[];
+    steps: ({ clients: number; awsCallsPerEvent?: CallsPerEvent; cpuPerCommand?: CpuPerCommand } & ReturnType<
+      typeof runFigure
+    >)[];
   };
   openLoop?: {
     accounts: number;
@@ -1033,6 +1061,9 @@ interface Results {
     sendLagMs: { p50: number; max: number };
     limit?: string;
     limitPerSecond?: number;
+    /** Calls per event at each hop at the offered rate (the target's condition), beside the floor. */
+    awsCallsByHop?: HopCalls[];
+    cpuPerCommand?: CpuPerCommand;
   } & ReturnType<typeof runFigure>;
   hotAggregate?: {
     clients: number;
@@ -1043,6 +1074,7 @@ interface Results {
     limit?: string;
     limitPerSecond?: number;
     awsCallsPerEvent?: CallsPerEvent;
+    cpuPerCommand?: CpuPerCommand;
   } & ReturnType<typeof runFigure>;
   handover?: HandoverFigures;
   replay?: {
@@ -1095,6 +1127,32 @@ function billable(calls: Map<string, Record<string, number>>): Map<string, Recor
     });
   }
   return out;
+}
+
+/** Calls per event at each hop, by operation, beside the floor full batches would cost. */
+function callsByHop(calls: ReadonlyMap<string, Record<string, number>>, events: number): HopCalls[] {
+  return [...calls]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([who, counts]) => {
+      const perEvent = Object.fromEntries(Object.entries(counts).map(([op, n]) => [op, round(n / events, 3)]));
+      const total = Object.values(counts).reduce((sum, n) => sum + n, 0) / events;
+      const floor = Object.keys(counts).reduce((sum, op) => sum + 1 / (batchLimit[op] ?? 10), 0);
+      return {
+        hop: who === "main" ? "api (+ local steering)" : who,
+        perEvent,
+        total: round(total, 3),
+        floor: round(floor, 3),
+        ratio: round(total / floor, 2),
+      };
+    });
+}
+
+interface HopCalls {
+  hop: string;
+  perEvent: Record<string, number>;
+  total: number;
+  floor: number;
+  ratio: number;
 }
 
 /** The same calls as if every one were fully batched (the floor of the calls-per-event table). */
@@ -1344,6 +1402,39 @@ function markdown(r: Results): string {
   const hot = r.hotAggregate;
   const breakdown = r.breakdown;
   const cost = r.cost;
+  const cpuRuns = [
+    ...(scaling?.steps ?? []).map((s) => ({
+      name: `scaling, ${s.clients} clients`,
+      s,
+      calls: s.awsCallsPerEvent?.total,
+      cpu: s.cpuPerCommand,
+    })),
+    ...(open
+      ? [
+          {
+            name: `open loop, ${open.rate}/s offered`,
+            s: open,
+            calls: open.awsCallsByHop
+              ? round(
+                  open.awsCallsByHop.reduce((sum, h) => sum + h.total, 0),
+                  2,
+                )
+              : undefined,
+            cpu: open.cpuPerCommand,
+          },
+        ]
+      : []),
+    ...(hot
+      ? [
+          {
+            name: `hot aggregate, ${hot.clients} clients`,
+            s: hot,
+            calls: hot.awsCallsPerEvent?.total,
+            cpu: hot.cpuPerCommand,
+          },
+        ]
+      : []),
+  ].filter((run): run is typeof run & { cpu: CpuPerCommand } => run.cpu !== undefined);
   const loadRuns = [
     ...(pipeline ? [{ name: `pipeline (${pipeline.clients} clients)`, s: pipeline }] : []),
     ...(scaling?.steps ?? []).map((s) => ({ name: `scaling, ${s.clients} clients`, s })),
@@ -1491,6 +1582,45 @@ p99 ${atLeast(hot.latencyMs, "p99")} ms (${hot.rejected} rejected, ${hot.conflic
 go one after another (one FIFO message group); invariant 9 asks that it not be held to one full pipeline
 round trip per command: ${hot.roundTripPerSecond ?? "–"}/s (1000 ÷ the 1-client p50) — ratio **${hot.roundTripRatio ?? "–"}**
 (above 1: faster than a round trip per command); vs the pipeline's limit, ratio ${hot.ratio ?? "–"}.`
+    : "Not run."
+}
+
+### Where the CPU goes, by run
+
+CPU time per accepted command while each run lasted (its drain included), from \`process.threadCpuUsage\`
+in the bench's main thread (which serves the API and runs the bench's clients and watcher) and in every
+function's worker thread (its handler and its event source mapping's polling), and from
+\`/proc/<pid>/stat\` for each emulator process (bench/cpu.ts). CPU time does not grow with the
+machine's load as wall time does. "Ceiling": the commands/s the machine's cores could carry at that CPU
+per command (cores × 1000 ÷ CPU ms); achieved ÷ ceiling near 1 means the cores are the limit.
+
+${
+  cpuRuns.length > 0
+    ? rows(
+        [
+          "run",
+          "commands/s",
+          "AWS calls/event",
+          "CPU ms/command",
+          "bench main · functions · emulators",
+          "ceiling/s",
+          "achieved ÷ ceiling",
+          "largest parts (ms/command)",
+        ],
+        cpuRuns.map(({ name, s, calls, cpu }) => [
+          name,
+          s.commandsPerSecond,
+          calls ?? "–",
+          cpu.totalMs,
+          `${cpu.benchMainMs} · ${cpu.functionsMs} · ${cpu.emulatorsMs}`,
+          cpu.ceilingPerSecond,
+          cpu.ceilingPerSecond > 0 ? round(s.commandsPerSecond / cpu.ceilingPerSecond, 2) : "–",
+          Object.entries(cpu.byPartMs)
+            .slice(0, 4)
+            .map(([part, ms]) => `${part} ${ms}`)
+            .join(", "),
+        ]),
+      )
     : "Not run."
 }
 
@@ -1665,7 +1795,27 @@ ${rows(
       .map(([op, n]) => `${op} ${n}`)
       .join(", "),
   ]),
+)}
+
+${
+  open?.awsCallsByHop
+    ? `At the open loop's offered rate (${open.offeredPerSecond}/s offered, ${open.achievedPerSecond}/s achieved; the
+targets' condition), counted the same way:
+
+${rows(
+  ["hop", "calls/event", "floor", "ratio", "by operation"],
+  open.awsCallsByHop.map((h) => [
+    h.hop,
+    h.total,
+    h.floor,
+    h.ratio,
+    Object.entries(h.perEvent)
+      .map(([op, n]) => `${op} ${n}`)
+      .join(", "),
+  ]),
 )}`
+    : ""
+}`
     : "Not run."
 }
 
