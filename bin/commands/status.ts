@@ -11,10 +11,10 @@ export const statusUsage = `canon status — a running system at a glance
 
 Usage: canon status [options]
 
-Shows each bus (shards, records, records/s, how far the relay and the archiver are behind the
-stream's tip), the archive (objects, records, lag behind the stream), every projection (live,
-warming up, detached or rebuilding; items; messages waiting in its queue; dead letters; parked
-aggregates) and what is parked or dead-lettered. Reads the console API of the \`canon dev\`
+Shows each bus (shards, records, records/s, how far its readers are behind the stream's tip: the
+relay and the archiver; for a telemetry bus, the journey indexer and the columnar store), the
+archive (objects, records, lag behind the stream), every projection (live, warming up, detached or
+rebuilding; items; messages waiting in its queue; dead letters; parked aggregates) and what is parked or dead-lettered. Reads the console API of the \`canon dev\`
 running on the data folder (the same views as the web console at its URL).
 
 With --aws it reads the app deployed to AWS directly, with your credentials (as \`canon console
@@ -131,10 +131,12 @@ export function formatStatus(o: Overview, target: { url?: string; startedAt?: st
   lines.push("Buses");
   for (const bus of o.buses) {
     const records = bus.shards.reduce((sum, s) => sum + s.records, 0);
+    // A telemetry bus (law K) is read by its journey indexer and its columnar store, not a relay and an archiver.
+    const [first, second] = bus.kind === "telemetry" ? ["journey indexer", "columnar store"] : ["relay", "archiver"];
     lines.push(
       `  ${bus.bus.padEnd(width)}  ${plural(bus.shards.length, "shard").padEnd(9)} ${plural(records, "record").padEnd(14)} ` +
-        `${bus.recordsPerSecond.toFixed(1).padStart(6)} rec/s  relay ${lagText(sumLag(bus.shards.map((s) => s.relay)))}, ` +
-        `archiver ${lagText(sumLag(bus.shards.map((s) => s.archiver)))}${bus.caughtUp ? "" : "  (still reading the stream)"}`,
+        `${bus.recordsPerSecond.toFixed(1).padStart(6)} rec/s  ${first} ${lagText(sumLag(bus.shards.map((s) => s.relay)))}, ` +
+        `${second} ${lagText(sumLag(bus.shards.map((s) => s.archiver)))}${bus.caughtUp ? "" : "  (still reading the stream)"}`,
     );
   }
   lines.push("Archive");
