@@ -6,9 +6,12 @@
  * journey indexer); on is the bank as declared. Locally both sides share the same two cores, so
  * "on" pays for the sink and the indexer too: an upper bound of what the functions pay on AWS.
  *
- *   node bench/telemetry-cost.ts [--clients 8] [--seconds 10] [--rounds 1] [--sides off,on]
+ *   node bench/telemetry-cost.ts [--clients 8] [--seconds 10] [--rounds 1] [--sides off,on,packed] [--emit-only]
  *
- * `measureTelemetryCost` is what bench/run.ts calls.
+ * It also measures the emitting alone, in process (`measureEmitCost`): the CPU the functions
+ * spend per command on telemetry, which does not depend on the emulators or on a busy machine.
+ *
+ * `measureTelemetryCost` and `measureEmitCost` are what bench/run.ts calls.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,10 +19,21 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import type { SQSRecord } from "aws-lambda";
 import { app } from "../functions/app.ts";
 import { contractsOf } from "../shared/domain/commands.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { envNames } from "../shared/plan.ts";
+import { CommandHops, commitTraceparent } from "../shared/telemetry/command-hops.ts";
+import { createEmitter, recordsPerEntryEnv, telemetry, useEmitter } from "../shared/telemetry/emitter.ts";
+import { hopSpan } from "../shared/telemetry/spans.ts";
+import { recordApplied } from "../shared/telemetry/subscriber-hops.ts";
+import {
+  formatTraceparent,
+  parseTraceparent,
+  startTrace,
+  type TraceContext,
+} from "../shared/telemetry/trace-context.ts";
 import type { AppDefinition } from "../shared/topology.ts";
 import { type BenchAws, benchAws } from "./aws.ts";
 import { closedLoop, ensureOpen, type LoadContext, type RunStats, Tracker } from "./load.ts";
@@ -36,14 +50,22 @@ export interface TelemetryCostOptions {
   readonly drainSeconds?: number;
   /** @default 25 */
   readonly pollMs?: number;
-  /** Which sides to run. @default both */
-  readonly sides?: readonly ("off" | "on")[];
+  /** Which sides to run, in this order each round. @default ["off", "on"] */
+  readonly sides?: readonly TelemetryMode[];
   readonly log?: (line: string) => void;
 }
 
+/**
+ * "off": no telemetry bus; "on": the bank as declared, one telemetry record a stream record (the
+ * agreed layout); "packed": up to 500 records a stream record, a line each (recordsPerEntryEnv),
+ * which only the journey indexer reads so far: the local sink skips them, so this side does not
+ * pay for the Parquet files of those records.
+ */
+export type TelemetryMode = "off" | "on" | "packed";
+
 /** One side's closed loop. */
 export interface TelemetrySide {
-  readonly telemetry: boolean;
+  readonly mode: TelemetryMode;
   readonly commandsPerSecond: number;
   readonly latencyP50Ms: number;
   readonly latencyP99Ms: number;
@@ -55,11 +77,12 @@ export interface TelemetryCostFigures {
   readonly clients: number;
   readonly seconds: number;
   readonly sides: readonly TelemetrySide[];
-  /** Mean commands/s of each side. */
-  readonly offCommandsPerSecond: number;
-  readonly onCommandsPerSecond: number;
+  /** Mean commands/s of each mode run. */
+  readonly commandsPerSecond: Partial<Record<TelemetryMode, number>>;
   /** on / off: 1 = free; the issue's bound is ≥ 0.95. */
   readonly ratio: number;
+  /** packed / off, when both ran. */
+  readonly packedRatio?: number;
 }
 
 /** The bank without its telemetry bus: every emitter off. */
@@ -75,12 +98,11 @@ export async function measureTelemetryCost(options: TelemetryCostOptions): Promi
   const log = options.log ?? ((line: string) => console.log(line));
   const sides: TelemetrySide[] = [];
   for (let round = 0; round < rounds; round++) {
-    for (const telemetry of [false, true]) {
-      if (options.sides !== undefined && !options.sides.includes(telemetry ? "on" : "off")) continue;
-      log(`bench: telemetry ${telemetry ? "on" : "off"}, ${clients} clients for ${seconds} s …`);
-      const stats = await runSide(options, telemetry, clients, seconds);
+    for (const mode of options.sides ?? ["off", "on"]) {
+      log(`bench: telemetry ${mode}, ${clients} clients for ${seconds} s …`);
+      const stats = await runSide(options, mode, clients, seconds);
       const side: TelemetrySide = {
-        telemetry,
+        mode,
         commandsPerSecond: stats.commandsPerSecond,
         latencyP50Ms: stats.latencyMs.p50,
         latencyP99Ms: stats.latencyMs.p99,
@@ -88,44 +110,167 @@ export async function measureTelemetryCost(options: TelemetryCostOptions): Promi
         unfinished: stats.unfinished,
       };
       log(
-        `bench: telemetry ${telemetry ? "on " : "off"}: ${side.commandsPerSecond.toFixed(1)} cmd/s, ` +
+        `bench: telemetry ${mode}: ${side.commandsPerSecond.toFixed(1)} cmd/s, ` +
           `sent → view p50 ${side.latencyP50Ms} ms, p99 ${side.latencyP99Ms} ms`,
       );
       sides.push(side);
     }
   }
-  const mean = (on: boolean) => {
-    const mine = sides.filter((s) => s.telemetry === on);
-    return mine.reduce((sum, s) => sum + s.commandsPerSecond, 0) / Math.max(1, mine.length);
+  const commandsPerSecond: Partial<Record<TelemetryMode, number>> = {};
+  for (const mode of ["off", "on", "packed"] as const) {
+    const mine = sides.filter((s) => s.mode === mode);
+    if (mine.length > 0) commandsPerSecond[mode] = mine.reduce((sum, s) => sum + s.commandsPerSecond, 0) / mine.length;
+  }
+  const ratioTo = (mode: TelemetryMode) => {
+    const off = commandsPerSecond.off ?? 0;
+    const other = commandsPerSecond[mode];
+    return other === undefined || off === 0 ? undefined : other / off;
   };
-  const off = mean(false);
-  const on = mean(true);
-  const figures = {
+  const figures: TelemetryCostFigures = {
     clients,
     seconds,
     sides,
-    offCommandsPerSecond: off,
-    onCommandsPerSecond: on,
-    ratio: off > 0 ? on / off : 0,
+    commandsPerSecond,
+    ratio: ratioTo("on") ?? 0,
+    ...(ratioTo("packed") === undefined ? {} : { packedRatio: ratioTo("packed") }),
   };
+  const shown = Object.entries(commandsPerSecond).map(([mode, cps]) => `${mode} ${cps.toFixed(1)} cmd/s`);
   log(
-    `bench: telemetry cost: off ${off.toFixed(1)} cmd/s, on ${on.toFixed(1)} cmd/s, ratio ${figures.ratio.toFixed(3)} ` +
-      `(bound ≥ 0.95)`,
+    `bench: telemetry cost: ${shown.join(", ")}; on/off ${figures.ratio.toFixed(3)}` +
+      `${figures.packedRatio === undefined ? "" : `, packed/off ${figures.packedRatio.toFixed(3)}`} (bound ≥ 0.95)`,
   );
   return figures;
+}
+
+/** What emitting costs per command, in the functions' own CPU (no emulator, no network). */
+export interface EmitCostFigures {
+  readonly commands: number;
+  /** Telemetry records one command makes (API, command handler, relay, four projections). */
+  readonly recordsPerCommand: number;
+  /** CPU (user + system) per command, building, buffering and serializing its records, µs. */
+  readonly microsecondsPerCommand: number;
+  /** The same per stream record put, packed 500 a record, µs. */
+  readonly packedMicrosecondsPerCommand: number;
+}
+
+/**
+ * The emitting itself, measured in process: every record a deposit makes on its way (the API's
+ * request and "accepted", the command handler's hops and outcome, the relay's "relayed", four
+ * projections' "applied" and "apply"), through the real code paths into an emitter whose put
+ * keeps nothing. This is what the functions pay on AWS besides one PutRecords a second each.
+ */
+export async function measureEmitCost(commands = 20_000): Promise<EmitCostFigures> {
+  const run = async (recordsPerEntry: number) => {
+    let records = 0;
+    const emitter = createEmitter({
+      streamName: "bench",
+      timer: false,
+      recordsPerEntry,
+      put: async (_stream, entries) => {
+        records += entries.length;
+        return 0;
+      },
+    });
+    useEmitter(emitter);
+    try {
+      const started = process.cpuUsage();
+      for (let n = 0; n < commands; n++) await oneCommand(n);
+      await emitter.flush();
+      const used = process.cpuUsage(started);
+      return { us: (used.user + used.system) / commands, emitted: emitter.stats().emitted / commands, records };
+    } finally {
+      useEmitter(undefined);
+    }
+  };
+  await run(1); // warm up
+  const single = await run(1);
+  const packed = await run(500);
+  return {
+    commands,
+    recordsPerCommand: single.emitted,
+    microsecondsPerCommand: Math.round(single.us * 10) / 10,
+    packedMicrosecondsPerCommand: Math.round(packed.us * 10) / 10,
+  };
+}
+
+/** The telemetry of one deposit, as each function makes it. */
+async function oneCommand(n: number): Promise<void> {
+  const emitter = telemetry();
+  const now = Date.now();
+  const api = startTrace();
+  const commandId = `c-${n}`;
+  const owner = { commandId, correlationId: commandId, aggregateId: `a-${n % 64}` };
+  emitter.emit({
+    kind: "request",
+    source: "api",
+    traceId: api.traceId,
+    spanId: api.spanId,
+    request: { method: "POST", route: "/commands/:service/:command", status: 202, latencyMs: 3.2 },
+  });
+  const accepted = hopSpan({ source: "api", name: "accepted", parent: api, owner, startedAt: now, endedAt: now + 3 });
+  emitter.emit(accepted.record);
+  const message = {
+    ...owner,
+    service: "accounts",
+    command: { type: "Deposit", accountId: owner.aggregateId, amountCents: 5 },
+    receivedAt: new Date(now).toISOString(),
+    causationId: commandId,
+    traceparent: formatTraceparent(accepted.context),
+  };
+  const hops = new CommandHops("accounts-command-handler", now + 10);
+  hops.queued({ attributes: { SentTimestamp: String(now + 4) } } as unknown as SQSRecord, message);
+  const times = { startedAt: now + 10, decidedAt: now + 12, appendStartedAt: now + 13, appendedAt: now + 20 };
+  hops.round(message, 1, times, true);
+  hops.outcome(message, "accepted", 1, times);
+  const traceparent = commitTraceparent(message, 1) as string;
+  const relayed = hopSpan({
+    source: "core-relay",
+    name: "relayed",
+    parent: parseTraceparent(traceparent) as TraceContext,
+    owner,
+    startedAt: now + 21,
+    endedAt: now + 30,
+    key: `${commandId}.1`,
+  });
+  emitter.emit(relayed.record);
+  const body = JSON.stringify({
+    specversion: "1.0",
+    id: `${commandId}.1.0`,
+    type: "FundsDeposited",
+    time: message.receivedAt,
+    subject: owner.aggregateId,
+    aggregateversion: n,
+    commitid: `${commandId}.1`,
+    commandid: commandId,
+    correlationid: commandId,
+    traceparent,
+    data: { accountId: owner.aggregateId, amountCents: 5 },
+  });
+  const record = {
+    messageId: `m-${n}`,
+    body,
+    eventSourceARN: "arn:aws:sqs:local:000000000000:accounts-balances",
+    attributes: { SentTimestamp: String(now + 31) },
+    messageAttributes: { traceparent: { stringValue: formatTraceparent(relayed.context), dataType: "String" } },
+  } as unknown as SQSRecord;
+  for (const projection of ["accounts.state", "accounts.balances", "accounts.daily-totals", "statements.history"])
+    recordApplied(projection, [record], { batchItemFailures: [] }, now + 32);
 }
 
 /** A fresh system (telemetry on or off), its accounts opened, one closed loop, stopped. */
 async function runSide(
   options: TelemetryCostOptions,
-  telemetry: boolean,
+  mode: TelemetryMode,
   clients: number,
   seconds: number,
 ): Promise<RunStats> {
-  const definition = telemetry ? app : withoutTelemetry(app);
-  // The API runs in this process: a side without telemetry must not inherit the last side's.
+  const definition = mode === "off" ? withoutTelemetry(app) : app;
+  // The API runs in this process, and the functions inherit its environment: a side must not
+  // inherit the last side's settings.
   delete process.env[envNames.telemetryStream];
   delete process.env[envNames.journeyTable];
+  if (mode === "packed") process.env[recordsPerEntryEnv] = "500";
+  else delete process.env[recordsPerEntryEnv];
   const dataDir = mkdtempSync(join(tmpdir(), "canon-bench-telemetry-"));
   let system: DevSystem | undefined;
   let aws: BenchAws | undefined;
@@ -153,7 +298,7 @@ async function runSide(
     await ensureOpen(ctx, accounts);
     await sleep(1_500); // the openings settle everywhere before counting starts
     return await closedLoop(ctx, {
-      run: `telemetry-${telemetry ? "on" : "off"}`,
+      run: `telemetry-${mode}`,
       clients,
       accounts,
       seconds,
@@ -174,14 +319,21 @@ if (import.meta.main) {
       seconds: { type: "string", default: "10" },
       rounds: { type: "string", default: "1" },
       sides: { type: "string", default: "off,on" },
+      "emit-only": { type: "boolean", default: false },
     },
   });
+  const emit = await measureEmitCost();
+  console.log(
+    `bench: emitting costs ${emit.microsecondsPerCommand} µs of CPU per command (${emit.recordsPerCommand} records), ` +
+      `${emit.packedMicrosecondsPerCommand} µs packed`,
+  );
+  if (values["emit-only"]) process.exit(0);
   const figures = await measureTelemetryCost({
     repoRoot: resolve(import.meta.dirname, ".."),
     clients: Number(values.clients),
     seconds: Number(values.seconds),
     rounds: Number(values.rounds),
-    sides: values.sides.split(",") as ("off" | "on")[],
+    sides: values.sides.split(",") as TelemetryMode[],
   });
   console.log(JSON.stringify(figures, null, 2));
   process.exit(0);

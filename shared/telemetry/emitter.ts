@@ -18,6 +18,12 @@ import { recordJson, type TelemetryRecord } from "./records.ts";
 /** The environment variable naming the telemetry stream (absent: telemetry off). */
 export const telemetryStreamEnv = "CANON_TELEMETRY_STREAM";
 
+/**
+ * Telemetry records a stream record carries (`EmitterOptions.recordsPerEntry`) for this process's
+ * emitter. @default 1
+ */
+export const recordsPerEntryEnv = "CANON_TELEMETRY_RECORDS_PER_ENTRY";
+
 /** What the emitter puts records with: returns how many entries were refused. */
 export type PutTelemetry = (streamName: string, entries: readonly PutRecordsRequestEntry[]) => Promise<number>;
 
@@ -32,6 +38,14 @@ export interface EmitterOptions {
   readonly intervalMs?: number;
   /** Flush on a timer too (an unref'd interval), for long-lived processes. @default true */
   readonly timer?: boolean;
+  /**
+   * Telemetry records a stream record carries, a line each (newline-delimited JSON, which Firehose's
+   * format conversion reads as several documents). 1 is the agreed layout (one record, one JSON);
+   * more cuts the stream's records (and, locally, the emulator's work) by as much, once every
+   * reader of the stream splits lines (the journey indexer does).
+   * @default 1
+   */
+  readonly recordsPerEntry?: number;
   /** @default PutRecords on the Kinesis client */
   readonly put?: PutTelemetry;
   /** @default Date.now */
@@ -72,6 +86,7 @@ export function createEmitter(options: EmitterOptions): TelemetryEmitter {
   const batchRecords = Math.min(options.batchRecords ?? maxRecordsPerCall, maxRecordsPerCall);
   const intervalMs = options.intervalMs ?? 1000;
   const put = options.put ?? putRecords;
+  const perEntry = Math.max(1, Math.floor(options.recordsPerEntry ?? 1));
   const now = options.now ?? Date.now;
   let buffer: TelemetryRecord[] = [];
   let droppedSinceFlush = 0;
@@ -86,19 +101,23 @@ export function createEmitter(options: EmitterOptions): TelemetryEmitter {
 
   const send = async (records: TelemetryRecord[], dropped: number): Promise<void> => {
     const at = new Date(now()).toISOString();
-    const entries = records.map((record) => entryOf(record, at));
     if (dropped > 0)
-      entries.push(
-        entryOf({ kind: "dropped", source: records[0]?.source ?? "telemetry", dropped: { count: dropped } }, at),
-      );
+      records.push({ kind: "dropped", source: records[0]?.source ?? "telemetry", dropped: { count: dropped } });
+    const entries = entriesOf(records, at, perEntry);
     for (const chunk of chunks(entries, batchRecords)) {
+      const carried = chunk.reduce((sum, entry) => sum + entry.records, 0);
       try {
-        const refused = await put(streamName, chunk);
-        counts.sent += chunk.length - refused;
-        if (refused > 0) drop(refused);
+        const refused = await put(
+          streamName,
+          chunk.map((c) => c.entry),
+        );
+        // A refused entry's records are lost with it: counted, as any drop.
+        const lost = refused === 0 ? 0 : Math.ceil((refused / chunk.length) * carried);
+        counts.sent += carried - lost;
+        if (lost > 0) drop(lost);
       } catch (error) {
-        logger.warn("telemetry put failed; its records are dropped and counted", { error, records: chunk.length });
-        drop(chunk.length);
+        logger.warn("telemetry put failed; its records are dropped and counted", { error, records: carried });
+        drop(carried);
       }
     }
   };
@@ -166,12 +185,21 @@ const disabled: TelemetryEmitter = {
 
 let shared: { readonly stream: string | undefined; readonly emitter: TelemetryEmitter } | undefined;
 
+let chosen: TelemetryEmitter | undefined;
+
+/** Makes `emitter` this process's emitter, whatever the environment says (tests, the bench); undefined undoes it. */
+export function useEmitter(emitter: TelemetryEmitter | undefined): void {
+  chosen = emitter;
+}
+
 /** This process's emitter, for the stream `CANON_TELEMETRY_STREAM` names (made anew if that changes). */
 export function telemetry(): TelemetryEmitter {
+  if (chosen !== undefined) return chosen;
   const stream = process.env[telemetryStreamEnv] || undefined;
   if (shared === undefined || shared.stream !== stream) {
     shared?.emitter.close();
-    shared = { stream, emitter: createEmitter({ streamName: stream }) };
+    const recordsPerEntry = Number(process.env[recordsPerEntryEnv]) || 1;
+    shared = { stream, emitter: createEmitter({ streamName: stream, recordsPerEntry }) };
   }
   return shared.emitter;
 }
@@ -194,24 +222,57 @@ export function flushingTelemetry<Args extends unknown[], Result>(
   };
 }
 
-function entryOf(record: TelemetryRecord, at: string): PutRecordsRequestEntry {
-  // Spread by trace, so one trace's records stay in order on one shard; else anywhere.
-  const key = record.traceId || randomBytes(8).toString("hex");
-  return { PartitionKey: key, Data: Buffer.from(recordJson(record, at)) };
+/** A stream record and how many telemetry records it carries. */
+interface Entry {
+  readonly entry: PutRecordsRequestEntry;
+  readonly records: number;
 }
 
-function chunks(entries: readonly PutRecordsRequestEntry[], size: number): PutRecordsRequestEntry[][] {
-  const out: PutRecordsRequestEntry[][] = [];
-  let current: PutRecordsRequestEntry[] = [];
+/** Most bytes of one packed stream record (Kinesis takes 1 MiB). */
+const maxEntryBytes = 512 * 1024;
+
+/** The records as stream records: one each, or up to `perEntry` a record, a line each. */
+function entriesOf(records: readonly TelemetryRecord[], at: string, perEntry: number): Entry[] {
+  // Spread by trace, so one trace's records stay in order on one shard; else anywhere.
+  const keyOf = (record: TelemetryRecord | undefined) => record?.traceId || randomBytes(8).toString("hex");
+  if (perEntry === 1) {
+    return records.map((record) => ({
+      entry: { PartitionKey: keyOf(record), Data: Buffer.from(recordJson(record, at)) },
+      records: 1,
+    }));
+  }
+  const out: Entry[] = [];
+  let lines: string[] = [];
   let bytes = 0;
-  for (const entry of entries) {
+  const close = () => {
+    if (lines.length === 0) return;
+    out.push({ entry: { PartitionKey: keyOf(undefined), Data: Buffer.from(lines.join("\n")) }, records: lines.length });
+    lines = [];
+    bytes = 0;
+  };
+  for (const record of records) {
+    const line = recordJson(record, at);
+    if (lines.length === perEntry || bytes + line.length + 1 > maxEntryBytes) close();
+    lines.push(line);
+    bytes += line.length + 1;
+  }
+  close();
+  return out;
+}
+
+function chunks(entries: readonly Entry[], size: number): Entry[][] {
+  const out: Entry[][] = [];
+  let current: Entry[] = [];
+  let bytes = 0;
+  for (const item of entries) {
+    const { entry } = item;
     const length = (entry.Data?.byteLength ?? 0) + (entry.PartitionKey?.length ?? 0);
     if (current.length === size || (current.length > 0 && bytes + length > maxBytesPerCall)) {
       out.push(current);
       current = [];
       bytes = 0;
     }
-    current.push(entry);
+    current.push(item);
     bytes += length;
   }
   if (current.length > 0) out.push(current);

@@ -21,7 +21,9 @@ const request = (n: number): TelemetryRecord => ({
 });
 
 /** Prepare: an emitter on a fake clock and a fake stream that keeps what it is sent. */
-function harness(options: { maxBuffered?: number; fail?: (call: number) => Error | number | undefined } = {}) {
+function harness(
+  options: { maxBuffered?: number; recordsPerEntry?: number; fail?: (call: number) => Error | number | undefined } = {},
+) {
   let clock = 1_000_000;
   const calls: PutRecordsRequestEntry[][] = [];
   const put: PutTelemetry = async (_stream, entries) => {
@@ -36,8 +38,17 @@ function harness(options: { maxBuffered?: number; fail?: (call: number) => Error
     put,
     now: () => clock,
     ...(options.maxBuffered === undefined ? {} : { maxBuffered: options.maxBuffered }),
+    ...(options.recordsPerEntry === undefined ? {} : { recordsPerEntry: options.recordsPerEntry }),
   });
-  const sent = () => calls.flat().map((e) => JSON.parse(Buffer.from(e.Data as Uint8Array).toString("utf8")));
+  const sent = () =>
+    calls.flatMap((call) =>
+      call.flatMap((e) =>
+        Buffer.from(e.Data as Uint8Array)
+          .toString("utf8")
+          .split("\n")
+          .map((line) => JSON.parse(line)),
+      ),
+    );
   return { emitter, calls, sent, advance: (ms: number) => (clock += ms) };
 }
 
@@ -109,6 +120,19 @@ describe("the telemetry emitter", () => {
     emitter.emit(request(2));
     await emitter.flush();
     expect(emitter.stats()).toMatchObject({ sent: 1, dropped: 1 });
+  });
+
+  it("packs records a line each into fewer stream records when asked, counting what they carry", async () => {
+    const { emitter, calls, sent } = harness({ recordsPerEntry: 100, fail: (call) => (call === 2 ? 1 : undefined) });
+    for (let i = 1; i <= 250; i++) emitter.emit(request(i));
+    await emitter.flush();
+    expect(calls.map((c) => c.length)).toEqual([3]);
+    expect(sent().map((r) => r.request.latencyMs)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    expect(emitter.stats()).toMatchObject({ sent: 250, dropped: 0 });
+    // Kinesis refusing one of two packed records loses the records it carried, counted.
+    for (let i = 1; i <= 200; i++) emitter.emit(request(i));
+    await emitter.flush();
+    expect(emitter.stats()).toMatchObject({ sent: 350, dropped: 100 });
   });
 
   it("makes one flush at a time: a flush asked for during another waits for it", async () => {
