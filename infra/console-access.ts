@@ -6,7 +6,8 @@
  * buckets through their bus's SSM parameter, keys through their alias). Nothing in it writes a
  * table or invokes; the only things it may change are a message sent to a consumed queue (a
  * projection's redrive request, a dead letter sent back by `canon dlq move`), that dead letter's
- * deletion from its dead-letter queue, and the start of a warm-up. The policy names every
+ * deletion from its dead-letter queue, the start of a warm-up, and the start of an Athena query
+ * in the telemetry bus's workgroup (the hop latency panel), whose results Athena writes. The policy names every
  * planned queue and table, so an app too large for IAM's 6,144-character limit gets
  * `{prefix}-operator-console-2`, … as well. With the context `canon:consoleOperators` (principal
  * ARNs, comma-separated) the stack also creates a role, `{prefix}-operator-console`, those
@@ -21,9 +22,11 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import type { Construct, IConstruct } from "constructs";
 import { warmUpName } from "../shared/aws/deployed-names.ts";
 import { type AppPlan, envNames } from "../shared/plan.ts";
+import { globalBucketName } from "./archive.ts";
 import { nagResource } from "./nag.ts";
-import { archiveKeyAlias, pascal, queueKeyAlias, tagKeys } from "./names.ts";
+import { archiveKeyAlias, pascal, queueKeyAlias, tagKeys, telemetryKeyAlias } from "./names.ts";
 import { PlanResources } from "./resources.ts";
+import { telemetryResultsPrefix, telemetryViewName } from "./telemetry-store.ts";
 
 /**
  * Every action the operator console's AWS source may take, by group. Each group is one statement
@@ -68,8 +71,11 @@ export const consoleActions = {
    * SQS decrypts a peeked message with it. Nothing is sent to their queues.
    */
   failureQueueKeys: ["kms:Decrypt"],
-  /** Every planned table (AWS managed key: no KMS grant): item counts, parks, recent commands. Read only. */
-  tables: ["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem"],
+  /**
+   * Every planned table (AWS managed key: no KMS grant): item counts, parks, recent commands, and a
+   * command's journey (a Query of the journeys index by trace id). Read only.
+   */
+  tables: ["dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:Query"],
   /** Each bus's archive bucket (its name from the bus's SSM parameter): list the manifests. */
   archiveBuckets: ["s3:ListBucket"],
   /** The objects of each archive bucket: manifests, and archived records. */
@@ -89,6 +95,21 @@ export const consoleActions = {
     "tag:GetResources",
     "states:ListStateMachines",
   ],
+  /**
+   * The telemetry bus's Athena workgroup: the hop latency percentiles (a query started, waited
+   * for, its results read). Starting a query is the one thing it runs; the workgroup caps its scan.
+   */
+  telemetryQueries: ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"],
+  /** The Glue catalog, database and tables Athena resolves the `telemetry` view through. Read only. */
+  telemetryCatalog: ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+  /** The bucket of the Parquet files: Athena lists it, as the caller. */
+  telemetryBucket: ["s3:ListBucket", "s3:GetBucketLocation"],
+  /** The Parquet files and Athena's results: read by Athena as the caller. */
+  telemetryObjects: ["s3:GetObject"],
+  /** Athena's results, written by Athena as the caller under the workgroup's prefix only. */
+  telemetryResults: ["s3:PutObject", "s3:AbortMultipartUpload"],
+  /** The files' key, by alias: S3 decrypts the files and encrypts the results with it. */
+  telemetryKeys: ["kms:Decrypt", "kms:GenerateDataKey"],
   /** The warm-up state machines (one per projection declared with `warmUp`): start one, list its runs. */
   warmUps: ["states:StartExecution", "states:ListExecutions"],
   /** Their executions: a warm-up's progress. */
@@ -226,6 +247,27 @@ function consoleStatements(plan: AppPlan, resources: PlanResources): StatementSp
       conditions: byAlias(buses.map((bus) => archiveKeyAlias(plan.prefix, bus))),
     },
     parameters: { resources: [parametersArn(plan.prefix)] },
+    telemetryQueries: { resources: plan.telemetry.map((t) => arn("athena", `workgroup/${t.workGroup}`)) },
+    telemetryCatalog: {
+      resources: plan.telemetry.flatMap((t) => [
+        arn("glue", "catalog"),
+        arn("glue", `database/${t.database}`),
+        arn("glue", `table/${t.database}/${t.table}`),
+        arn("glue", `table/${t.database}/${telemetryViewName}`),
+      ]),
+    },
+    telemetryBucket: { resources: plan.telemetry.map((t) => bucketArn(t.bucket)) },
+    telemetryObjects: {
+      resources: plan.telemetry.flatMap((t) => [
+        `${bucketArn(t.bucket)}/${t.prefix}*`,
+        `${bucketArn(t.bucket)}/${telemetryResultsPrefix}*`,
+      ]),
+    },
+    telemetryResults: { resources: plan.telemetry.map((t) => `${bucketArn(t.bucket)}/${telemetryResultsPrefix}*`) },
+    telemetryKeys: {
+      resources: plan.telemetry.length > 0 ? [anyKey] : [],
+      conditions: byAlias(plan.telemetry.map((t) => telemetryKeyAlias(plan.prefix, t.bus))),
+    },
     unscoped: { resources: ["*"] },
     warmUps: { resources: machines.map((m) => arn("states", `stateMachine:${m}`)) },
     warmUpExecutions: { resources: machines.map((m) => executionsArn(m)) },
@@ -321,6 +363,11 @@ function arn(service: string, resource: string): string {
   return `arn:${Aws.PARTITION}:${service}:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
 }
 
+/** A bucket's ARN from its local name, made globally unique as its stack makes it. */
+function bucketArn(localName: string): string {
+  return `arn:${Aws.PARTITION}:s3:::${globalBucketName(localName)}`;
+}
+
 /** Every SSM parameter of the app. */
 function parametersArn(prefix: string): string {
   return arn("ssm", `parameter/canon/${prefix}/*`);
@@ -343,6 +390,13 @@ const wildcardReasons: Partial<Record<ConsoleActionGroup, string>> = {
   failureQueueKeys: keysReason(),
   archiveKeys: keysReason(),
   parameters: "The app's own SSM parameters (/canon/{prefix}/…, read only): the console reads each bus's parameters.",
+  telemetryKeys: keysReason(),
+  telemetryObjects:
+    "The telemetry bus's Parquet files (read only), named by Firehose with a time and a random identifier, and " +
+    "Athena's results, named by the query's identifier: no narrower ARN names them; each is one prefix of one bucket.",
+  telemetryResults:
+    "Athena writes a query's results as the caller, under the workgroup's results prefix only; their names are " +
+    "the query identifiers, so no narrower ARN names them.",
   archiveObjects:
     "The objects of a bus's archive bucket, read only: their keys are derived from the stream (archive/, " +
     "manifests/, lineage/, claims/), so no narrower ARN names them; each resource is restricted to one bucket.",
@@ -353,7 +407,7 @@ const wildcardReasons: Partial<Record<ConsoleActionGroup, string>> = {
 
 function keysReason(): string {
   return (
-    "Queue and archive keys of other stacks, granted by alias: the statement is scoped by the kms:ResourceAliases " +
+    "Queue, archive and telemetry keys of other stacks, granted by alias: the statement is scoped by the kms:ResourceAliases " +
     "condition to the app's own aliases, so this stack needs no reference to the stacks that own the keys."
   );
 }

@@ -46,6 +46,11 @@ export function archiveKeyAlias(prefix: string, bus: string): string {
   return `alias/${prefix}/bus-${bus}/archive`;
 }
 
+/** The alias of the KMS key that encrypts a telemetry bus's Parquet files and its Athena results. */
+export function telemetryKeyAlias(prefix: string, bus: string): string {
+  return `alias/${prefix}/bus-${bus}/telemetry`;
+}
+
 /** The Glue database of a bus's archive (Athena names take no hyphen unquoted). */
 export function archiveDatabaseName(prefix: string, bus: string): string {
   return `${prefix}_${bus}`.replaceAll("-", "_");

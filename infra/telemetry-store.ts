@@ -22,6 +22,7 @@ import { glueColumns, telemetryViewSql, telemetryViewTypes } from "../shared/ana
 import type { PlannedTelemetryStore } from "../shared/plan.ts";
 import { acknowledgeAccessLogs, globalBucketName } from "./archive.ts";
 import { nagResource } from "./nag.ts";
+import { telemetryKeyAlias } from "./names.ts";
 
 export interface TelemetryStoreProps {
   readonly prefix: string;
@@ -43,6 +44,9 @@ export interface TelemetryStoreProps {
 /** The Glue view Athena reads, and its name in `canon archive sql --bus analytics`. */
 export const telemetryViewName = "telemetry";
 
+/** Where the workgroup writes Athena's results, in the files' bucket. */
+export const telemetryResultsPrefix = "athena-results/";
+
 export class TelemetryStore extends Construct {
   readonly key: kms.Key;
   readonly bucket: s3.Bucket;
@@ -56,7 +60,7 @@ export class TelemetryStore extends Construct {
     super(scope, id);
     const { store } = props;
     this.key = new kms.Key(this, "Key", {
-      alias: `alias/${props.prefix}/bus-${store.bus}/telemetry`,
+      alias: telemetryKeyAlias(props.prefix, store.bus),
       description: `Canon ${props.prefix} bus:${store.bus}: encrypts its Parquet files and Athena's query results`,
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -260,7 +264,7 @@ export class TelemetryStore extends Construct {
         engineVersion: { selectedEngineVersion: "Athena engine version 3" },
         resultConfiguration: {
           // Results beside the files, under their own prefix, expiring with them.
-          outputLocation: `s3://${this.bucket.bucketName}/athena-results/`,
+          outputLocation: `s3://${this.bucket.bucketName}/${telemetryResultsPrefix}`,
           encryptionConfiguration: { encryptionOption: "SSE_KMS", kmsKey: this.key.keyArn },
           expectedBucketOwner: Aws.ACCOUNT_ID,
         },

@@ -129,6 +129,25 @@ function expected(plan: AppPlan) {
     buckets: sorted(plan.buckets.map((b) => `arn:aws:s3:::{archive:${b.bus}}`)),
     objects: sorted(plan.buckets.map((b) => `arn:aws:s3:::{archive:${b.bus}}/*`)),
     parameters: [arn("ssm", `parameter/canon/${plan.prefix}/*`)],
+    // The telemetry bus's files and their SQL (the console's hop latency panel, by Athena).
+    telemetryKeys: sorted(plan.telemetry.map((t) => `alias/${plan.prefix}/bus-${t.bus}/telemetry`)),
+    telemetryBuckets: sorted(plan.telemetry.map((t) => `arn:aws:s3:::${t.bucket}-ACCOUNT-REGION`)),
+    telemetryObjects: sorted(
+      plan.telemetry.flatMap((t) => [
+        `arn:aws:s3:::${t.bucket}-ACCOUNT-REGION/${t.prefix}*`,
+        `arn:aws:s3:::${t.bucket}-ACCOUNT-REGION/athena-results/*`,
+      ]),
+    ),
+    telemetryResults: sorted(plan.telemetry.map((t) => `arn:aws:s3:::${t.bucket}-ACCOUNT-REGION/athena-results/*`)),
+    workGroups: sorted(plan.telemetry.map((t) => arn("athena", `workgroup/${t.workGroup}`))),
+    catalog: sorted(
+      plan.telemetry.flatMap((t) => [
+        arn("glue", "catalog"),
+        arn("glue", `database/${t.database}`),
+        arn("glue", `table/${t.database}/${t.table}`),
+        arn("glue", `table/${t.database}/telemetry`),
+      ]),
+    ),
     machines: sorted(machines.map((m) => arn("states", `stateMachine:${m}`))),
     executions: sorted(machines.map((m) => arn("states", `execution:${m}:*`))),
     anyKey: arn("kms", "key/*"),
@@ -242,17 +261,27 @@ function checkGrants(statements: readonly Statement[], plan: AppPlan): void {
     ]);
   }
   expect(aliasesFor(statements, "kms:Decrypt")).toEqual(
-    [...new Set([...want.receivedKeys, ...want.consumedKeys, ...want.archiveKeys])].sort(),
+    [...new Set([...want.receivedKeys, ...want.consumedKeys, ...want.archiveKeys, ...want.telemetryKeys])].sort(),
   );
-  expect(aliasesFor(statements, "kms:GenerateDataKey")).toEqual(want.consumedKeys);
+  // Encrypting: a message sent to a consumed queue, and Athena's results of a telemetry query.
+  expect(aliasesFor(statements, "kms:GenerateDataKey")).toEqual([...want.consumedKeys, ...want.telemetryKeys].sort());
   // A bus owns only failure queues: its queue key decrypts peeked messages, never encrypts a sent one.
   for (const alias of want.busKeys) {
     expect(aliasesFor(statements, "kms:Decrypt"), alias).toContain(alias);
     expect(aliasesFor(statements, "kms:GenerateDataKey"), alias).not.toContain(alias);
   }
 
-  expect(allowedOn(statements, "s3:ListBucket")).toEqual(want.buckets);
-  expect(allowedOn(statements, "s3:GetObject")).toEqual(want.objects);
+  expect(allowedOn(statements, "s3:ListBucket")).toEqual([...want.buckets, ...want.telemetryBuckets].sort());
+  expect(allowedOn(statements, "s3:GetObject")).toEqual([...want.objects, ...want.telemetryObjects].sort());
+  // A telemetry query: started in the bus's workgroup, through its catalog, its results written under their prefix only.
+  for (const action of consoleActions.telemetryQueries) {
+    expect(allowedOn(statements, action), action).toEqual(want.workGroups);
+  }
+  for (const action of consoleActions.telemetryCatalog)
+    expect(allowedOn(statements, action), action).toEqual(want.catalog);
+  for (const action of consoleActions.telemetryResults) {
+    expect(allowedOn(statements, action), action).toEqual(want.telemetryResults);
+  }
   expect(allowedOn(statements, "ssm:GetParameter")).toEqual(want.parameters);
   for (const action of consoleActions.warmUps) expect(allowedOn(statements, action), action).toEqual(want.machines);
   for (const action of consoleActions.warmUpExecutions) {
@@ -261,10 +290,21 @@ function checkGrants(statements: readonly Statement[], plan: AppPlan): void {
 
   // No write: no action of a write verb but the two the console needs, no wildcard action.
   const actions = [...new Set(statements.flatMap((s) => s.actions))].sort();
-  expect(actions).toEqual([...new Set(Object.values(consoleActions).flat())].sort());
+  // An app without a telemetry bus has nothing for the telemetry groups to act on.
+  const telemetry = plan.telemetry.length > 0;
+  const present = Object.entries(consoleActions).filter(([group]) => telemetry || !group.startsWith("telemetry"));
+  expect(actions).toEqual([...new Set(present.flatMap(([, list]) => list))].sort());
   for (const action of actions) expect(action, action).not.toContain("*");
   const writes = actions.filter((action) => writeVerbs.some((verb) => action.split(":")[1]?.startsWith(verb)));
-  expect(writes).toEqual(["sqs:DeleteMessage", "sqs:SendMessage", "states:StartExecution"]);
+  expect(writes).toEqual(
+    [
+      "sqs:DeleteMessage",
+      "sqs:SendMessage",
+      "states:StartExecution",
+      // Starting an Athena query writes its results (under the workgroup's prefix only).
+      ...(telemetry ? ["athena:StartQueryExecution", "s3:PutObject"] : []),
+    ].sort(),
+  );
 }
 
 describe("the operator console's access, for the example app", () => {
@@ -276,11 +316,15 @@ describe("the operator console's access, for the example app", () => {
   it("is its own stack, Canon-ConsoleAccess, with the managed policy canon-operator-console and no role", () => {
     expect(stack.stackName).toBe(stackNames.consoleAccess("canon"));
     expect(stack.stackName).toBe("Canon-ConsoleAccess");
-    const [[, policy]] = policiesOf(json) as [[string, Json]];
-    expect(policiesOf(json)).toHaveLength(1); // the example fits IAM's size limit
-    expect(policy.Properties.ManagedPolicyName).toBe(consoleAccessName("canon"));
-    expect(policy.Properties.ManagedPolicyName).toBe("canon-operator-console");
-    expect(policy.Properties.Roles ?? policy.Properties.Users ?? policy.Properties.Groups).toBeUndefined();
+    // The example takes two managed policies: with the telemetry bus's Athena access it is past IAM's size limit.
+    expect(policiesOf(json).map(([, p]) => p.Properties.ManagedPolicyName)).toEqual([
+      consoleAccessName("canon"),
+      "canon-operator-console-2",
+    ]);
+    expect(consoleAccessName("canon")).toBe("canon-operator-console");
+    for (const [, policy] of policiesOf(json)) {
+      expect(policy.Properties.Roles ?? policy.Properties.Users ?? policy.Properties.Groups).toBeUndefined();
+    }
     expect(resources(json, "AWS::IAM::Role")).toEqual([]);
     expect(Object.keys(json.Resources).sort()).toEqual(
       policiesOf(json)
@@ -345,9 +389,10 @@ describe("the operator console's access, for the example app", () => {
     }
   });
 
-  it("outputs the policy's ARN, exports nothing, and synthesizes environment-agnostic", () => {
-    expect(Object.keys(json.Outputs)).toEqual(["PolicyArn"]);
+  it("outputs the policies' ARNs, exports nothing, and synthesizes environment-agnostic", () => {
+    expect(Object.keys(json.Outputs)).toEqual(["PolicyArn", "PolicyArn2"]);
     expect(json.Outputs.PolicyArn.Value).toEqual({ Ref: policiesOf(json)[0]?.[0] });
+    expect(json.Outputs.PolicyArn2.Value).toEqual({ Ref: policiesOf(json)[1]?.[0] });
     expect(json.Outputs.PolicyArn.Description).toMatch(/canon console --aws/);
     const text = JSON.stringify(json);
     expect(text).not.toContain("Fn::ImportValue");

@@ -745,6 +745,13 @@ describe("every stack", () => {
         // The telemetry bus's delivery stream (infra/telemetry-store.ts): it names its files, and its
         // source stream, not the delivery stream, encrypts the records in flight.
         ...plan.telemetry.flatMap(() => ["AwsSolutions-IAM5[Resource::<TelemetryBucket.Arn>/*]", "AwsSolutions-KDF1"]),
+        // The operator console's hop latency panel: Athena reads the files and writes its results as the caller.
+        ...plan.telemetry.flatMap((t) =>
+          [t.prefix, "athena-results/"].map(
+            (prefix) =>
+              `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${t.bucket}-<AWS::AccountId>-<AWS::Region>/${prefix}*]`,
+          ),
+        ),
         // The operator console's policy (infra/console-access.ts): every bus's archive objects, the
         // app's SSM parameters, and the executions of each warm-up state machine.
         ...plan.buckets.map(
