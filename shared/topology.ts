@@ -19,6 +19,11 @@ export interface BusDefinition {
    * @default "events"
    */
   readonly kind?: BusKind;
+  /**
+   * A telemetry bus only: the days its Parquet files are kept before S3 expires them (the journeys
+   * index keeps 7 days whatever this says). @default 90
+   */
+  readonly telemetryRetentionDays?: number;
   /** @default 2 */
   readonly shards?: number;
   /** Stream retention; the archive keeps everything for ever. @default 24 */

@@ -61,7 +61,7 @@ export function planBusResources(b: PlanBuilder, app: AppDefinition) {
       database: b.name(bus.name).replaceAll("-", "_"),
       table: "records",
       workGroup: `${b.name(bus.name)}-telemetry`,
-      retentionDays: telemetryRetentionDays,
+      retentionDays: bus.telemetryRetentionDays ?? telemetryRetentionDays,
       owner: { kind: "bus", name: bus.name },
     }),
   );

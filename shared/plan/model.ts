@@ -302,7 +302,7 @@ export const ids = {
 /** How long the journeys index keeps a span (its items' `expiresAt`): 7 days. */
 export const journeyRetentionDays = 7;
 
-/** How long a telemetry bus keeps its Parquet files. @default 90 days */
+/** How long a telemetry bus keeps its Parquet files, unless it says (`BusDefinition.telemetryRetentionDays`). */
 export const telemetryRetentionDays = 90;
 
 /** The HTTP API route of the rpc function: `/<package>.<Service>/<Method>`. */

@@ -25,6 +25,16 @@ export function validateApp(app: AppDefinition): void {
     if (bus.kind !== undefined && bus.kind !== "events" && bus.kind !== "telemetry") {
       problems.push(`bus "${bus.name}": kind must be "events" or "telemetry", not ${JSON.stringify(bus.kind)}`);
     }
+    const days = bus.telemetryRetentionDays;
+    if (days !== undefined && bus.kind !== "telemetry") {
+      problems.push(
+        `bus "${bus.name}": telemetryRetentionDays is for a telemetry bus (an events bus's archive keeps everything)`,
+      );
+    } else if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 3650)) {
+      problems.push(
+        `bus "${bus.name}": telemetryRetentionDays must be a whole number of days from 1 to 3650, not ${days}`,
+      );
+    }
     if (bus.kind === "telemetry" && (bus.relayReadsBy !== undefined || lanes !== undefined)) {
       problems.push(
         `bus "${bus.name}" is a telemetry bus: it has no relay, so relayReadsBy and relayParallelization do not apply`,

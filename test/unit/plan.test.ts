@@ -259,6 +259,20 @@ describe("a telemetry bus (law K)", () => {
     expect(api?.env[envNames.journeyTable]).toEqual({ kind: "table", id: "journeys", access: "read" });
   });
 
+  it("keeps the Parquet files 90 days unless the bus says, and refuses a retention that is not one", () => {
+    const days = (bus: Partial<BusDefinition>) =>
+      planApp({ ...withTelemetry(), buses: [{ name: "core" }, { name: "analytics", kind: "telemetry", ...bus }] })
+        .telemetry[0]?.retentionDays;
+    expect(days({})).toBe(90);
+    expect(days({ telemetryRetentionDays: 400 })).toBe(400);
+    expect(() => days({ telemetryRetentionDays: 0 })).toThrow(
+      /telemetryRetentionDays must be a whole number of days from 1 to 3650, not 0/,
+    );
+    expect(() => planApp({ ...withTelemetry(), buses: [{ name: "core", telemetryRetentionDays: 30 }] })).toThrow(
+      /bus "core": telemetryRetentionDays is for a telemetry bus/,
+    );
+  });
+
   it("leaves telemetry off without a telemetry bus", () => {
     const plan = planApp(appWith(service()));
     expect(plan.telemetry).toEqual([]);
