@@ -120,6 +120,11 @@ export class CanonFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? (planned.role === "replayer" ? 1024 : 512),
       timeout: props.timeout ?? defaultTimeout(planned, resources),
+      // Active tracing: Lambda samples and records each invocation in X-Ray. Canon does not add
+      // Powertools Tracer (it brings aws-xray-sdk-core, tens of KiB, into bundles held to
+      // 100-160 KiB; test/infra/bundle-sizes.test.ts): the command's own W3C traceparent rides in
+      // its message, commit, events and SNS/SQS attributes instead (shared/telemetry), and its
+      // hops are on the analytics bus and the journeys index (GET /commands/{id}/trace).
       tracing: lambda.Tracing.ACTIVE,
       role: this.role,
       logGroup: this.logGroup,

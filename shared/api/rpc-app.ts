@@ -6,8 +6,13 @@
  * API on the same port.
  */
 import { validateCommand } from "../domain/commands.ts";
+import { functionLogger } from "../log.ts";
+import { formatTraceparent } from "../telemetry/trace-context.ts";
 import { type ApiOptions, maxCommandBytes } from "./intake.ts";
 import { commandServices, rpcFetchHandlers } from "./rpc.ts";
+import { recordRequest, requestTrace } from "./trace.ts";
+
+const logger = /* @__PURE__ */ functionLogger("api");
 
 /** The Hono route pattern of an rpc path (a package-qualified service, then a method). */
 export const rpcPathPattern = "/:service{[A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)+}/:method";
@@ -20,6 +25,18 @@ export function rpcFetch(options: ApiOptions): (request: Request) => Promise<Res
     ),
   );
   return async (request) => {
+    const trace = requestTrace(request.headers.get("traceparent"));
+    const response = await answer(request, trace);
+    // The path names a method, never an id: it is the route.
+    await recordRequest(trace, {
+      method: request.method,
+      route: new URL(request.url).pathname,
+      status: response.status,
+    });
+    return response;
+  };
+
+  async function answer(request: Request, trace: ReturnType<typeof requestTrace>): Promise<Response> {
     const path = new URL(request.url).pathname;
     const handler = request.method === "POST" ? rpcs.get(path) : undefined;
     if (handler === undefined) {
@@ -28,13 +45,16 @@ export function rpcFetch(options: ApiOptions): (request: Request) => Promise<Res
     try {
       const refused = await refusedConnectJson(options, commands.get(path), request);
       if (refused !== undefined) return refused;
+      // The rpc continues the request's span (the command it takes is a child of it).
+      const headers = new Headers(request.headers);
+      headers.set("traceparent", formatTraceparent(trace.context));
       // The rpc reads at most maxCommandBytes and answers a larger message RESOURCE_EXHAUSTED itself.
-      return await handler(request);
+      return await handler(new Request(request, { headers }));
     } catch (error) {
-      console.error("rpc error", error);
+      logger.error("rpc error", { error, route: path, traceId: trace.context.traceId });
       return Response.json({ code: "internal", message: "internal error" }, { status: 500 });
     }
-  };
+  }
 }
 
 /**

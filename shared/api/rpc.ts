@@ -33,6 +33,7 @@ import {
   QueryService,
 } from "../../events/gen/canon/api/v1/queries_pb.ts";
 import { type Answer, type ApiOptions, maxCommandBytes, readOutcome, readView, submitCommand } from "./intake.ts";
+import { requestTrace } from "./trace.ts";
 
 /** The header (gRPC metadata) carrying the client's idempotency key. */
 export const idempotencyHeader = "idempotency-key";
@@ -75,7 +76,8 @@ export function rpcRoutes(options: ApiOptions): (router: ConnectRouter) => void 
           async (request: unknown, context: HandlerContext) => {
             const payload = toJson(method.input, request as never) as JsonValue;
             const key = context.requestHeader.get(idempotencyHeader) ?? undefined;
-            const answer = await submitCommand(options, service, method.name, payload, key);
+            const trace = requestTrace(context.requestHeader.get("traceparent"));
+            const answer = await submitCommand(options, service, method.name, payload, key, trace);
             return create(method.output as DescMessage, succeeded(answer).body as never) as never;
           },
           { readMaxBytes: maxCommandBytes },
