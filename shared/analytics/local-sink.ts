@@ -114,9 +114,9 @@ async function sinkBatch(
   const rows: Record<string, unknown>[] = [];
   let malformed = 0;
   for (const record of fresh) {
-    const row = parseRecord(record);
-    if (row === undefined) malformed += 1;
-    else rows.push(row);
+    const parsed = parseRecord(record);
+    rows.push(...parsed.rows);
+    malformed += parsed.malformed;
   }
   // Firehose puts what it cannot convert under an error prefix; here it is logged and counted.
   if (malformed > 0) logger.warn("telemetry records that are not TelemetryRecord JSON skipped", { shardId, malformed });
@@ -149,10 +149,26 @@ async function sinkBatch(
   written.set(shardId, next);
 }
 
-/** One stream record as a raw row, or undefined if it is not a TelemetryRecord's JSON. */
-export function parseRecord(record: KinesisStreamRecord): Record<string, unknown> | undefined {
+/**
+ * One stream record's raw rows: a TelemetryRecord's JSON, or several, a line each (the emitter
+ * may pack them; Firehose reads concatenated JSON documents the same way), and how many of its
+ * lines are not one.
+ */
+export function parseRecord(record: KinesisStreamRecord): { rows: Record<string, unknown>[]; malformed: number } {
+  const rows: Record<string, unknown>[] = [];
+  let malformed = 0;
+  for (const line of Buffer.from(record.kinesis.data, "base64").toString("utf8").split("\n")) {
+    if (line.trim() === "") continue;
+    const row = parseLine(line);
+    if (row === undefined) malformed += 1;
+    else rows.push(row);
+  }
+  return { rows, malformed: rows.length === 0 && malformed === 0 ? 1 : malformed };
+}
+
+function parseLine(line: string): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(Buffer.from(record.kinesis.data, "base64").toString("utf8"));
+    const value: unknown = JSON.parse(line);
     if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
     const json = value as Record<string, unknown>;
     if (typeof json.kind !== "string" || json.kind === "" || typeof json.at !== "string") return undefined;
