@@ -14,13 +14,10 @@ import { deterministicId } from "../domain/ids.ts";
 import { requireEnv } from "../env.ts";
 import { type EventEnvelope, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
-import { commandKeys, functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 import { openEvent } from "../privacy/fields.ts";
 import { flushingTelemetry } from "../telemetry/emitter.ts";
 import { reactedHop } from "../telemetry/subscriber-hops.ts";
-
-const logger = /* @__PURE__ */ functionLogger("reactor");
 
 /** A command a reactor asks for: which service, and the command with its `type`. */
 export interface CommandRequest {
@@ -49,20 +46,7 @@ export function reactorHandler(
   const recordHandler = async (record: SQSRecord) => {
     const event = upcast(await openEvent(await readEvent(record.body)), options.upcasters ?? []);
     const hop = reactedHop(definition.name, record, event);
-    let messages: CommandMessage[];
-    try {
-      messages = commandsFor(definition, contracts, event, hop.traceparent);
-    } catch (error) {
-      // The event's command, found again by its keys; the message is retried, then dead-lettered.
-      const keys = { commandId: event.commandid, correlationId: event.correlationid, aggregateId: event.subject };
-      logger.error("reaction failed", {
-        ...commandKeys({ ...keys, traceparent: event.traceparent }),
-        reactor: definition.name,
-        eventId: event.id,
-        error,
-      });
-      throw error;
-    }
+    const messages = commandsFor(definition, contracts, event, hop.traceparent);
     for (const message of messages) {
       await sqsClient().send(
         new SendMessageCommand({

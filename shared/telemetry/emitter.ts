@@ -12,7 +12,6 @@
 import { randomBytes } from "node:crypto";
 import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
 import { kinesisClient } from "../aws/clients.ts";
-import { functionLogger } from "../log.ts";
 import { recordJson, type TelemetryRecord } from "./records.ts";
 
 /** The environment variable naming the telemetry stream (absent: telemetry off). */
@@ -74,7 +73,24 @@ export interface TelemetryEmitter {
   stats(): EmitterStats;
 }
 
-const logger = /* @__PURE__ */ functionLogger("telemetry");
+/**
+ * A failed put, as one JSON line in the shape Powertools Logger writes: the emitter is in every
+ * function, and the Logger (about 17 KiB) is not in the bundles of those that have no lines of
+ * their own to log (a reactor), which are held to their size (test/infra/bundle-sizes.test.ts).
+ */
+function warnPutFailed(error: unknown, records: number): void {
+  const cause = error instanceof Error ? { name: error.name, message: error.message } : { message: String(error) };
+  console.warn(
+    JSON.stringify({
+      level: "WARN",
+      message: "telemetry put failed; its records are dropped and counted",
+      timestamp: new Date().toISOString(),
+      service: "canon-telemetry",
+      error: cause,
+      records,
+    }),
+  );
+}
 const maxRecordsPerCall = 500;
 const maxBytesPerCall = 4 * 1024 * 1024;
 
@@ -116,7 +132,7 @@ export function createEmitter(options: EmitterOptions): TelemetryEmitter {
         counts.sent += carried - lost;
         if (lost > 0) drop(lost);
       } catch (error) {
-        logger.warn("telemetry put failed; its records are dropped and counted", { error, records: carried });
+        warnPutFailed(error, carried);
         drop(carried);
       }
     }
