@@ -226,7 +226,7 @@ export class TelemetryStore extends Construct {
         dataFormatConversionConfiguration: {
           enabled: true,
           inputFormatConfiguration: { deserializer: { openXJsonSerDe: { caseInsensitive: true } } },
-          outputFormatConfiguration: { serializer: { parquetSerDe: { compression: "ZSTD" } } },
+          outputFormatConfiguration: { serializer: { parquetSerDe: { compression: "SNAPPY" } } },
           schemaConfiguration: {
             catalogId: Aws.ACCOUNT_ID,
             databaseName: store.database,

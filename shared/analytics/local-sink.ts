@@ -178,7 +178,7 @@ function parseLine(line: string): Record<string, unknown> | undefined {
   }
 }
 
-/** Rows → one zstd-compressed Parquet file with the raw columns, by DuckDB. */
+/** Rows → one Snappy-compressed Parquet file (as Firehose writes them) with the raw columns, by DuckDB. */
 export async function toParquet(rows: readonly Record<string, unknown>[]): Promise<Buffer> {
   duck ??= DuckDBInstance.create(":memory:");
   const connection = await (await duck).connect();
@@ -192,7 +192,7 @@ export async function toParquet(rows: readonly Record<string, unknown>[]): Promi
       .join(", ");
     await connection.run(
       `COPY (SELECT * FROM read_json('${sqlPath(input)}', format = 'newline_delimited', columns = {${columns}})) ` +
-        `TO '${sqlPath(output)}' (FORMAT parquet, COMPRESSION zstd)`,
+        `TO '${sqlPath(output)}' (FORMAT parquet, COMPRESSION snappy)`,
     );
     return readFileSync(output);
   } finally {

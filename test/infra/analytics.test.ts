@@ -39,7 +39,7 @@ describe("the analytics bus's stack", () => {
       DataFormatConversionConfiguration: {
         Enabled: true,
         InputFormatConfiguration: { Deserializer: { OpenXJsonSerDe: { CaseInsensitive: true } } },
-        OutputFormatConfiguration: { Serializer: { ParquetSerDe: { Compression: "ZSTD" } } },
+        OutputFormatConfiguration: { Serializer: { ParquetSerDe: { Compression: "SNAPPY" } } },
         SchemaConfiguration: { DatabaseName: "canon_analytics", TableName: "records", VersionId: "LATEST" },
       },
     });
