@@ -1,7 +1,7 @@
 /**
  * The telemetry emitter: records for the analytics bus (law K), put on its stream without
  * slowing the path that made them. `emit` only appends to a bounded buffer; the buffer goes out
- * in one PutRecords when it is due (a second since the last flush, or 500 records waiting) —
+ * in one PutRecords, packed a few hundred records a stream record, when it is due (a second since the last flush, or 500 records waiting) —
  * on a timer in a long-lived process (the local cloud), and at the end of each invocation on
  * Lambda (`flushIfDue`, where a frozen sandbox runs no timers). A full buffer drops what comes
  * and counts it (a "dropped" record goes out with the next flush); a failed put is logged and
@@ -19,7 +19,7 @@ export const telemetryStreamEnv = "CANON_TELEMETRY_STREAM";
 
 /**
  * Telemetry records a stream record carries (`EmitterOptions.recordsPerEntry`) for this process's
- * emitter. @default 1
+ * emitter ("1": one record, one JSON). @default 500
  */
 export const recordsPerEntryEnv = "CANON_TELEMETRY_RECORDS_PER_ENTRY";
 
@@ -39,10 +39,10 @@ export interface EmitterOptions {
   readonly timer?: boolean;
   /**
    * Telemetry records a stream record carries, a line each (newline-delimited JSON, which Firehose's
-   * format conversion reads as several documents). 1 is the agreed layout (one record, one JSON);
-   * more cuts the stream's records (and, locally, the emulator's work) by as much, once every
-   * reader of the stream splits lines (the journey indexer does).
-   * @default 1
+   * format conversion reads as several documents, as the local sink and the journey indexer do),
+   * up to 512 KiB a record: a flush is a few stream records, not one per telemetry record, so the
+   * stream's per-record work (and, locally, the emulator's) does not grow with the telemetry.
+   * @default 500
    */
   readonly recordsPerEntry?: number;
   /** @default PutRecords on the Kinesis client */
@@ -102,7 +102,7 @@ export function createEmitter(options: EmitterOptions): TelemetryEmitter {
   const batchRecords = Math.min(options.batchRecords ?? maxRecordsPerCall, maxRecordsPerCall);
   const intervalMs = options.intervalMs ?? 1000;
   const put = options.put ?? putRecords;
-  const perEntry = Math.max(1, Math.floor(options.recordsPerEntry ?? 1));
+  const perEntry = Math.max(1, Math.floor(options.recordsPerEntry ?? 500));
   const now = options.now ?? Date.now;
   let buffer: TelemetryRecord[] = [];
   let droppedSinceFlush = 0;
@@ -214,7 +214,7 @@ export function telemetry(): TelemetryEmitter {
   const stream = process.env[telemetryStreamEnv] || undefined;
   if (shared === undefined || shared.stream !== stream) {
     shared?.emitter.close();
-    const recordsPerEntry = Number(process.env[recordsPerEntryEnv]) || 1;
+    const recordsPerEntry = Number(process.env[recordsPerEntryEnv]) || 500;
     shared = { stream, emitter: createEmitter({ streamName: stream, recordsPerEntry }) };
   }
   return shared.emitter;

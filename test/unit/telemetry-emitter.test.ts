@@ -38,7 +38,8 @@ function harness(
     put,
     now: () => clock,
     ...(options.maxBuffered === undefined ? {} : { maxBuffered: options.maxBuffered }),
-    ...(options.recordsPerEntry === undefined ? {} : { recordsPerEntry: options.recordsPerEntry }),
+    // One record a stream record unless a test says otherwise: the counts below are of records.
+    recordsPerEntry: options.recordsPerEntry ?? 1,
   });
   const sent = () =>
     calls.flatMap((call) =>
@@ -120,6 +121,27 @@ describe("the telemetry emitter", () => {
     emitter.emit(request(2));
     await emitter.flush();
     expect(emitter.stats()).toMatchObject({ sent: 1, dropped: 1 });
+  });
+
+  it("packs records by default, a line each, 500 a stream record", async () => {
+    const entries: PutRecordsRequestEntry[] = [];
+    const emitter = createEmitter({
+      streamName: "analytics",
+      timer: false,
+      put: async (_stream, sent) => {
+        entries.push(...sent);
+        return 0;
+      },
+    });
+    for (let i = 1; i <= 1_200; i++) emitter.emit(request(i));
+    await emitter.flush();
+    const lines = entries.map(
+      (e) =>
+        Buffer.from(e.Data as Uint8Array)
+          .toString("utf8")
+          .split("\n").length,
+    );
+    expect(lines).toEqual([500, 500, 200]);
   });
 
   it("packs records a line each into fewer stream records when asked, counting what they carry", async () => {
