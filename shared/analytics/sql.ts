@@ -4,7 +4,7 @@
  * of the local bucket; on AWS Athena reads the Glue table Firehose fills (the `telemetry` view is
  * in the bus's Glue database). `hopLatencies` is what the console's percentile panel shows.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -124,44 +124,68 @@ async function queryLocal(
   target: { readonly bucket: string; readonly prefix: string },
   since: Date | undefined,
 ): Promise<QueryResult> {
-  const dir = mkdtempSync(join(tmpdir(), "canon-analytics-"));
-  try {
-    const prefixes =
-      since === undefined
-        ? [target.prefix]
-        : hourPartitionsBetween(since, new Date()).map((p) => `${target.prefix}${p}/`);
-    const files: string[] = [];
-    for (const prefix of prefixes) {
-      for (const key of await listParquet(target.bucket, prefix, since)) {
-        const file = join(dir, key);
-        mkdirSync(dirname(file), { recursive: true });
-        writeFileSync(file, await download(target.bucket, key));
-        files.push(file);
-      }
+  const prefixes =
+    since === undefined
+      ? [target.prefix]
+      : hourPartitionsBetween(since, new Date()).map((p) => `${target.prefix}${p}/`);
+  const files: string[] = [];
+  for (const prefix of prefixes) {
+    for (const object of await listParquet(target.bucket, prefix, since)) {
+      files.push(await fetchFile(target.bucket, object));
     }
-    const instance = await DuckDBInstance.create(":memory:");
-    const connection = await instance.connect();
-    try {
-      const columns = duckColumns()
-        .map(({ name, type }) => `"${name}" ${type}`)
-        .join(", ");
-      await connection.run(`CREATE TABLE records (${columns}, "dt" VARCHAR)`);
-      if (files.length > 0) {
-        const list = files.map((f) => `'${sqlPath(f)}'`).join(", ");
-        await connection.run(
-          `INSERT INTO records BY NAME SELECT * FROM read_parquet([${list}], hive_partitioning = true, hive_types_autocast = false, union_by_name = true)`,
-        );
-      }
-      await connection.run(`CREATE VIEW telemetry AS ${telemetryViewSql("records", "duckdb")}`);
-      const reader = await connection.runAndReadAll(sql);
-      return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };
-    } finally {
-      connection.closeSync();
-      instance.closeSync();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+  const instance = await DuckDBInstance.create(":memory:");
+  const connection = await instance.connect();
+  try {
+    const columns = duckColumns()
+      .map(({ name, type }) => `"${name}" ${type}`)
+      .join(", ");
+    await connection.run(`CREATE TABLE records (${columns}, "dt" VARCHAR)`);
+    if (files.length > 0) {
+      const list = files.map((f) => `'${sqlPath(f)}'`).join(", ");
+      await connection.run(
+        `INSERT INTO records BY NAME SELECT * FROM read_parquet([${list}], hive_partitioning = true, hive_types_autocast = false, union_by_name = true)`,
+      );
+    }
+    await connection.run(`CREATE VIEW telemetry AS ${telemetryViewSql("records", "duckdb")}`);
+    const reader = await connection.runAndReadAll(sql);
+    return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
+
+/**
+ * The files this process fetched, by bucket and key, kept while their ETag holds (a file is
+ * replaced only when the sink writes its batch again): a console refreshing its panel fetches
+ * only the files written since. In a folder of their own, under their keys (DuckDB reads the
+ * hour partition from the path), removed when the process exits.
+ */
+const fetched = new Map<string, string>();
+let cacheFolder: string | undefined;
+
+async function fetchFile(bucket: string, object: ListedFile): Promise<string> {
+  if (cacheFolder === undefined) {
+    const folder = mkdtempSync(join(tmpdir(), "canon-analytics-"));
+    process.once("exit", () => rmSync(folder, { recursive: true, force: true }));
+    cacheFolder = folder;
+  }
+  const file = join(cacheFolder, bucket, object.key);
+  const id = `${bucket}/${object.key}`;
+  if (fetched.get(id) === object.etag) return file;
+  mkdirSync(dirname(file), { recursive: true });
+  // Written aside, then renamed: a query running beside this one never reads half a file.
+  const partial = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.part`;
+  writeFileSync(partial, await download(bucket, object.key));
+  renameSync(partial, file);
+  fetched.set(id, object.etag);
+  return file;
+}
+
+interface ListedFile {
+  readonly key: string;
+  readonly etag: string;
 }
 
 /**
@@ -169,9 +193,9 @@ async function queryLocal(
  * after its records arrived, and a record is emitted before it arrives, so an older file holds
  * only older records.
  */
-async function listParquet(bucket: string, prefix: string, since: Date | undefined): Promise<string[]> {
+async function listParquet(bucket: string, prefix: string, since: Date | undefined): Promise<ListedFile[]> {
   const { ListObjectsV2Command } = await import("@aws-sdk/client-s3");
-  const keys: string[] = [];
+  const keys: ListedFile[] = [];
   let token: string | undefined;
   do {
     const page = await s3Client().send(
@@ -180,7 +204,7 @@ async function listParquet(bucket: string, prefix: string, since: Date | undefin
     for (const object of page.Contents ?? []) {
       if (!object.Key?.endsWith(".parquet")) continue;
       if (since !== undefined && object.LastModified !== undefined && object.LastModified < since) continue;
-      keys.push(object.Key);
+      keys.push({ key: object.Key, etag: object.ETag ?? `${object.LastModified?.getTime()}-${object.Size}` });
     }
     token = page.NextContinuationToken;
   } while (token);
