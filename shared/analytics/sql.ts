@@ -1,20 +1,15 @@
 /**
  * SQL over the analytics bus (law K): one view `telemetry`, one row per TelemetryRecord, the same
  * columns locally and on AWS (shared/analytics/schema.ts). Locally DuckDB reads the Parquet files
- * of the local bucket; on AWS Athena reads the Glue table Firehose fills (the `telemetry` view is
+ * of the local bucket (shared/analytics/local-query.ts); on AWS Athena reads the Glue table Firehose fills (the `telemetry` view is
  * in the bus's Glue database). `hopLatencies` is what the console's percentile panel shows.
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
 import type { QueryResult } from "../archive/sql.ts";
-import { s3Client } from "../aws/clients.ts";
 import type { AppPlan, PlannedTelemetryStore } from "../plan.ts";
 import { runAthenaQuery } from "./athena.ts";
-import { hourPartition, hourPartitionsBetween } from "./layout.ts";
-import { sqlPath } from "./local-sink.ts";
-import { type Dialect, duckColumns, telemetryViewSql } from "./schema.ts";
+import { hourPartition } from "./layout.ts";
+import { queryLocalFiles } from "./local-query.ts";
+import type { Dialect } from "./schema.ts";
 
 export type { QueryResult } from "../archive/sql.ts";
 
@@ -49,7 +44,7 @@ export function athenaAnalyticsTarget(store: PlannedTelemetryStore): AnalyticsTa
 export async function queryAnalytics(sql: string, options: AnalyticsQueryOptions): Promise<QueryResult> {
   const target = options.target;
   if (target.kind === "athena") return runAthenaQuery(sql, target);
-  return queryLocal(sql, target, options.since);
+  return queryLocalFiles(sql, target, options.since);
 }
 
 /** One hop's latency over a time window: count and percentiles of its spans' durations. */
@@ -116,103 +111,4 @@ FROM (
     AND span_started_at IS NOT NULL AND span_ended_at IS NOT NULL
 ) AS spans
 GROUP BY hop, subscriber`;
-}
-
-/** DuckDB over the bucket's Parquet files (those of the hours from `since`, or all). */
-async function queryLocal(
-  sql: string,
-  target: { readonly bucket: string; readonly prefix: string },
-  since: Date | undefined,
-): Promise<QueryResult> {
-  const prefixes =
-    since === undefined
-      ? [target.prefix]
-      : hourPartitionsBetween(since, new Date()).map((p) => `${target.prefix}${p}/`);
-  const files: string[] = [];
-  for (const prefix of prefixes) {
-    for (const object of await listParquet(target.bucket, prefix, since)) {
-      files.push(await fetchFile(target.bucket, object));
-    }
-  }
-  const instance = await DuckDBInstance.create(":memory:");
-  const connection = await instance.connect();
-  try {
-    const columns = duckColumns()
-      .map(({ name, type }) => `"${name}" ${type}`)
-      .join(", ");
-    await connection.run(`CREATE TABLE records (${columns}, "dt" VARCHAR)`);
-    if (files.length > 0) {
-      const list = files.map((f) => `'${sqlPath(f)}'`).join(", ");
-      await connection.run(
-        `INSERT INTO records BY NAME SELECT * FROM read_parquet([${list}], hive_partitioning = true, hive_types_autocast = false, union_by_name = true)`,
-      );
-    }
-    await connection.run(`CREATE VIEW telemetry AS ${telemetryViewSql("records", "duckdb")}`);
-    const reader = await connection.runAndReadAll(sql);
-    return { columns: reader.columnNames(), rows: reader.getRowObjectsJson() as Record<string, unknown>[] };
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
-}
-
-/**
- * The files this process fetched, by bucket and key, kept while their ETag holds (a file is
- * replaced only when the sink writes its batch again): a console refreshing its panel fetches
- * only the files written since. In a folder of their own, under their keys (DuckDB reads the
- * hour partition from the path), removed when the process exits.
- */
-const fetched = new Map<string, string>();
-let cacheFolder: string | undefined;
-
-async function fetchFile(bucket: string, object: ListedFile): Promise<string> {
-  if (cacheFolder === undefined) {
-    const folder = mkdtempSync(join(tmpdir(), "canon-analytics-"));
-    process.once("exit", () => rmSync(folder, { recursive: true, force: true }));
-    cacheFolder = folder;
-  }
-  const file = join(cacheFolder, bucket, object.key);
-  const id = `${bucket}/${object.key}`;
-  if (fetched.get(id) === object.etag) return file;
-  mkdirSync(dirname(file), { recursive: true });
-  // Written aside, then renamed: a query running beside this one never reads half a file.
-  const partial = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.part`;
-  writeFileSync(partial, await download(bucket, object.key));
-  renameSync(partial, file);
-  fetched.set(id, object.etag);
-  return file;
-}
-
-interface ListedFile {
-  readonly key: string;
-  readonly etag: string;
-}
-
-/**
- * The Parquet files under a prefix; from `since` on, only those written since: a file is written
- * after its records arrived, and a record is emitted before it arrives, so an older file holds
- * only older records.
- */
-async function listParquet(bucket: string, prefix: string, since: Date | undefined): Promise<ListedFile[]> {
-  const { ListObjectsV2Command } = await import("@aws-sdk/client-s3");
-  const keys: ListedFile[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3Client().send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const object of page.Contents ?? []) {
-      if (!object.Key?.endsWith(".parquet")) continue;
-      if (since !== undefined && object.LastModified !== undefined && object.LastModified < since) continue;
-      keys.push({ key: object.Key, etag: object.ETag ?? `${object.LastModified?.getTime()}-${object.Size}` });
-    }
-    token = page.NextContinuationToken;
-  } while (token);
-  return keys;
-}
-
-async function download(bucket: string, key: string): Promise<Uint8Array> {
-  const { GetObjectCommand } = await import("@aws-sdk/client-s3");
-  const object = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return (await object.Body?.transformToByteArray()) ?? new Uint8Array();
 }
