@@ -80,6 +80,8 @@ export class TelemetryStore extends Construct {
           expiration: Duration.days(store.retentionDays),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
+        // A query's results can be had again by running it: a week (the shorter rule wins).
+        { id: "query-results", prefix: telemetryResultsPrefix, expiration: Duration.days(7) },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
