@@ -145,7 +145,8 @@ export function planArchivers(b: PlanBuilder, app: AppDefinition): void {
 
 /**
  * The telemetry bus's journey indexer and its journeys table: span records from the stream into
- * one item per (trace id, span id), idempotent, kept 7 days, read by the API's trace route.
+ * items keyed by trace id and span id (shared/handlers/journey-indexer.ts), idempotent, kept 7
+ * days, read by the API's trace route.
  * Telemetry is not the log of record: a batch that keeps failing is given up on after a few
  * tries (into the failure queue, whose alarm fires), so the indexer never falls hours behind.
  */

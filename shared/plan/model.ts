@@ -293,7 +293,7 @@ export const ids = {
   relayDeadLetterQueue: (bus: string) => `${bus}-relay-failures`,
   archiverFailureQueue: (bus: string) => `${bus}-archiver-failures`,
   apiCommandsTable: () => "api-commands",
-  /** A telemetry bus's journeys index: one item per span, keyed by trace id and span id. */
+  /** A telemetry bus's journeys index: its spans, keyed by trace id and span id. */
   journeysTable: () => "journeys",
   journeyIndexer: (bus: string) => `${bus}-journeys`,
   journeyIndexerFailureQueue: (bus: string) => `${bus}-journeys-failures`,
