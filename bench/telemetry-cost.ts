@@ -14,16 +14,17 @@
  * `measureTelemetryCost` and `measureEmitCost` are what bench/run.ts calls.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import type { SQSRecord } from "aws-lambda";
 import { app } from "../functions/app.ts";
+import { localSinkFunctions } from "../shared/analytics/local-sink.ts";
 import { contractsOf } from "../shared/domain/commands.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
-import { envNames } from "../shared/plan.ts";
+import { envNames, planApp } from "../shared/plan.ts";
 import { CommandHops, commitTraceparent } from "../shared/telemetry/command-hops.ts";
 import { createEmitter, recordsPerEntryEnv, telemetry, useEmitter } from "../shared/telemetry/emitter.ts";
 import { hopSpan } from "../shared/telemetry/spans.ts";
@@ -36,6 +37,7 @@ import {
 } from "../shared/telemetry/trace-context.ts";
 import type { AppDefinition } from "../shared/topology.ts";
 import { type BenchAws, benchAws } from "./aws.ts";
+import { lambdaTimesEnv, readLambdaTimes, writeShadowRoot } from "./lambda-time.ts";
 import { closedLoop, ensureOpen, type LoadContext, type RunStats, Tracker } from "./load.ts";
 
 export interface TelemetryCostOptions {
@@ -64,6 +66,12 @@ export type TelemetryMode = "off" | "on" | "unpacked";
 /** One side's closed loop. */
 export interface TelemetrySide {
   readonly mode: TelemetryMode;
+  /**
+   * CPU ms per accepted command, over the loop: this process (API, functions, clients) and the
+   * emulators it started. Unlike commands/s, it hardly depends on what else loads the machine.
+   */
+  readonly cpuMsPerCommand: number;
+  readonly cpuMsPerCommandByPart: Readonly<Record<string, number>>;
   readonly commandsPerSecond: number;
   readonly latencyP50Ms: number;
   readonly latencyP99Ms: number;
@@ -77,6 +85,10 @@ export interface TelemetryCostFigures {
   readonly sides: readonly TelemetrySide[];
   /** Mean commands/s of each mode run. */
   readonly commandsPerSecond: Partial<Record<TelemetryMode, number>>;
+  /** Mean CPU ms per command of each mode run. */
+  readonly cpuMsPerCommand: Partial<Record<TelemetryMode, number>>;
+  /** off CPU / on CPU per command: the throughput ratio a saturated machine would see. */
+  readonly cpuRatio: number;
   /** on / off: 1 = free; the issue's bound is ≥ 0.95. */
   readonly ratio: number;
   /** unpacked / off, when both ran. */
@@ -98,9 +110,12 @@ export async function measureTelemetryCost(options: TelemetryCostOptions): Promi
   for (let round = 0; round < rounds; round++) {
     for (const mode of options.sides ?? ["off", "on"]) {
       log(`bench: telemetry ${mode}, ${clients} clients for ${seconds} s …`);
-      const stats = await runSide(options, mode, clients, seconds);
+      const { stats, cpu } = await runSide(options, mode, clients, seconds);
+      const perCommand = (ms: number) => Math.round((ms / Math.max(1, stats.accepted)) * 100) / 100;
       const side: TelemetrySide = {
         mode,
+        cpuMsPerCommand: perCommand(Object.values(cpu).reduce((a, b) => a + b, 0)),
+        cpuMsPerCommandByPart: Object.fromEntries(Object.entries(cpu).map(([part, ms]) => [part, perCommand(ms)])),
         commandsPerSecond: stats.commandsPerSecond,
         latencyP50Ms: stats.latencyMs.p50,
         latencyP99Ms: stats.latencyMs.p99,
@@ -109,16 +124,24 @@ export async function measureTelemetryCost(options: TelemetryCostOptions): Promi
       };
       log(
         `bench: telemetry ${mode}: ${side.commandsPerSecond.toFixed(1)} cmd/s, ` +
-          `sent → view p50 ${side.latencyP50Ms} ms, p99 ${side.latencyP99Ms} ms`,
+          `sent → view p50 ${side.latencyP50Ms} ms, p99 ${side.latencyP99Ms} ms; ` +
+          `CPU ${side.cpuMsPerCommand} ms a command (${Object.entries(side.cpuMsPerCommandByPart)
+            .map(([part, ms]) => `${part} ${ms}`)
+            .join(", ")})`,
       );
       sides.push(side);
     }
   }
   const commandsPerSecond: Partial<Record<TelemetryMode, number>> = {};
+  const cpuMsPerCommand: Partial<Record<TelemetryMode, number>> = {};
   for (const mode of ["off", "on", "unpacked"] as const) {
     const mine = sides.filter((s) => s.mode === mode);
-    if (mine.length > 0) commandsPerSecond[mode] = mine.reduce((sum, s) => sum + s.commandsPerSecond, 0) / mine.length;
+    if (mine.length === 0) continue;
+    commandsPerSecond[mode] = mine.reduce((sum, s) => sum + s.commandsPerSecond, 0) / mine.length;
+    cpuMsPerCommand[mode] = mine.reduce((sum, s) => sum + s.cpuMsPerCommand, 0) / mine.length;
   }
+  const cpuOff = cpuMsPerCommand.off;
+  const cpuOn = cpuMsPerCommand.on;
   const ratioTo = (mode: TelemetryMode) => {
     const off = commandsPerSecond.off ?? 0;
     const other = commandsPerSecond[mode];
@@ -129,12 +152,15 @@ export async function measureTelemetryCost(options: TelemetryCostOptions): Promi
     seconds,
     sides,
     commandsPerSecond,
+    cpuMsPerCommand,
+    cpuRatio: cpuOff !== undefined && cpuOn ? cpuOff / cpuOn : 0,
     ratio: ratioTo("on") ?? 0,
     ...(ratioTo("unpacked") === undefined ? {} : { unpackedRatio: ratioTo("unpacked") }),
   };
   const shown = Object.entries(commandsPerSecond).map(([mode, cps]) => `${mode} ${cps.toFixed(1)} cmd/s`);
   log(
-    `bench: telemetry cost: ${shown.join(", ")}; on/off ${figures.ratio.toFixed(3)}` +
+    `bench: telemetry cost: ${shown.join(", ")}; on/off ${figures.ratio.toFixed(3)}; ` +
+      `CPU a command off/on ${figures.cpuRatio.toFixed(3)}` +
       `${figures.unpackedRatio === undefined ? "" : `, unpacked/off ${figures.unpackedRatio.toFixed(3)}`} (bound ≥ 0.95)`,
   );
   return figures;
@@ -255,13 +281,40 @@ async function oneCommand(n: number): Promise<void> {
     recordApplied(projection, [record], { batchItemFailures: [] }, now + 32);
 }
 
+/**
+ * CPU ms so far: each function's thread (from the timing files in `timesDir`), the rest of this
+ * process (the API, the clients, their watcher), and each emulator child by name.
+ */
+function cpuNow(timesDir: string): Map<string, number> {
+  const own = process.cpuUsage();
+  const functions = [...readLambdaTimes(timesDir)].map(([who, t]) => [who, t.cpuMs ?? 0] as const);
+  const inFunctions = functions.reduce((sum, [, ms]) => sum + ms, 0);
+  const out = new Map<string, number>([["api+bench", (own.user + own.system) / 1000 - inFunctions], ...functions]);
+  for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) !== process.pid) continue; // another system's emulators are not ours
+      const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const host = args.findIndex((arg) => arg.endsWith("emulator-host.ts"));
+      if (host < 0) continue;
+      const name = args[host + 1] ?? "emulator";
+      // utime and stime, in clock ticks (USER_HZ, 100 a second).
+      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
 /** A fresh system (telemetry on or off), its accounts opened, one closed loop, stopped. */
 async function runSide(
   options: TelemetryCostOptions,
   mode: TelemetryMode,
   clients: number,
   seconds: number,
-): Promise<RunStats> {
+): Promise<{ stats: RunStats; cpu: Record<string, number> }> {
   const definition = mode === "off" ? withoutTelemetry(app) : app;
   // The API runs in this process, and the functions inherit its environment: a side must not
   // inherit the last side's settings.
@@ -270,6 +323,15 @@ async function runSide(
   if (mode === "unpacked") process.env[recordsPerEntryEnv] = "1";
   else delete process.env[recordsPerEntryEnv];
   const dataDir = mkdtempSync(join(tmpdir(), "canon-bench-telemetry-"));
+  // Each function's CPU, through the bench's timing wrapper (bench/lambda-time.ts).
+  const timesDir = join(dataDir, "lambda-times");
+  process.env[lambdaTimesEnv] = timesDir;
+  const plan = planApp(definition);
+  const shadow = writeShadowRoot(
+    options.repoRoot,
+    { ...plan, functions: [...plan.functions, ...localSinkFunctions(plan)] },
+    dataDir,
+  );
   let system: DevSystem | undefined;
   let aws: BenchAws | undefined;
   let tracker: Tracker | undefined;
@@ -277,7 +339,7 @@ async function runSide(
     system = await startDev({
       app: definition,
       contracts: contractsOf(definition),
-      repoRoot: options.repoRoot,
+      repoRoot: shadow,
       dataDir,
       port: 0,
     });
@@ -295,13 +357,21 @@ async function runSide(
     const accounts = Array.from({ length: clients * 2 }, (_, i) => `tc-${i}`);
     await ensureOpen(ctx, accounts);
     await sleep(1_500); // the openings settle everywhere before counting starts
-    return await closedLoop(ctx, {
+    let before = cpuNow(timesDir);
+    const stats = await closedLoop(ctx, {
       run: `telemetry-${mode}`,
       clients,
       accounts,
       seconds,
       drainSeconds: options.drainSeconds ?? 20,
+      onStart: () => {
+        before = cpuNow(timesDir);
+      },
     });
+    const after = cpuNow(timesDir);
+    const cpu: Record<string, number> = {};
+    for (const [part, ms] of after) cpu[part] = ms - (before.get(part) ?? 0);
+    return { stats, cpu };
   } finally {
     await tracker?.stop();
     aws?.destroy();
