@@ -63,7 +63,8 @@ export type JourneyItem =
       readonly traceId: string;
       readonly spanId: string;
       readonly kind: "spans";
-      readonly spans: readonly Omit<JourneySpan, "traceId">[];
+      /** Their JSON (as the indexer writes them: one string attribute), or the list itself. */
+      readonly spans: string | readonly Omit<JourneySpan, "traceId">[];
       /** When DynamoDB expires it (epoch seconds). */
       readonly expiresAt?: number;
     };
@@ -73,10 +74,23 @@ export function spansOf(items: readonly JourneyItem[]): JourneySpan[] {
   const spans = new Map<string, JourneySpan>();
   for (const item of items) {
     if (item.kind === "spans") {
-      for (const span of item.spans ?? []) spans.set(span.spanId, { ...span, traceId: item.traceId });
+      for (const span of packedSpans(item.spans)) spans.set(span.spanId, { ...span, traceId: item.traceId });
     } else spans.set(item.spanId, item);
   }
   return [...spans.values()];
+}
+
+/** The spans an index item packs (none if its JSON is damaged: a journey shows what it can). */
+function packedSpans(
+  packed: string | readonly Omit<JourneySpan, "traceId">[] | undefined,
+): Omit<JourneySpan, "traceId">[] {
+  if (typeof packed !== "string") return [...(packed ?? [])];
+  try {
+    const parsed: unknown = JSON.parse(packed);
+    return Array.isArray(parsed) ? (parsed as Omit<JourneySpan, "traceId">[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** The key of a command's outcome in the journeys index (one per command and trace). */

@@ -37,7 +37,8 @@ describe("a journey", () => {
       traceId: trace,
       spanId: "batch-9-0",
       kind: "spans",
-      spans: [
+      // As the indexer writes them: one JSON string.
+      spans: JSON.stringify([
         span("c1", "s-applied-b", "applied", 25, 40, { subscriber: "bank.b", parentSpanId: "s-relayed" }),
         span("c1", "s-applied-a", "applied", 25, 30, { subscriber: "bank.a", parentSpanId: "s-relayed" }),
         span("c1", "s-reacted", "reacted", 25, 31, { subscriber: "bank.saga", parentSpanId: "s-relayed" }),
@@ -45,7 +46,7 @@ describe("a journey", () => {
         span("c1", "s-relayed", "relayed", 20, 25, { parentSpanId: "s-appended" }),
         span("c2", "s2-queued", "queued", 31, 35, { parentSpanId: "s-reacted" }),
         { spanId: outcomeItemKey("c2"), kind: "outcome", commandId: "c2", command: "Withdraw", status: "accepted" },
-      ],
+      ]),
     },
     // A single-span item, as earlier indexers wrote them.
     { traceId: trace, ...span("c2", "s2-decided", "decided", 35, 36, { parentSpanId: "s2-queued" }), expiresAt: 1 },
@@ -78,6 +79,15 @@ describe("a journey", () => {
     expect(journey.caused).toHaveLength(1);
     expect(journey.caused[0]).toMatchObject({ commandId: "c2", command: "Withdraw", status: "accepted", caused: [] });
     expect(journey.caused[0]?.hops.map((h) => h.name)).toEqual(["queued", "decided"]);
+  });
+
+  it("shows what it can of an item whose JSON is damaged", () => {
+    const damaged: JourneyItem[] = [
+      { traceId: trace, spanId: "batch-1-0", kind: "spans", spans: "[{not json" },
+      { traceId: trace, ...span("c1", "a", "accepted", 0, 1) },
+    ];
+    const journey = buildJourney("c1", trace, { command: "X", status: "accepted" }, damaged);
+    expect(journey.hops.map((h) => h.name)).toEqual(["accepted"]);
   });
 
   it("is only the command itself when nothing is indexed yet", () => {
