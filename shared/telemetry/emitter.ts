@@ -172,7 +172,8 @@ export function createEmitter(options: EmitterOptions): TelemetryEmitter {
         drop(1);
         return;
       }
-      buffer.push(record);
+      // Stamped now: on Lambda a record may wait out a frozen sandbox before it is sent.
+      buffer.push(record.at === undefined ? { ...record, at: new Date(now()).toISOString() } : record);
       if (buffer.length >= batchRecords && inFlight === undefined) void flush();
     },
     async flushIfDue() {

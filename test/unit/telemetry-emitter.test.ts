@@ -157,6 +157,15 @@ describe("the telemetry emitter", () => {
     expect(emitter.stats()).toMatchObject({ sent: 350, dropped: 100 });
   });
 
+  it("stamps each record when it is emitted, not when it is sent", async () => {
+    const { emitter, sent, advance } = harness();
+    emitter.emit(request(1));
+    advance(5_000);
+    emitter.emit(request(2));
+    await emitter.flush();
+    expect(sent().map((r) => r.at)).toEqual([new Date(1_000_000).toISOString(), new Date(1_005_000).toISOString()]);
+  });
+
   it("makes one flush at a time: a flush asked for during another waits for it", async () => {
     const { emitter, calls } = harness();
     emitter.emit(request(1));
