@@ -1,5 +1,7 @@
 /** W3C Trace Context: what the API takes from a client, and what every hop carries on. */
 import { describe, expect, it } from "vitest";
+import { checkCommandMessage } from "../../shared/domain/command-message.ts";
+import { buildCommit, checkCommit } from "../../shared/events/envelope.ts";
 import {
   childContext,
   continueOrStart,
@@ -69,5 +71,50 @@ describe("trace contexts", () => {
     expect(hopSpanId(trace, "c-1", "decided", 1)).toMatch(/^[0-9a-f]{16}$/);
     expect(hopSpanId(trace, "c-1", "decided", 2)).not.toBe(hopSpanId(trace, "c-1", "decided", 1));
     expect(hopSpanId(trace, "c-2", "decided", 1)).not.toBe(hopSpanId(trace, "c-1", "decided", 1));
+  });
+});
+
+describe("the traceparent a command carries", () => {
+  const meta = {
+    commandId: "c-1",
+    attempt: 1,
+    service: "accounts",
+    bus: "core",
+    aggregateType: "Account",
+    aggregateId: "a-1",
+    expectedVersion: 0,
+    correlationId: "c-1",
+    causationId: "c-1",
+    now: new Date(0),
+  };
+
+  it("is on its commit and on each of the commit's events, and survives the commit's check", () => {
+    const commit = buildCommit("events", { ...meta, traceparent: valid }, [
+      { type: "AccountOpened", data: { accountId: "a-1" } },
+      { type: "FundsDeposited", data: { accountId: "a-1", amountCents: 5 } },
+    ]);
+    expect(commit.traceparent).toBe(valid);
+    expect(commit.events.map((e) => e.traceparent)).toEqual([valid, valid]);
+    expect(checkCommit(JSON.parse(JSON.stringify(commit)))).toEqual(commit);
+  });
+
+  it("is absent from a commit whose command had none", () => {
+    const commit = buildCommit("events", meta, [{ type: "AccountOpened", data: { accountId: "a-1" } }]);
+    expect("traceparent" in commit).toBe(false);
+    expect("traceparent" in (commit.events[0] ?? {})).toBe(false);
+  });
+
+  it("is kept on a command message, and one too long is refused", () => {
+    const message = {
+      commandId: "c-1",
+      service: "accounts",
+      command: { type: "Deposit" },
+      aggregateId: "a-1",
+      receivedAt: "2026-12-02T10:00:00.000Z",
+      correlationId: "c-1",
+      causationId: "c-1",
+    };
+    expect(checkCommandMessage({ ...message, traceparent: valid }).traceparent).toBe(valid);
+    expect(() => checkCommandMessage({ ...message, traceparent: "x".repeat(513) })).toThrow();
   });
 });
