@@ -102,3 +102,8 @@ export function cpuPerCommand(after: CpuSnapshot, before: CpuSnapshot, commands:
     ),
   };
 }
+
+/** CPU ms per second between two snapshots (the same figures, per second of wall time instead of per command). */
+export function cpuPerSecond(after: CpuSnapshot, before: CpuSnapshot, elapsedMs: number): CpuPerCommand | undefined {
+  return cpuPerCommand(after, before, elapsedMs / 1000);
+}

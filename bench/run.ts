@@ -36,7 +36,7 @@ import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { envNames, planApp } from "../shared/plan.ts";
 import { type BenchAws, benchAws } from "./aws.ts";
 import { type BundleInput, bundleTargets, kibTargetFor } from "./bundles.ts";
-import { type CpuPerCommand, cpuPerCommand, cpuSnapshot } from "./cpu.ts";
+import { type CpuPerCommand, cpuPerCommand, cpuPerSecond, cpuSnapshot } from "./cpu.ts";
 import { type HandoverFigures, measureHandoverAtScale } from "./handover.ts";
 import { diffLambdaTimes, type LambdaTimes, lambdaTimesEnv, readLambdaTimes, writeShadowRoot } from "./lambda-time.ts";
 import {
@@ -86,6 +86,8 @@ const sections = [
 ] as const;
 type Section = (typeof sections)[number];
 /** Sections whose figures are printed beside the pipeline's limit (the slowest raw hop). */
+/** Seconds the system is watched doing nothing, for its idle CPU. */
+const idleSeconds = 5;
 const needHops: readonly Section[] = ["pipeline", "breakdown", "scaling", "open-loop", "hot"];
 
 interface Options {
@@ -306,11 +308,13 @@ function callsPerEvent(calls: ReadonlyMap<string, Record<string, number>>, event
 }
 
 /** One line: CPU per command by part, and the commands/s the cores could carry at that CPU. */
-function cpuLine(cpu: CpuPerCommand): string {
+function cpuLine(cpu: CpuPerCommand, per: "per command" | "per second idle" = "per command"): string {
   const top = Object.entries(cpu.byPartMs)
     .slice(0, 4)
     .map(([part, ms]) => `${part} ${ms}`);
-  return `CPU per command: ${cpu.totalMs} ms (${top.join(", ")}, …) — ${cpu.cores} cores carry at most ${cpu.ceilingPerSecond}/s at this CPU`;
+  return per === "per command"
+    ? `CPU per command: ${cpu.totalMs} ms (${top.join(", ")}, …) — ${cpu.cores} cores carry at most ${cpu.ceilingPerSecond}/s at this CPU`
+    : `CPU per second idle: ${cpu.totalMs} ms (${top.join(", ")}, …) — ${round(cpu.totalMs / 1000, 2)} of ${cpu.cores} cores busy doing nothing`;
 }
 
 /** One line: calls per event in all, then the functions that make most of them. */
@@ -491,6 +495,8 @@ interface Measured {
   openLoopCalls?: Map<string, Record<string, number>>;
   openLoopCpu?: CpuPerCommand;
   hotCpu?: CpuPerCommand;
+  /** CPU per second of the system doing nothing (no load), the same parts. */
+  idleCpu?: CpuPerCommand;
   recorded?: Map<string, Recorded>;
   replay?: ReplayScaleFigures;
   handover?: HandoverFigures;
@@ -613,6 +619,15 @@ async function runSystemSections(
     const pool = accounts(options.scalingAccounts);
     log(`bench: opening ${pool.length} accounts …`);
     await ensureOpen(ctx, pool);
+    // What the system costs doing nothing: its pollers, loops and emulators, before any load.
+    await quiet();
+    const timesDir = process.env[lambdaTimesEnv] as string;
+    const before = cpuSnapshot(readLambdaTimes(timesDir));
+    const started = Date.now();
+    await sleep(idleSeconds * 1000);
+    await sleep(1_000); // the threads write their times each half second
+    measured.idleCpu = cpuPerSecond(cpuSnapshot(readLambdaTimes(timesDir)), before, Date.now() - started);
+    if (measured.idleCpu) log(`bench:   idle: ${cpuLine(measured.idleCpu, "per second idle")}`);
   }
   /** A load run, with the AWS calls every function made meanwhile and the CPU it all took (its drain included). */
   const counted = async <Stats extends RunStats>(load: (onStart: () => void) => Promise<Stats>) => {
@@ -889,6 +904,7 @@ function report(m: Measured) {
         : undefined,
     };
   }
+  if (m.idleCpu) out.idleCpu = { seconds: idleSeconds, ...m.idleCpu };
   if (m.scaling) {
     out.scaling = {
       accounts: options.scalingAccounts,
@@ -1065,6 +1081,8 @@ interface Results {
     awsCallsByHop?: HopCalls[];
     cpuPerCommand?: CpuPerCommand;
   } & ReturnType<typeof runFigure>;
+  /** CPU ms per second of wall time while the system did nothing (`totalMs` is per second here). */
+  idleCpu?: CpuPerCommand & { seconds: number };
   hotAggregate?: {
     clients: number;
     acceptedPerSecond: number;
@@ -1593,7 +1611,19 @@ function's worker thread (its handler and its event source mapping's polling), a
 \`/proc/<pid>/stat\` for each emulator process (bench/cpu.ts). CPU time does not grow with the
 machine's load as wall time does. "Ceiling": the commands/s the machine's cores could carry at that CPU
 per command (cores × 1000 ÷ CPU ms); achieved ÷ ceiling near 1 means the cores are the limit.
-
+${
+  r.idleCpu
+    ? `
+Doing nothing (${r.idleCpu.seconds} s with no load, before the scaling runs) the system used **${r.idleCpu.totalMs} ms
+of CPU a second** (${round(r.idleCpu.totalMs / 1000, 2)} of ${r.idleCpu.cores} cores): ${Object.entries(
+        r.idleCpu.byPartMs,
+      )
+        .slice(0, 5)
+        .map(([part, ms]) => `${part} ${ms}`)
+        .join(", ")} (ms a second). A run's CPU per command includes its share of that.
+`
+    : ""
+}
 ${
   cpuRuns.length > 0
     ? rows(
