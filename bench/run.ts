@@ -60,6 +60,12 @@ import {
 import prices from "./prices.json" with { type: "json" };
 import { measureReplayAtScale, type ReplayScaleFigures } from "./replay-scale.ts";
 import {
+  type EmitCostFigures,
+  measureEmitCost,
+  measureTelemetryCost,
+  type TelemetryCostFigures,
+} from "./telemetry-cost.ts";
+import {
   collectRecorded,
   HopProbe,
   type HopTrace,
@@ -81,13 +87,14 @@ const sections = [
   "scaling",
   "open-loop",
   "hot",
+  "telemetry",
   "replay",
   "handover",
 ] as const;
 type Section = (typeof sections)[number];
-/** Sections whose figures are printed beside the pipeline's limit (the slowest raw hop). */
 /** Seconds the system is watched doing nothing, for its idle CPU. */
 const idleSeconds = 5;
+/** Sections whose figures are printed beside the pipeline's limit (the slowest raw hop). */
 const needHops: readonly Section[] = ["pipeline", "breakdown", "scaling", "open-loop", "hot"];
 
 interface Options {
@@ -416,7 +423,8 @@ async function main(): Promise<void> {
     });
   }
 
-  const needsSystem = options.only.some((s) => s !== "engine" && s !== "bundles" && s !== "replay");
+  const ownSystems: readonly Section[] = ["engine", "bundles", "replay", "telemetry"];
+  const needsSystem = options.only.some((s) => !ownSystems.includes(s));
   if (needsSystem) {
     const dataDir = mkdtempSync(join(tmpdir(), "canon-bench-"));
     const countsDir = join(dataDir, "calls");
@@ -449,6 +457,17 @@ async function main(): Promise<void> {
       await system?.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  }
+
+  if (run("telemetry")) {
+    // On systems of its own, with telemetry off and on; the call counter stays off (it costs CPU).
+    delete process.env[countCallsEnv];
+    log("bench: what telemetry costs the hot path (its own systems, off and on, alternating) …");
+    measured.telemetry = await measureTelemetryCost({ repoRoot, clients: 8, seconds: 10, rounds: 2, log });
+    measured.emitCost = await measureEmitCost();
+    log(
+      `bench:   emitting alone: ${measured.emitCost.microsecondsPerCommand} µs of CPU a command (${measured.emitCost.recordsPerCommand} records)`,
+    );
   }
 
   const results = report(measured);
@@ -500,6 +519,8 @@ interface Measured {
   recorded?: Map<string, Recorded>;
   replay?: ReplayScaleFigures;
   handover?: HandoverFigures;
+  telemetry?: TelemetryCostFigures;
+  emitCost?: EmitCostFigures;
 }
 
 async function runSystemSections(
@@ -959,6 +980,7 @@ function report(m: Measured) {
       cpuPerCommand: m.hotCpu,
     };
   }
+  if (m.telemetry) out.telemetry = { ...m.telemetry, ...(m.emitCost ? { emit: m.emitCost } : {}) };
   if (m.replay) {
     const r = m.replay;
     out.replay = {
@@ -1095,6 +1117,8 @@ interface Results {
     cpuPerCommand?: CpuPerCommand;
   } & ReturnType<typeof runFigure>;
   handover?: HandoverFigures;
+  /** What the analytics bus's telemetry costs the hot path (issue 17): off/on pairs, and emitting alone. */
+  telemetry?: TelemetryCostFigures & { emit?: EmitCostFigures };
   replay?: {
     events: number;
     aggregates: number;
@@ -1700,6 +1724,43 @@ pending outcome lasts less than a poll (the outcome is overwritten); the relay's
 tap queue's SentTimestamp is SNS's delivery, a bound; a \`publishedAt\` message attribute would be
 exact); and when a subscriber applied an event (items carry no time: an \`appliedAt\` on the item, or
 the runner's receive time, would make the poll unnecessary).`
+    : "Not run."
+}
+
+## Telemetry's cost (law K)
+
+${
+  r.telemetry
+    ? `The same closed loop (${r.telemetry.clients} clients depositing and waiting for the view, ${r.telemetry.seconds} s a side) on a
+system without its telemetry bus ("off": every emitter a no-op, no sink, no journey indexer) and on the bank as
+declared ("on"), alternating, ${r.telemetry.sides.length / 2} rounds, in one run. Both sides share this machine's cores,
+so "on" also pays for the analytics bus's own functions (the journey indexer and the local sink, which on AWS are
+Firehose and a Lambda of their own): an upper bound of what the functions pay.
+
+${rows(
+  ["side", "commands/s", "p50 ms", "p99 ms", "CPU ms/command", "largest parts (ms/command)"],
+  r.telemetry.sides.map((side) => [
+    side.mode,
+    side.commandsPerSecond,
+    side.latencyP50Ms,
+    side.latencyP99Ms,
+    side.cpuMsPerCommand,
+    Object.entries(side.cpuMsPerCommandByPart)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 4)
+      .map(([part, ms]) => `${part} ${ms}`)
+      .join(", "),
+  ]),
+)}
+
+Throughput on ÷ off: **${round(r.telemetry.ratio, 3)}** (bound ≥ 0.95); CPU per command off ÷ on (what a saturated
+machine's throughput follows, and which a shared machine's noise hardly moves): **${round(r.telemetry.cpuRatio, 3)}**; the
+analytics bus's own functions: ${r.telemetry.telemetryFunctionsCpuMsPerCommand} ms a command.${
+        r.telemetry.emit
+          ? ` Emitting alone, in process (what each function pays on AWS besides one PutRecords a second):
+${r.telemetry.emit.microsecondsPerCommand} µs of CPU a command for its ${r.telemetry.emit.recordsPerCommand} records.`
+          : ""
+      }`
     : "Not run."
 }
 

@@ -28,7 +28,7 @@ import { optionalEnv, requireEnv } from "../env.ts";
 import { isCanonError } from "../errors.ts";
 import { type EventEnvelope, MalformedMessageError, readEvent } from "../events/envelope.ts";
 import { type Upcaster, upcast } from "../events/upcast.ts";
-import { functionLogger } from "../log.ts";
+import { commandKeys, functionLogger } from "../log.ts";
 import { envNames } from "../plan.ts";
 import { openEvent, subjectErasedType } from "../privacy/fields.ts";
 import { type RetryPolicy, retry } from "../retry.ts";
@@ -343,6 +343,7 @@ async function processGroup(
           messageId: item.record.messageId,
           reason: failure,
           receives,
+          ...eventKeys(item),
         });
         index += 1;
         continue;
@@ -352,6 +353,7 @@ async function processGroup(
         group,
         reason: failure,
         receives,
+        ...eventKeys(item),
       });
       return items.slice(index).map((i) => i.record.messageId);
     }
@@ -360,6 +362,18 @@ async function processGroup(
     logger.error("group not processed; retried", { projection: definition.name, group, error });
     return items.slice(index).map((i) => i.record.messageId);
   }
+}
+
+/** The keys every log line about one command carries (shared/log.ts), for an event's line. */
+function eventKeys(item: Item): Record<string, string> {
+  if (item.kind !== "event") return {};
+  const { event } = item;
+  return commandKeys({
+    commandId: event.commandid,
+    correlationId: event.correlationid,
+    aggregateId: event.subject,
+    traceparent: event.traceparent,
+  });
 }
 
 /** The consecutive events from `start` on (up to the next redrive request or malformed message). */

@@ -17,6 +17,7 @@ import { answerErase, eraseRoute, localEraseTargets } from "../privacy/erase-api
 import { ensureMasterKeyFile } from "../privacy/key-wrapper.ts";
 import { describeEndpoints, removeEndpoints, writeEndpoints } from "../runner/endpoints.ts";
 import { type Runner, startRunner } from "../runner/runner.ts";
+import { telemetry } from "../telemetry/emitter.ts";
 import type { AppDefinition } from "../topology.ts";
 import { type LocalCloud, startLocalCloud } from "./cloud.ts";
 import { ensureControlTable, viewTable } from "./control.ts";
@@ -68,6 +69,8 @@ export async function startDev(options: DevOptions): Promise<DevSystem> {
     await operatorConsole?.stop();
     await grpc?.close();
     if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
+    // The API's telemetry still buffered goes out while the stream is there.
+    await telemetry().flush();
     await runner?.stop();
     destroyClients();
     await cloud?.stop();

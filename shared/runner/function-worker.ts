@@ -7,6 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { onSdkFault } from "../aws/sdk-faults.ts";
 import { loadHandler } from "../entries/load.ts";
 import type { PlannedEntry } from "../plan.ts";
+import { telemetry } from "../telemetry/emitter.ts";
 import type { FaultKind } from "./faults.ts";
 import { type KinesisLambda, runKinesisSource } from "./kinesis-source.ts";
 import type { WorkerSource } from "./runner.ts";
@@ -51,6 +52,8 @@ if (source.kind === "sqs") {
 } else {
   await runKinesisSource({ ...source, ...common }, handler as KinesisLambda);
 }
+// What the function's telemetry still holds goes out before it stops (a Lambda sandbox that dies loses it).
+await telemetry().flush();
 parentPort?.postMessage("stopped");
 // Open sockets and the message port would keep the thread alive; its work is done.
 process.exit(0);
