@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isMainThread, threadId, workerData } from "node:worker_threads";
+import { localSinkFunctions } from "../shared/analytics/local-sink.ts";
 import type { AppPlan } from "../shared/plan.ts";
 
 /** The environment variable naming the folder the timings go to. */
@@ -89,7 +90,8 @@ export function writeShadowRoot(repoRoot: string, plan: AppPlan, dir: string): s
   // function-worker.ts), whether the kit builds it from a declared part or a module exports it;
   // the modules the runner loads (handlers, parts, contracts) are re-exported here as they are.
   process.env.CANON_HANDLER_WRAPPER = timer;
-  const modules = plan.functions.flatMap((fn) => [
+  // The runner also plays each telemetry bus's local sink, which the plan does not hold (not a Lambda on AWS).
+  const modules = [...plan.functions, ...localSinkFunctions(plan)].flatMap((fn) => [
     fn.handler,
     ...Object.values(fn.entry?.targets ?? {}),
     ...(fn.entry?.contract === undefined ? [] : [fn.entry.contract]),

@@ -21,7 +21,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import type { SQSRecord } from "aws-lambda";
 import { app } from "../functions/app.ts";
-import { localSinkFunctions } from "../shared/analytics/local-sink.ts";
 import { contractsOf } from "../shared/domain/commands.ts";
 import { type DevSystem, startDev } from "../shared/local-cloud/dev.ts";
 import { envNames, planApp } from "../shared/plan.ts";
@@ -346,11 +345,7 @@ async function runSide(
   const timesDir = join(dataDir, "lambda-times");
   process.env[lambdaTimesEnv] = timesDir;
   const plan = planApp(definition);
-  const shadow = writeShadowRoot(
-    options.repoRoot,
-    { ...plan, functions: [...plan.functions, ...localSinkFunctions(plan)] },
-    dataDir,
-  );
+  const shadow = writeShadowRoot(options.repoRoot, plan, dataDir);
   let system: DevSystem | undefined;
   let aws: BenchAws | undefined;
   let tracker: Tracker | undefined;
