@@ -1433,6 +1433,20 @@ function markdown(r: Results): string {
       `|${header.map(() => "---").join("|")}|`,
       ...lines.map((l) => `| ${l.map((c) => c ?? "–").join(" | ")} |`),
     ].join("\n");
+  /** The calls-per-event table: each hop's calls, its floor, their ratio, by operation. */
+  const hopCallsTable = (hops: readonly HopCalls[]) =>
+    rows(
+      ["hop", "calls/event", "floor", "ratio", "by operation"],
+      hops.map((h) => [
+        h.hop,
+        h.total,
+        h.floor,
+        h.ratio,
+        Object.entries(h.perEvent)
+          .map(([op, n]) => `${op} ${n}`)
+          .join(", "),
+      ]),
+    );
   const seg = (s: { segmentsMs?: { p50: number; p99: number }[] }, i: number) => {
     const g = s.segmentsMs?.[i];
     return g === undefined || Number.isNaN(g.p50) ? "–" : `${g.p50} / ${g.p99}`;
@@ -1885,36 +1899,14 @@ own polling is counted with its function (as the event source mapping's); the be
 not counted. Floor: the sum over the operations a hop makes of 1 ÷ the most items one call can carry
 (10 for single-item calls, one per SQS batch) — what full batching would cost.
 
-${rows(
-  ["hop", "calls/event", "floor", "ratio", "by operation"],
-  r.awsCallsPerEvent.map((h) => [
-    h.hop,
-    h.total,
-    h.floor,
-    h.ratio,
-    Object.entries(h.perEvent)
-      .map(([op, n]) => `${op} ${n}`)
-      .join(", "),
-  ]),
-)}
+${hopCallsTable(r.awsCallsPerEvent)}
 
 ${
   open?.awsCallsByHop
     ? `At the open loop's offered rate (${open.offeredPerSecond}/s offered, ${open.achievedPerSecond}/s achieved; the
 targets' condition), counted the same way:
 
-${rows(
-  ["hop", "calls/event", "floor", "ratio", "by operation"],
-  open.awsCallsByHop.map((h) => [
-    h.hop,
-    h.total,
-    h.floor,
-    h.ratio,
-    Object.entries(h.perEvent)
-      .map(([op, n]) => `${op} ${n}`)
-      .join(", "),
-  ]),
-)}`
+${hopCallsTable(open.awsCallsByHop)}`
     : ""
 }`
     : "Not run."

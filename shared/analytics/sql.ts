@@ -6,6 +6,7 @@
  */
 import type { QueryResult } from "../archive/sql.ts";
 import type { AppPlan, PlannedTelemetryStore } from "../plan.ts";
+import { hopNames } from "../telemetry/records.ts";
 import { runAthenaQuery } from "./athena.ts";
 import { hourPartition } from "./layout.ts";
 import { queryLocalFiles } from "./local-query.ts";
@@ -59,7 +60,7 @@ export interface HopLatency {
 }
 
 /** The hops in a command's order, for sorting. */
-const hopOrder = ["accepted", "queued", "decided", "appended", "relayed", "applied", "reacted"];
+const hopOrder: readonly string[] = hopNames;
 
 /** Per hop (and subscriber), the latency percentiles of the span records of the last `minutes`. */
 export async function hopLatencies(minutes: number, options: AnalyticsQueryOptions): Promise<HopLatency[]> {

@@ -5,10 +5,15 @@
  * CloudWatch, Lambda's event source mappings, Step Functions and the same tables, queues and
  * archive (docs/console.md maps each field).
  */
+import type { HopLatency } from "../analytics/sql.ts";
 import type { ReplayProgress } from "../archive/replay.ts";
 import { isCanonError } from "../errors.ts";
 import type { DeadLetterReport, RedriveOutcome } from "../runner/dead-letters.ts";
 import type { MoveOutcome } from "../runner/move-dead-letters.ts";
+import type { HopName } from "../telemetry/records.ts";
+
+export type { HopLatency } from "../analytics/sql.ts";
+export type { HopName } from "../telemetry/records.ts";
 
 /** One shard of a bus's stream, and how far each reader of it has come. */
 export interface ShardView {
@@ -140,9 +145,6 @@ export interface CommandView {
   readonly reason?: string;
 }
 
-/** The hops of a command's journey, in the order they happen. */
-export type HopName = "accepted" | "queued" | "decided" | "appended" | "relayed" | "applied" | "reacted";
-
 /** One hop of a command's journey (a "span" record on the analytics bus). */
 export interface JourneyHop {
   readonly name: HopName | (string & {});
@@ -166,16 +168,6 @@ export interface JourneyView {
   readonly status: string;
   readonly hops: readonly JourneyHop[];
   readonly caused: readonly JourneyView[];
-}
-
-/** One hop's latency over the last minutes, from the analytics bus's span records. */
-export interface HopLatency {
-  readonly hop: string;
-  readonly subscriber?: string;
-  readonly count: number;
-  readonly p50Ms: number;
-  readonly p90Ms: number;
-  readonly p99Ms: number;
 }
 
 export interface HopLatencyReport {

@@ -9,11 +9,11 @@
  * app's names), not by the environment, so the same code reads both. Unlike the public route, a
  * command a reactor sent (in its service's outcomes table, not the API's) has a journey too.
  */
-import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import type { AnalyticsTarget } from "../analytics/sql.ts";
 import { dynamoClient } from "../aws/clients.ts";
 import { type AppPlan, ids } from "../plan.ts";
-import { buildJourney, type JourneyItem } from "../telemetry/journey.ts";
+import { buildJourney, readTraceItems } from "../telemetry/journey.ts";
 import type { AppDefinition } from "../topology.ts";
 import type { HopLatencyReport, JourneyView } from "./source.ts";
 import { outcomeTables } from "./views.ts";
@@ -112,9 +112,6 @@ interface OutcomeRecord {
   readonly commit?: { readonly traceparent?: string };
 }
 
-/** The most items one journey reads (a trace shared by very many commands stops there). */
-const maxItems = 5_000;
-
 /** A command's journey, whether the API took it or a reactor sent it; undefined for an unknown id. */
 export async function readJourneyFrom(
   tables: JourneyTables,
@@ -148,8 +145,7 @@ async function journeyOf(
   traceId: string | undefined,
   known: { readonly command: string; readonly status: string },
 ): Promise<JourneyView> {
-  const items =
-    traceId === undefined || tables.journeys === undefined ? [] : await traceItems(tables.journeys, traceId);
+  const items = traceId === undefined ? [] : await readTraceItems(tables.journeys, traceId);
   return buildJourney(commandId, traceId ?? "", known, items);
 }
 
@@ -166,22 +162,4 @@ function traceIdOf(outcome: OutcomeRecord | undefined): string | undefined {
 async function getItem<T>(table: string, id: string): Promise<T | undefined> {
   const found = await dynamoClient().send(new GetCommand({ TableName: table, Key: { id } }));
   return found.Item as T | undefined;
-}
-
-async function traceItems(table: string, traceId: string): Promise<JourneyItem[]> {
-  const items: JourneyItem[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await dynamoClient().send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: "traceId = :trace",
-        ExpressionAttributeValues: { ":trace": traceId },
-        ExclusiveStartKey: start,
-      }),
-    );
-    items.push(...((page.Items ?? []) as JourneyItem[]));
-    start = page.LastEvaluatedKey;
-  } while (start !== undefined && items.length < maxItems);
-  return items;
 }

@@ -112,7 +112,9 @@ export async function readJourney(commandId: string): Promise<Journey | undefine
   if (record === undefined) return undefined;
   const [status, items] = await Promise.all([
     outcomeStatus(record.service, commandId),
-    record.traceId === undefined ? Promise.resolve([]) : readTraceItems(record.traceId),
+    record.traceId === undefined
+      ? Promise.resolve([])
+      : readTraceItems(process.env[envNames.journeyTable], record.traceId),
   ]);
   return buildJourney(commandId, record.traceId ?? "", { command: record.command, status }, items);
 }
@@ -202,9 +204,8 @@ async function outcomeStatus(service: string, commandId: string): Promise<string
   return (found.Item as { status?: string } | undefined)?.status ?? "pending";
 }
 
-/** Every item of a trace in the journeys index (none when the index is not configured). */
-async function readTraceItems(traceId: string): Promise<JourneyItem[]> {
-  const table = process.env[envNames.journeyTable];
+/** Every item of a trace in the journeys index `table` (none when there is no index), up to `maxItems`. */
+export async function readTraceItems(table: string | undefined, traceId: string): Promise<JourneyItem[]> {
   if (!table) return [];
   const items: JourneyItem[] = [];
   let start: Record<string, unknown> | undefined;
